@@ -1,0 +1,90 @@
+import type { TaskSnapshot } from './task.js';
+
+/** Which budget an event is about: one worker's, or the whole fleet's. */
+export type BudgetScope = 'worker' | 'global';
+
+export interface BudgetEvent {
+  readonly scope: BudgetScope;
+  /** Set when `scope` is `worker`. */
+  readonly workerId?: string;
+  readonly spentUsd: number;
+  readonly budgetUsd: number;
+}
+
+export interface TaskEvent {
+  readonly task: TaskSnapshot;
+}
+
+/**
+ * Every coordination event, by the seed's `coord:*` names. The first block is what the
+ * coordinator announces (the server bridges these to `WatchEvents`); the second is what workers
+ * say to the coordinator when they are wired through the bus instead of calling it directly.
+ */
+export interface CoordEvents {
+  'coord:started': { readonly at: number };
+  'coord:draining': { readonly at: number };
+  'coord:stopped': { readonly at: number };
+  'coord:task-added': TaskEvent;
+  'coord:assigned': TaskEvent & { readonly workerId: string };
+  'coord:task-started': TaskEvent;
+  'coord:task-complete': TaskEvent;
+  'coord:task-failed': TaskEvent;
+  'coord:task-cancelled': TaskEvent & { readonly cause: string };
+  'coord:task-retried': TaskEvent;
+  'coord:task-requeued': TaskEvent & { readonly reason: string };
+  'coord:all-complete': {
+    readonly at: number;
+    readonly complete: number;
+    readonly failed: number;
+    readonly cancelled: number;
+  };
+  'coord:budget-warning': BudgetEvent;
+  'coord:budget-exceeded': BudgetEvent;
+  'coord:worker-joined': { readonly workerId: string; readonly capabilities: readonly string[] };
+  'coord:worker-left': { readonly workerId: string; readonly reason: string };
+
+  'coord:request': { readonly workerId: string };
+  'coord:heartbeat': { readonly workerId: string };
+  'coord:complete': {
+    readonly workerId: string;
+    readonly taskId: string;
+    readonly attempt: number;
+    readonly result?: unknown;
+  };
+  'coord:failed': {
+    readonly workerId: string;
+    readonly taskId: string;
+    readonly attempt: number;
+    readonly error: string;
+    readonly retryable?: boolean;
+  };
+  'coord:rate-request': { readonly workerId: string; readonly tokens: number; readonly requestId?: string };
+  'coord:cost': {
+    readonly workerId: string;
+    readonly totalUsd: number;
+    readonly inputTokens?: number;
+    readonly outputTokens?: number;
+  };
+}
+
+export type CoordEventKind = keyof CoordEvents;
+
+/** The events a coordinator announces (as opposed to the ones workers send it). */
+export const ANNOUNCED_EVENTS = [
+  'coord:started',
+  'coord:draining',
+  'coord:stopped',
+  'coord:task-added',
+  'coord:assigned',
+  'coord:task-started',
+  'coord:task-complete',
+  'coord:task-failed',
+  'coord:task-cancelled',
+  'coord:task-retried',
+  'coord:task-requeued',
+  'coord:all-complete',
+  'coord:budget-warning',
+  'coord:budget-exceeded',
+  'coord:worker-joined',
+  'coord:worker-left',
+] as const satisfies readonly CoordEventKind[];

@@ -1,0 +1,55 @@
+/** A task's life: pending → assigned → running → complete | failed | cancelled. */
+export type TaskStatus = 'pending' | 'assigned' | 'running' | 'complete' | 'failed' | 'cancelled';
+
+export const TASK_STATUSES: readonly TaskStatus[] = [
+  'pending',
+  'assigned',
+  'running',
+  'complete',
+  'failed',
+  'cancelled',
+];
+
+/** Statuses a task never leaves on its own: only `retry` brings failed or cancelled back. */
+export const isTerminal = (status: TaskStatus): boolean =>
+  status === 'complete' || status === 'failed' || status === 'cancelled';
+
+/** JSON-compatible metadata attached to a task by whoever adds it. */
+export type Metadata = Readonly<Record<string, unknown>>;
+
+/** What a caller gives to add a task. Only `id` is required. */
+export interface TaskSpec {
+  readonly id: string;
+  readonly deps?: readonly string[] | undefined;
+  /** Higher runs first. Default 0. */
+  readonly priority?: number | undefined;
+  /** Matched against worker capabilities by the capability strategy. Default `''` (any worker). */
+  readonly category?: string | undefined;
+  readonly metadata?: Metadata | undefined;
+  /** How many assignments may end in a lapsed lease or retryable failure before the task fails. */
+  readonly maxAttempts?: number | undefined;
+}
+
+/** A read-only copy of a task: what every query returns. */
+export interface TaskSnapshot {
+  readonly id: string;
+  readonly deps: readonly string[];
+  readonly priority: number;
+  readonly category: string;
+  readonly metadata: Metadata;
+  readonly status: TaskStatus;
+  /** The worker holding the task while assigned or running (and the last one after). */
+  readonly workerId: string | null;
+  /** Fencing token: incremented by every assignment. Reports must name the current one. */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly result: unknown;
+  readonly error: string | null;
+  /** The task whose failure or cancellation cascaded to this one (null when cancelled directly). */
+  readonly cancelledBy: string | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly assignedAt: number | null;
+  readonly startedAt: number | null;
+  readonly finishedAt: number | null;
+}
