@@ -1,0 +1,550 @@
+import type { Cancel, Now, Scheduler } from './clock.js';
+import { type CostAggregator, createCostAggregator } from './cost-aggregator.js';
+import { BatonError, isBatonError } from './errors.js';
+import { createEventBus, type EventBus } from './event-bus.js';
+import type { CoordEvents } from './events.js';
+import { createLeaseTable, type LeaseTable } from './lease.js';
+import type { CoordinatorState } from './lifecycle.js';
+import { createRateLimiter, type RateDecision, type RateLimiter } from './rate-limiter.js';
+import type { TaskSnapshot, TaskSpec } from './task.js';
+import { createTaskQueue, type Progress, type ReleaseOutcome, type TaskQueue } from './task-queue.js';
+import {
+  type Assignment,
+  type AssignmentStrategy,
+  createWorkAssigner,
+  type WorkAssigner,
+} from './work-assigner.js';
+import { createWorkerPool, type MutableWorkerPool, type WorkerInfo, type WorkerJoin } from './worker-pool.js';
+
+export interface CoordinatorOptions {
+  readonly strategy?: AssignmentStrategy;
+  /** A worker that says nothing for this long loses its tasks to other workers. Default 30 s. */
+  readonly leaseTtlMs?: number;
+  /** How often workers should heartbeat; told to them on joining. Default a third of the lease. */
+  readonly heartbeatIntervalMs?: number;
+  readonly defaultMaxAttempts?: number;
+  readonly maxRequestsPerMinute?: number;
+  readonly maxTokensPerMinute?: number;
+  readonly globalBudgetUsd?: number;
+  readonly perWorkerBudgetUsd?: number;
+  readonly now?: Now;
+  /** Runs lease sweeps. Without one, call `sweepLeases()` yourself. */
+  readonly scheduler?: Scheduler;
+  /** Where a restored coordinator starts. Default `init`. */
+  readonly initialState?: CoordinatorState;
+}
+
+export interface CoordinatorDeps {
+  readonly events?: EventBus<CoordEvents>;
+  readonly pool?: MutableWorkerPool;
+  readonly options?: CoordinatorOptions;
+  /** Pre-built subsystems (tests, or state restored from a store). */
+  readonly taskQueue?: TaskQueue;
+  readonly workAssigner?: WorkAssigner;
+  readonly rateLimiter?: RateLimiter;
+  readonly costAggregator?: CostAggregator;
+  readonly leases?: LeaseTable;
+}
+
+export interface CostReport {
+  readonly totalUsd: number;
+  readonly inputTokens?: number;
+  readonly outputTokens?: number;
+}
+
+export interface CoordinatorStatus {
+  readonly state: CoordinatorState;
+  readonly strategy: AssignmentStrategy;
+  readonly leaseTtlMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly workers: readonly WorkerInfo[];
+  readonly progress: Progress;
+}
+
+export interface Coordinator {
+  readonly state: CoordinatorState;
+  readonly events: EventBus<CoordEvents>;
+  readonly pool: MutableWorkerPool;
+  readonly taskQueue: TaskQueue;
+  readonly workAssigner: WorkAssigner;
+  readonly rateLimiter: RateLimiter;
+  readonly costAggregator: CostAggregator;
+  readonly leases: LeaseTable;
+  readonly leaseTtlMs: number;
+  readonly heartbeatIntervalMs: number;
+
+  /** init → running (idempotent while running). Throws once draining or stopped. */
+  start(): void;
+  /** No new assignments; becomes stopped as soon as nothing is assigned or running. */
+  drain(): void;
+  stop(): void;
+
+  /** Adds tasks (atomically) and, while running, assigns what became ready. */
+  addTask(spec: TaskSpec): TaskSnapshot;
+  addTasks(specs: readonly TaskSpec[]): TaskSnapshot[];
+  cancelTask(id: string): string[];
+  retryTask(id: string): string[];
+
+  workerJoined(worker: WorkerJoin): WorkerInfo;
+  /** The worker's connection ended. Its tasks stay leased to it until the lease lapses. */
+  workerLeft(workerId: string, reason?: string): void;
+  /** The seed's `coord:request`: assigns what it can and tells the worker to wait if it got nothing. */
+  request(workerId: string): Assignment[];
+  heartbeat(workerId: string): number;
+  /** The worker began a task it was given (optional: completing an assigned task is fine). */
+  taskStarted(workerId: string, taskId: string, attempt: number): TaskSnapshot;
+  /** Returns the task, and whether this was a repeat of a report already applied. */
+  complete(workerId: string, taskId: string, attempt: number, result?: unknown): ReportOutcome;
+  fail(workerId: string, taskId: string, attempt: number, error: string, retryable?: boolean): ReportOutcome;
+  rateRequest(workerId: string, tokens: number, requestId?: string): RateDecision;
+  recordCost(workerId: string, cost: CostReport): void;
+  /** Requeues the tasks of workers whose leases lapsed. Runs on its own with a scheduler. */
+  sweepLeases(): string[];
+  /** Assigns whatever ready tasks the workers with free slots can take. */
+  dispatch(): Assignment[];
+  status(): CoordinatorStatus;
+}
+
+export interface ReportOutcome {
+  readonly task: TaskSnapshot;
+  readonly duplicate: boolean;
+}
+
+const DEFAULT_LEASE_TTL_MS = 30_000;
+
+export function createCoordinator(deps: CoordinatorDeps = {}): Coordinator {
+  const options = deps.options ?? {};
+  const now = options.now ?? Date.now;
+  const events = deps.events ?? createEventBus<CoordEvents>();
+  const pool = deps.pool ?? createWorkerPool();
+  const taskQueue =
+    deps.taskQueue ??
+    createTaskQueue({
+      now,
+      ...(options.defaultMaxAttempts === undefined ? {} : { defaultMaxAttempts: options.defaultMaxAttempts }),
+    });
+  const workAssigner =
+    deps.workAssigner ??
+    createWorkAssigner({
+      pool,
+      taskQueue,
+      events,
+      ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
+    });
+  const rateLimiter =
+    deps.rateLimiter ??
+    createRateLimiter({
+      maxRequestsPerMinute: options.maxRequestsPerMinute ?? 600,
+      maxTokensPerMinute: options.maxTokensPerMinute ?? 1_000_000,
+      now,
+    });
+  const costAggregator =
+    deps.costAggregator ??
+    createCostAggregator({
+      events,
+      ...(options.globalBudgetUsd === undefined ? {} : { globalBudgetUsd: options.globalBudgetUsd }),
+      ...(options.perWorkerBudgetUsd === undefined ? {} : { perWorkerBudgetUsd: options.perWorkerBudgetUsd }),
+    });
+  const leaseTtlMs = deps.leases?.ttlMs ?? options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+  const leases = deps.leases ?? createLeaseTable({ ttlMs: leaseTtlMs, now });
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? Math.max(1, Math.floor(leaseTtlMs / 3));
+  const { scheduler } = options;
+
+  let state: CoordinatorState = options.initialState ?? 'init';
+  let announcedAllComplete = taskQueue.allTerminal();
+  let cancelSweep: Cancel | undefined;
+  let sweepAt = Number.POSITIVE_INFINITY;
+  let unsubscribe: (() => void)[] = [];
+  let globalStop = false;
+
+  // Tasks restored from a store may be held by workers with no lease on record: give those
+  // workers one full lease to come back rather than leaving the tasks stuck forever.
+  for (const workerId of Array.from(taskQueue.holders())) {
+    if (leases.expiresAt(workerId) === undefined) leases.touch(workerId);
+  }
+
+  const unavailableIfStopped = (): void => {
+    if (state === 'stopped') throw new BatonError('unavailable', 'coordinator is stopped');
+  };
+
+  const scheduleSweep = (): void => {
+    if (scheduler === undefined || state === 'stopped') return;
+    const next = leases.nextExpiry();
+    if (next === undefined || next >= sweepAt) return;
+    cancelSweep?.();
+    sweepAt = next;
+    cancelSweep = scheduler.setTimeout(() => {
+      sweepAt = Number.POSITIVE_INFINITY;
+      cancelSweep = undefined;
+      coordinator.sweepLeases();
+      scheduleSweep();
+    }, next - now());
+  };
+
+  const touch = (workerId: string): number => {
+    const expiresAt = leases.touch(workerId);
+    scheduleSweep();
+    return expiresAt;
+  };
+
+  const announceIfAllComplete = (): void => {
+    if (!taskQueue.allTerminal()) {
+      announcedAllComplete = false;
+      return;
+    }
+    if (announcedAllComplete) return;
+    announcedAllComplete = true;
+    const p = taskQueue.getProgress();
+    events.emit('coord:all-complete', {
+      at: now(),
+      complete: p.complete,
+      failed: p.failed,
+      cancelled: p.cancelled,
+    });
+  };
+
+  const stopIfDrained = (): void => {
+    if (state !== 'draining') return;
+    const p = taskQueue.getProgress();
+    if (p.assigned + p.running === 0) coordinator.stop();
+  };
+
+  const emitCancelled = (ids: readonly string[], cause: string): void => {
+    for (const id of ids)
+      events.emit('coord:task-cancelled', { task: taskQueue.get(id) as TaskSnapshot, cause });
+  };
+
+  /** A task left its worker (failed, requeued or cancelled): free the slot, then follow up. */
+  const afterRelease = (outcome: ReleaseOutcome, workerId: string | null): void => {
+    if (workerId !== null) pool.release(workerId);
+    if (outcome.requeued) {
+      events.emit('coord:task-requeued', { task: outcome.task, reason: outcome.task.error ?? '' });
+    } else {
+      events.emit('coord:task-failed', { task: outcome.task });
+      emitCancelled(outcome.cancelled, `dependency ${outcome.task.id} failed`);
+    }
+  };
+
+  const settle = (): void => {
+    coordinator.dispatch();
+    announceIfAllComplete();
+    stopIfDrained();
+  };
+
+  const sendBudgetStop = (
+    workerId: string,
+    scope: 'worker' | 'global',
+    spentUsd: number,
+    budgetUsd: number,
+  ) => {
+    if (pool.get(workerId) === undefined) return;
+    pool.setStatus(workerId, 'stopped');
+    pool.sendTo(workerId, { type: 'coord:budget-stop', scope, spentUsd, budgetUsd });
+  };
+
+  /** Stops workers whose budget (or the fleet's) is spent. Returns false when the worker may not work. */
+  const enforceBudget = (workerId: string): boolean => {
+    const check = costAggregator.checkBudget(workerId);
+    if (check.allowed) return true;
+    const global = check.global;
+    if (global.budgetUsd !== null && global.spentUsd >= global.budgetUsd) {
+      if (!globalStop) {
+        globalStop = true;
+        for (const w of pool.list()) sendBudgetStop(w.id, 'global', global.spentUsd, global.budgetUsd);
+      } else {
+        sendBudgetStop(workerId, 'global', global.spentUsd, global.budgetUsd);
+      }
+    } else {
+      sendBudgetStop(workerId, 'worker', check.worker.spentUsd, check.worker.budgetUsd ?? 0);
+    }
+    return false;
+  };
+
+  const inbound = (): (() => void)[] => {
+    // The seed's event protocol: workers wired through the bus get their answers via the pool,
+    // and a refused report is answered with `coord:rejected` instead of being thrown at the bus.
+    const guard =
+      <T extends { workerId: string }>(handle: (payload: T) => void) =>
+      (payload: T): void => {
+        try {
+          handle(payload);
+        } catch (error) {
+          if (!isBatonError(error)) throw error;
+          pool.sendTo(payload.workerId, {
+            type: 'coord:rejected',
+            code: error.code,
+            message: error.message,
+            ...(error.taskId === undefined ? {} : { taskId: error.taskId }),
+          });
+        }
+      };
+    return [
+      events.on(
+        'coord:request',
+        guard((p) => coordinator.request(p.workerId)),
+      ),
+      events.on(
+        'coord:heartbeat',
+        guard((p) => coordinator.heartbeat(p.workerId)),
+      ),
+      events.on(
+        'coord:complete',
+        guard((p) => coordinator.complete(p.workerId, p.taskId, p.attempt, p.result)),
+      ),
+      events.on(
+        'coord:failed',
+        guard((p) => coordinator.fail(p.workerId, p.taskId, p.attempt, p.error, p.retryable === true)),
+      ),
+      events.on(
+        'coord:rate-request',
+        guard((p) => coordinator.rateRequest(p.workerId, p.tokens, p.requestId)),
+      ),
+      events.on(
+        'coord:cost',
+        guard((p) =>
+          coordinator.recordCost(p.workerId, {
+            totalUsd: p.totalUsd,
+            ...(p.inputTokens === undefined ? {} : { inputTokens: p.inputTokens }),
+            ...(p.outputTokens === undefined ? {} : { outputTokens: p.outputTokens }),
+          }),
+        ),
+      ),
+    ];
+  };
+
+  const coordinator: Coordinator = {
+    get state() {
+      return state;
+    },
+    events,
+    pool,
+    taskQueue,
+    workAssigner,
+    rateLimiter,
+    costAggregator,
+    leases,
+    leaseTtlMs,
+    heartbeatIntervalMs,
+
+    start() {
+      if (state === 'running') return;
+      if (state !== 'init') {
+        throw new BatonError('failed-precondition', `cannot start: coordinator is ${state}`);
+      }
+      state = 'running';
+      unsubscribe = inbound();
+      events.emit('coord:started', { at: now() });
+      scheduleSweep();
+      settle();
+    },
+    drain() {
+      if (state === 'draining' || state === 'stopped') return;
+      const wasRunning = state === 'running';
+      state = 'draining';
+      events.emit('coord:draining', { at: now() });
+      if (wasRunning)
+        for (const w of pool.list()) if (w.status !== 'offline') pool.sendTo(w.id, { type: 'coord:drain' });
+      stopIfDrained();
+    },
+    stop() {
+      if (state === 'stopped') return;
+      state = 'stopped';
+      for (const off of unsubscribe) off();
+      unsubscribe = [];
+      cancelSweep?.();
+      cancelSweep = undefined;
+      events.emit('coord:stopped', { at: now() });
+    },
+
+    addTask(spec) {
+      return coordinator.addTasks([spec])[0] as TaskSnapshot;
+    },
+    addTasks(specs) {
+      unavailableIfStopped();
+      const added = taskQueue.addMany(specs);
+      for (const task of added) events.emit('coord:task-added', { task });
+      if (state === 'running') settle();
+      else announceIfAllComplete();
+      return added;
+    },
+    cancelTask(id) {
+      unavailableIfStopped();
+      const before = taskQueue.peek(id);
+      const holder =
+        before !== undefined && (before.status === 'assigned' || before.status === 'running')
+          ? before
+          : undefined;
+      const holderId = holder?.workerId ?? null;
+      const attempt = holder?.attempt ?? 0;
+      const cancelled = taskQueue.cancel(id);
+      if (holderId !== null) {
+        pool.release(holderId);
+        pool.sendTo(holderId, {
+          type: 'coord:cancel',
+          taskId: id,
+          attempt,
+          reason: 'cancelled by an operator',
+        });
+      }
+      const cascaded = cancelled[0] === id ? cancelled.slice(1) : cancelled;
+      if (cascaded !== cancelled) emitCancelled([id], 'cancelled by an operator');
+      emitCancelled(cascaded, `dependency ${id} was cancelled`);
+      settle();
+      return cancelled;
+    },
+    retryTask(id) {
+      unavailableIfStopped();
+      const restored = taskQueue.retry(id);
+      for (const rid of restored)
+        events.emit('coord:task-retried', { task: taskQueue.get(rid) as TaskSnapshot });
+      announcedAllComplete = false;
+      if (state === 'running') settle();
+      return restored;
+    },
+
+    workerJoined(worker) {
+      unavailableIfStopped();
+      const info = pool.join({ ...worker, running: taskQueue.countByWorker(worker.id) }, now());
+      touch(info.id);
+      events.emit('coord:worker-joined', { workerId: info.id, capabilities: [...info.capabilities] });
+      if (state === 'draining') {
+        pool.setStatus(info.id, 'draining');
+        pool.sendTo(info.id, { type: 'coord:drain' });
+      } else if (globalStop || !costAggregator.checkBudget(info.id).allowed) {
+        enforceBudget(info.id);
+      }
+      return pool.get(info.id) as WorkerInfo;
+    },
+    workerLeft(workerId, reason = 'disconnected') {
+      if (pool.get(workerId)?.status === 'offline' || pool.get(workerId) === undefined) return;
+      pool.leave(workerId);
+      events.emit('coord:worker-left', { workerId, reason });
+    },
+    request(workerId) {
+      unavailableIfStopped();
+      if (pool.get(workerId) === undefined) {
+        throw new BatonError('failed-precondition', `worker ${workerId} has not joined`, {
+          field: 'workerId',
+        });
+      }
+      touch(workerId);
+      if (state !== 'running') {
+        pool.sendTo(workerId, { type: 'coord:wait', reason: `coordinator is ${state}` });
+        return [];
+      }
+      if (!enforceBudget(workerId)) return [];
+      const assigned = coordinator.dispatch();
+      if (!assigned.some((a) => a.workerId === workerId)) {
+        const w = pool.get(workerId) as WorkerInfo;
+        const reason =
+          w.status === 'draining' || w.status === 'stopped'
+            ? `worker is ${w.status}`
+            : w.running >= w.maxConcurrency
+              ? 'worker is at its max concurrency'
+              : 'no ready task for this worker';
+        pool.sendTo(workerId, { type: 'coord:wait', reason });
+      }
+      return assigned;
+    },
+    heartbeat(workerId) {
+      return touch(workerId);
+    },
+    taskStarted(workerId, taskId, attempt) {
+      unavailableIfStopped();
+      touch(workerId);
+      const task = taskQueue.start(taskId, { workerId, attempt });
+      events.emit('coord:task-started', { task });
+      return task;
+    },
+    complete(workerId, taskId, attempt, result) {
+      unavailableIfStopped();
+      touch(workerId);
+      const seen = taskQueue.peek(taskId);
+      if (seen?.status === 'complete' && seen.attempt === attempt && seen.workerId === workerId) {
+        return { task: seen, duplicate: true };
+      }
+      const task = taskQueue.complete(taskId, result, { workerId, attempt });
+      pool.release(workerId);
+      events.emit('coord:task-complete', { task });
+      settle();
+      return { task, duplicate: false };
+    },
+    fail(workerId, taskId, attempt, error, retryable = false) {
+      unavailableIfStopped();
+      touch(workerId);
+      const seen = taskQueue.peek(taskId);
+      if (seen?.status === 'failed' && seen.attempt === attempt && seen.workerId === workerId) {
+        return { task: seen, duplicate: true };
+      }
+      const outcome = taskQueue.fail(taskId, error, { workerId, attempt }, { retryable });
+      afterRelease(outcome, workerId);
+      settle();
+      return { task: outcome.task, duplicate: false };
+    },
+    rateRequest(workerId, tokens, requestId) {
+      unavailableIfStopped();
+      const decision = rateLimiter.tryAcquire(workerId, tokens);
+      pool.sendTo(
+        workerId,
+        decision.granted
+          ? {
+              type: 'coord:rate-grant',
+              requestId,
+              reservationId: decision.reservation.id,
+              remaining: decision.remaining,
+            }
+          : { type: 'coord:rate-wait', requestId, waitMs: decision.waitMs, remaining: decision.remaining },
+      );
+      return decision;
+    },
+    recordCost(workerId, cost) {
+      unavailableIfStopped();
+      costAggregator.record(workerId, cost);
+      enforceBudget(workerId);
+    },
+    sweepLeases() {
+      const expired = leases.takeExpired();
+      for (const workerId of expired) {
+        const held = taskQueue.getByWorker(workerId);
+        for (const task of held) {
+          const outcome = taskQueue.requeue(task.id, `lease of worker ${workerId} expired`, {
+            workerId,
+            attempt: task.attempt,
+          });
+          afterRelease(outcome, workerId);
+        }
+        if (held.length > 0) coordinator.workerLeft(workerId, 'lease expired');
+      }
+      if (expired.length > 0 && state !== 'stopped') settle();
+      return expired;
+    },
+    dispatch() {
+      if (state !== 'running' || globalStop) return [];
+      const assigned = workAssigner.assignAll();
+      for (const { task, workerId } of assigned) {
+        pool.sendTo(workerId, {
+          type: 'coord:proceed',
+          task,
+          leaseExpiresAt: leases.expiresAt(workerId) ?? touch(workerId),
+        });
+      }
+      return assigned;
+    },
+    status() {
+      return {
+        state,
+        strategy: workAssigner.strategy,
+        leaseTtlMs,
+        heartbeatIntervalMs,
+        workers: pool.list(),
+        progress: taskQueue.getProgress(),
+      };
+    },
+  };
+
+  if (state === 'running') {
+    unsubscribe = inbound();
+    scheduleSweep();
+  }
+  return coordinator;
+}

@@ -1,0 +1,42 @@
+import type { CostSnapshot } from './cost-aggregator.js';
+import type { CoordinatorState } from './lifecycle.js';
+import type { RateLimiterSnapshot } from './rate-limiter.js';
+import type { TaskQueueJson } from './task-queue.js';
+
+/** One task as stored: its snapshot plus the two internal fields a restore needs. */
+export type TaskRow = TaskQueueJson['tasks'][number];
+
+/** Everything a coordinator needs to come back after a crash exactly where it was acknowledged. */
+export interface CoordinatorImage {
+  readonly state: CoordinatorState;
+  readonly tasks: TaskQueueJson;
+  /** Worker id → lease deadline (ms since the epoch). */
+  readonly leases: readonly (readonly [string, number])[];
+  readonly rateLimiter: RateLimiterSnapshot | null;
+  readonly costs: CostSnapshot | null;
+}
+
+/** What one group commit writes: only what changed since the last one. */
+export interface StoreChanges {
+  readonly state?: CoordinatorState;
+  readonly nextSeq?: number;
+  readonly upsertTasks: readonly TaskRow[];
+  readonly removeTasks: readonly string[];
+  readonly upsertLeases: readonly (readonly [string, number])[];
+  readonly removeLeases: readonly string[];
+  readonly rateLimiter?: RateLimiterSnapshot;
+  readonly costs?: CostSnapshot;
+}
+
+/**
+ * Durable state in the core's own terms. Implementations are synchronous on purpose: a commit
+ * either returned (the changes are stored and may be acknowledged) or threw (nothing of it may be).
+ */
+export interface Store {
+  readonly kind: string;
+  /** The last committed image, or undefined for a new store. */
+  load(): CoordinatorImage | undefined;
+  /** Applies all of `changes` atomically, or throws and applies none. */
+  commit(changes: StoreChanges): void;
+  close(): void;
+}

@@ -1,0 +1,537 @@
+import type { Now } from './clock.js';
+import { BatonError, failedPrecondition, invalidArgument, notFound } from './errors.js';
+import { createReadySet } from './ready-set.js';
+import { isTerminal, TASK_STATUSES, type TaskSnapshot, type TaskSpec, type TaskStatus } from './task.js';
+import {
+  type DependencyGraph,
+  type GraphValidation,
+  levelsOf,
+  topologicalOrder,
+  validateGraph,
+} from './task-graph.js';
+import { parseQueueJson } from './task-queue-json.js';
+import { runsBefore, TaskRecord } from './task-record.js';
+import { cycleError, freezeJson, type NormalizedSpec, normalizeSpec, orderBatch } from './task-spec.js';
+
+export interface TaskQueueOptions {
+  readonly now: Now;
+  /** Default for specs that do not set `maxAttempts`. */
+  readonly defaultMaxAttempts?: number;
+  /** Called after every change to a task (removal included): what a store uses to find dirty rows. */
+  readonly onChange?: (id: string) => void;
+}
+
+/** Who claims to hold a task: reports that name a stale attempt are rejected (fencing). */
+export interface Fence {
+  readonly workerId: string;
+  readonly attempt: number;
+}
+
+export type Progress = Record<TaskStatus, number> & {
+  readonly total: number;
+  readonly ready: number;
+  /** Complete tasks as a share of all tasks, 0–100. */
+  readonly percent: number;
+};
+
+/** What a failure or lease lapse did. */
+export interface ReleaseOutcome {
+  readonly task: TaskSnapshot;
+  /** True when the task went back to pending to be run again. */
+  readonly requeued: boolean;
+  /** Dependents cancelled by the cascade when the task failed for good. */
+  readonly cancelled: readonly string[];
+}
+
+export interface TaskQueueJson {
+  readonly version: 1;
+  readonly nextSeq: number;
+  readonly tasks: readonly (TaskSnapshot & { readonly seq: number; readonly attemptFloor: number })[];
+}
+
+export interface TaskQueue {
+  readonly size: number;
+  add(spec: TaskSpec): TaskSnapshot;
+  /** All or nothing: deps may point anywhere in the batch, in any order. */
+  addMany(specs: readonly TaskSpec[]): TaskSnapshot[];
+  /** Removes a task that no other task depends on. */
+  remove(id: string): TaskSnapshot;
+  get(id: string): TaskSnapshot | undefined;
+  /** The live task, typed read-only: for hot paths that must not copy. Do not keep it. */
+  peek(id: string): TaskSnapshot | undefined;
+  /** Workers currently holding assigned or running tasks. */
+  holders(): IterableIterator<string>;
+  has(id: string): boolean;
+  getAll(filter?: { status?: TaskStatus }): TaskSnapshot[];
+  getByWorker(workerId: string): TaskSnapshot[];
+  countByWorker(workerId: string): number;
+  /** Pending tasks whose deps are all complete: highest priority first, FIFO within a priority. */
+  getReady(limit?: number): TaskSnapshot[];
+  readyCount(): number;
+  /** The id of the task that should run next, optionally only among some categories. */
+  peekReady(categories?: Iterable<string>): string | undefined;
+  /** Categories that have ready tasks, best first. */
+  readyCategories(): string[];
+  assign(id: string, workerId: string): TaskSnapshot;
+  start(id: string, fence?: Fence): TaskSnapshot;
+  complete(id: string, result?: unknown, fence?: Fence): TaskSnapshot;
+  /** Fails for good (cascade-cancelling dependents), unless `retryable` and attempts remain. */
+  fail(id: string, error: string, fence?: Fence, options?: { retryable?: boolean }): ReleaseOutcome;
+  /** A lapsed lease: back to pending, or failed once `maxAttempts` assignments were used. */
+  requeue(id: string, reason: string, fence?: Fence): ReleaseOutcome;
+  /** Cancels a task and every non-terminal transitive dependent. Returns the ids it cancelled. */
+  cancel(id: string): string[];
+  /** Failed/cancelled back to pending, with the dependents its cascade cancelled. Returns their ids. */
+  retry(id: string): string[];
+  topologicalSort(): string[];
+  getLevels(): string[][];
+  /** Checks the current graph, or a proposed batch against it without applying anything. */
+  validate(specs?: readonly TaskSpec[]): GraphValidation;
+  getDependencyGraph(): DependencyGraph;
+  getProgress(): Progress;
+  /** True when there is at least one task and none is pending, assigned or running. */
+  allTerminal(): boolean;
+  toJSON(): TaskQueueJson;
+  /** One task as `toJSON` would write it: what a store upserts for a changed task. */
+  rowOf(id: string): TaskQueueJson['tasks'][number] | undefined;
+  /** The insertion counter a store must keep so that restored FIFO order continues. */
+  readonly nextSeq: number;
+  /** Replaces the whole queue with a `toJSON` image; invalid input throws and changes nothing. */
+  fromJSON(json: TaskQueueJson): void;
+  clear(): void;
+}
+
+export const DEFAULT_MAX_ATTEMPTS = 3;
+
+export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
+  const { now } = options;
+  const defaultMaxAttempts = options.defaultMaxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  const changed = options.onChange ?? (() => {});
+  const tasks = new Map<string, TaskRecord>();
+  const ready = createReadySet();
+  const byWorker = new Map<string, Set<TaskRecord>>();
+  const counts: Record<TaskStatus, number> = {
+    pending: 0,
+    assigned: 0,
+    running: 0,
+    complete: 0,
+    failed: 0,
+    cancelled: 0,
+  };
+  let nextSeq = 0;
+
+  const lookup = (id: string, field = 'id'): TaskRecord => {
+    const task = tasks.get(id);
+    if (task === undefined) throw notFound(`task ${id} not found`, { field, taskId: id });
+    return task;
+  };
+
+  const holdBy = (task: TaskRecord, workerId: string | null): void => {
+    if (task.workerId !== null && (task.status === 'assigned' || task.status === 'running')) {
+      const held = byWorker.get(task.workerId);
+      held?.delete(task);
+      if (held?.size === 0) byWorker.delete(task.workerId);
+    }
+    if (workerId !== null) {
+      let held = byWorker.get(workerId);
+      if (held === undefined) {
+        held = new Set();
+        byWorker.set(workerId, held);
+      }
+      held.add(task);
+    }
+  };
+
+  /** The one place a status changes: keeps counts, the ready set and the worker index right. */
+  const setStatus = (task: TaskRecord, status: TaskStatus, at: number): void => {
+    const holding = status === 'assigned' || status === 'running';
+    if (!holding) holdBy(task, null);
+    counts[task.status]--;
+    counts[status]++;
+    task.status = status;
+    task.updatedAt = at;
+    if (status === 'pending' && task.pendingDeps === 0) ready.add(task);
+    else ready.remove(task);
+    changed(task.id);
+  };
+
+  /**
+   * A report with a fence must come from the current holder of the current attempt; anything
+   * else (an old attempt, a lapsed lease, a task cancelled meanwhile) is stale and changes
+   * nothing. Without a fence (an operator acting) only the status must allow it.
+   */
+  const checkFence = (task: TaskRecord, fence: Fence | undefined, verb: string): void => {
+    const holding = task.status === 'assigned' || task.status === 'running';
+    if (
+      fence !== undefined &&
+      (!holding || fence.attempt !== task.attempt || fence.workerId !== task.workerId)
+    ) {
+      const now = holding ? `attempt ${task.attempt} is held by ${task.workerId}` : `it is ${task.status}`;
+      throw new BatonError(
+        'aborted',
+        `stale report for task ${task.id}: attempt ${fence.attempt} by ${fence.workerId}, but ${now}`,
+        { taskId: task.id, field: 'attempt', data: { currentAttempt: task.attempt, status: task.status } },
+      );
+    }
+    if (!holding)
+      throw failedPrecondition(`cannot ${verb} task ${task.id}: it is ${task.status}`, { taskId: task.id });
+  };
+
+  /** Cancels every non-terminal transitive dependent of `root`, marking them as its cascade. */
+  const cascade = (root: TaskRecord, at: number): string[] => {
+    const cancelled: string[] = [];
+    const stack: TaskRecord[] = [root];
+    while (stack.length > 0) {
+      const task = stack.pop() as TaskRecord;
+      for (const dependent of task.dependents ?? []) {
+        if (isTerminal(dependent.status)) continue;
+        dependent.cancelledBy = root.id;
+        dependent.finishedAt = at;
+        setStatus(dependent, 'cancelled', at);
+        cancelled.push(dependent.id);
+        stack.push(dependent);
+      }
+    }
+    return cancelled;
+  };
+
+  const insert = (spec: NormalizedSpec, seq: number, at: number): TaskRecord => {
+    const task = new TaskRecord(
+      spec.id,
+      spec.deps,
+      spec.priority,
+      spec.category,
+      spec.metadata,
+      spec.maxAttempts,
+      seq,
+      at,
+    );
+    let blockedBy: TaskRecord | undefined;
+    for (const depId of spec.deps) {
+      const dep = tasks.get(depId) as TaskRecord;
+      if (dep.status !== 'complete') task.pendingDeps++;
+      if (dep.status === 'failed' || dep.status === 'cancelled') blockedBy ??= dep;
+      if (dep.dependents === null) dep.dependents = [task];
+      else dep.dependents.push(task);
+    }
+    tasks.set(task.id, task);
+    counts.pending++;
+    if (blockedBy !== undefined) {
+      // A new dependent of a failed or cancelled task joins that task's cascade, so that
+      // retrying the root brings it back too.
+      task.cancelledBy = blockedBy.cancelledBy ?? blockedBy.id;
+      task.finishedAt = at;
+      setStatus(task, 'cancelled', at);
+    } else {
+      if (task.pendingDeps === 0) ready.add(task);
+      changed(task.id);
+    }
+    return task;
+  };
+
+  const checkBatch = (specs: readonly TaskSpec[]): NormalizedSpec[] => {
+    if (!Array.isArray(specs)) throw invalidArgument('tasks must be an array', { field: 'tasks' });
+    const normalized = specs.map((s, i) => normalizeSpec(s, `tasks[${i}]`, defaultMaxAttempts));
+    const inBatch = new Set<string>();
+    for (const [i, spec] of normalized.entries()) {
+      if (tasks.has(spec.id) || inBatch.has(spec.id)) {
+        throw new BatonError('already-exists', `task ${spec.id} already exists`, {
+          field: `tasks[${i}].id`,
+          taskId: spec.id,
+        });
+      }
+      inBatch.add(spec.id);
+    }
+    for (const [i, spec] of normalized.entries()) {
+      const unknown = spec.deps.filter((d) => !tasks.has(d) && !inBatch.has(d));
+      if (unknown.length > 0) {
+        throw invalidArgument(`task ${spec.id} depends on unknown task(s): ${unknown.join(', ')}`, {
+          field: `tasks[${i}].deps`,
+          taskId: spec.id,
+          data: { unknownDeps: unknown },
+        });
+      }
+    }
+    return normalized;
+  };
+
+  const addMany = (specs: readonly TaskSpec[]): TaskSnapshot[] => {
+    const normalized = checkBatch(specs);
+    const ordered = orderBatch(normalized);
+    if ('cycle' in ordered) throw cycleError(ordered.cycle);
+    // Validation is complete: from here nothing throws, so the batch applies whole.
+    const at = now();
+    const seqBase = nextSeq;
+    nextSeq += normalized.length;
+    const seqOf = new Map<string, number>();
+    normalized.forEach((s, i) => seqOf.set(s.id, seqBase + i));
+    const added = new Map<string, TaskRecord>();
+    for (const spec of ordered.order) added.set(spec.id, insert(spec, seqOf.get(spec.id) as number, at));
+    return normalized.map((s) => (added.get(s.id) as TaskRecord).snapshot());
+  };
+
+  const release = (task: TaskRecord, at: number, retry: boolean, error: string): ReleaseOutcome => {
+    task.error = error;
+    if (retry && task.attemptsUsed < task.maxAttempts) {
+      setStatus(task, 'pending', at);
+      return { task: task.snapshot(), requeued: true, cancelled: [] };
+    }
+    task.finishedAt = at;
+    setStatus(task, 'failed', at);
+    return { task: task.snapshot(), requeued: false, cancelled: cascade(task, at) };
+  };
+
+  const rowOf = (t: TaskRecord) => ({ ...t.snapshot(), seq: t.seq, attemptFloor: t.attemptFloor });
+
+  const snapshots = (records: Iterable<TaskRecord>): TaskSnapshot[] =>
+    Array.from(records, (t) => t.snapshot());
+
+  const queue: TaskQueue = {
+    get size() {
+      return tasks.size;
+    },
+    add: (spec) => addMany([spec])[0] as TaskSnapshot,
+    addMany,
+    remove(id) {
+      const task = lookup(id);
+      const live = (task.dependents ?? []).map((d) => d.id);
+      if (live.length > 0) {
+        throw failedPrecondition(`cannot remove task ${id}: ${live.join(', ')} depend(s) on it`, {
+          taskId: id,
+          data: { dependents: live },
+        });
+      }
+      for (const depId of task.deps) {
+        const dep = tasks.get(depId) as TaskRecord;
+        const rest = (dep.dependents as TaskRecord[]).filter((d) => d !== task);
+        dep.dependents = rest.length === 0 ? null : rest;
+      }
+      holdBy(task, null);
+      ready.remove(task);
+      counts[task.status]--;
+      tasks.delete(id);
+      changed(id);
+      return task.snapshot();
+    },
+    get: (id) => tasks.get(id)?.snapshot(),
+    peek: (id) => tasks.get(id),
+    holders: () => byWorker.keys(),
+    has: (id) => tasks.has(id),
+    getAll(filter) {
+      const status = filter?.status;
+      if (status === undefined) return snapshots(tasks.values());
+      const out: TaskSnapshot[] = [];
+      for (const task of tasks.values()) if (task.status === status) out.push(task.snapshot());
+      return out;
+    },
+    getByWorker: (workerId) => snapshots(byWorker.get(workerId) ?? []),
+    countByWorker: (workerId) => byWorker.get(workerId)?.size ?? 0,
+    getReady(limit) {
+      if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
+        throw invalidArgument('limit must be a non-negative integer', { field: 'limit' });
+      }
+      return snapshots(ready.top(limit ?? ready.size));
+    },
+    readyCount: () => ready.size,
+    peekReady(categories) {
+      if (categories === undefined) return ready.best()?.id;
+      let best: TaskRecord | undefined;
+      for (const category of categories) {
+        const candidate = ready.bestOf(category);
+        if (candidate !== undefined && (best === undefined || runsBefore(candidate, best))) best = candidate;
+      }
+      return best?.id;
+    },
+    readyCategories: () => ready.categories(),
+    assign(id, workerId) {
+      const task = lookup(id);
+      if (typeof workerId !== 'string' || workerId.length === 0) {
+        throw invalidArgument('workerId must be a non-empty string', { field: 'workerId', taskId: id });
+      }
+      if (task.status !== 'pending' || task.pendingDeps > 0) {
+        const why =
+          task.status === 'pending' ? `${task.pendingDeps} dep(s) are not complete` : `it is ${task.status}`;
+        throw failedPrecondition(`cannot assign task ${id}: ${why}`, { taskId: id });
+      }
+      const at = now();
+      task.attempt++;
+      task.assignedAt = at;
+      task.startedAt = null;
+      task.error = null;
+      holdBy(task, workerId);
+      task.workerId = workerId;
+      setStatus(task, 'assigned', at);
+      return task.snapshot();
+    },
+    start(id, fence) {
+      const task = lookup(id);
+      checkFence(task, fence, 'start');
+      if (task.status === 'running') return task.snapshot();
+      const at = now();
+      task.startedAt = at;
+      setStatus(task, 'running', at);
+      return task.snapshot();
+    },
+    complete(id, result, fence) {
+      const task = lookup(id);
+      checkFence(task, fence, 'complete');
+      const frozen = result === undefined ? null : freezeJson(result, 'result');
+      const at = now();
+      task.result = frozen;
+      task.finishedAt = at;
+      setStatus(task, 'complete', at);
+      for (const dependent of task.dependents ?? []) {
+        dependent.pendingDeps--;
+        if (dependent.pendingDeps === 0 && dependent.status === 'pending') ready.add(dependent);
+      }
+      return task.snapshot();
+    },
+    fail(id, error, fence, failOptions) {
+      const task = lookup(id);
+      checkFence(task, fence, 'fail');
+      if (typeof error !== 'string')
+        throw invalidArgument('error must be a string', { field: 'error', taskId: id });
+      return release(task, now(), failOptions?.retryable === true, error);
+    },
+    requeue(id, reason, fence) {
+      const task = lookup(id);
+      checkFence(task, fence, 'requeue');
+      return release(task, now(), true, reason);
+    },
+    cancel(id) {
+      const task = lookup(id);
+      if (task.status === 'complete') {
+        throw failedPrecondition(`cannot cancel task ${id}: it is already complete`, { taskId: id });
+      }
+      const at = now();
+      const cancelled: string[] = [];
+      if (!isTerminal(task.status)) {
+        task.cancelledBy = null;
+        task.finishedAt = at;
+        setStatus(task, 'cancelled', at);
+        cancelled.push(id);
+      }
+      // A failed root stays failed; its dependents are still cancelled.
+      cancelled.push(...cascade(task, at));
+      return cancelled;
+    },
+    retry(id) {
+      const task = lookup(id);
+      if (task.status !== 'failed' && task.status !== 'cancelled') {
+        throw failedPrecondition(`cannot retry task ${id}: it is ${task.status}, not failed or cancelled`, {
+          taskId: id,
+        });
+      }
+      const blocked = task.deps.filter((d) => {
+        const status = (tasks.get(d) as TaskRecord).status;
+        return status === 'failed' || status === 'cancelled';
+      });
+      if (blocked.length > 0) {
+        throw failedPrecondition(
+          `cannot retry task ${id}: retry its failed or cancelled dep(s) first: ${blocked.join(', ')}`,
+          {
+            taskId: id,
+            data: { blockedBy: blocked },
+          },
+        );
+      }
+      const at = now();
+      const restore = (t: TaskRecord): void => {
+        t.cancelledBy = null;
+        t.error = null;
+        t.finishedAt = null;
+        t.attemptFloor = t.attempt;
+        setStatus(t, 'pending', at);
+      };
+      restore(task);
+      const restored = [id];
+      const stack: TaskRecord[] = [task];
+      while (stack.length > 0) {
+        for (const dependent of (stack.pop() as TaskRecord).dependents ?? []) {
+          if (dependent.status !== 'cancelled' || dependent.cancelledBy !== id) continue;
+          restore(dependent);
+          restored.push(dependent.id);
+          stack.push(dependent);
+        }
+      }
+      return restored;
+    },
+    topologicalSort: () => topologicalOrder(tasks.values()),
+    getLevels: () => levelsOf(tasks.values()),
+    validate(specs) {
+      if (specs === undefined) return validateGraph(tasks);
+      try {
+        const ordered = orderBatch(checkBatch(specs));
+        if ('cycle' in ordered) throw cycleError(ordered.cycle);
+        return { valid: true, errors: [] };
+      } catch (error) {
+        if (!(error instanceof BatonError)) throw error;
+        return { valid: false, errors: [{ message: error.message, ...(error.data ?? {}) }] };
+      }
+    },
+    getDependencyGraph() {
+      const nodes = Array.from(tasks.values(), (t) => ({
+        id: t.id,
+        status: t.status,
+        priority: t.priority,
+        category: t.category,
+      }));
+      const edges: { from: string; to: string }[] = [];
+      for (const t of tasks.values()) for (const dep of t.deps) edges.push({ from: dep, to: t.id });
+      return { nodes, edges };
+    },
+    getProgress() {
+      const total = tasks.size;
+      return {
+        ...counts,
+        total,
+        ready: ready.size,
+        percent: total === 0 ? 0 : Math.round((counts.complete / total) * 10000) / 100,
+      };
+    },
+    allTerminal: () => tasks.size > 0 && counts.pending + counts.assigned + counts.running === 0,
+    toJSON() {
+      return {
+        version: 1,
+        nextSeq,
+        tasks: Array.from(tasks.values(), rowOf),
+      };
+    },
+    rowOf(id) {
+      const task = tasks.get(id);
+      return task === undefined ? undefined : rowOf(task);
+    },
+    get nextSeq() {
+      return nextSeq;
+    },
+    fromJSON(json) {
+      const records = parseQueueJson(json, defaultMaxAttempts);
+      queue.clear();
+      nextSeq = json.nextSeq;
+      for (const task of records) tasks.set(task.id, task);
+      for (const task of records) {
+        for (const depId of task.deps) {
+          const dep = tasks.get(depId) as TaskRecord;
+          if (dep.status !== 'complete') task.pendingDeps++;
+          if (dep.dependents === null) dep.dependents = [task];
+          else dep.dependents.push(task);
+        }
+      }
+      for (const task of records) {
+        counts[task.status]++;
+        if (task.status === 'assigned' || task.status === 'running') holdBy(task, task.workerId);
+        if (task.status === 'pending' && task.pendingDeps === 0) ready.add(task);
+        changed(task.id);
+      }
+    },
+    clear() {
+      for (const id of tasks.keys()) changed(id);
+      tasks.clear();
+      ready.clear();
+      byWorker.clear();
+      for (const status of TASK_STATUSES) counts[status] = 0;
+      nextSeq = 0;
+    },
+  };
+  return queue;
+}

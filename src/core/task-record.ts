@@ -1,0 +1,93 @@
+import type { Metadata, TaskSnapshot, TaskStatus } from './task.js';
+
+const EMPTY_DEPS: readonly string[] = Object.freeze([]);
+const EMPTY_METADATA: Metadata = Object.freeze({});
+
+/**
+ * The queue's mutable, internal form of a task. A class (not an object literal) so V8 gives all
+ * million of them one hidden class and a compact layout; fields that are rarely set start null.
+ */
+export class TaskRecord {
+  readonly id: string;
+  /** Frozen: shared with snapshots without copying. */
+  readonly deps: readonly string[];
+  readonly priority: number;
+  readonly category: string;
+  readonly metadata: Metadata;
+  readonly maxAttempts: number;
+  /** Insertion order: the FIFO tie-break within a priority. */
+  readonly seq: number;
+  status: TaskStatus = 'pending';
+  workerId: string | null = null;
+  attempt = 0;
+  /** `attempt` when the task was last retried: attempts used = attempt - attemptFloor. */
+  attemptFloor = 0;
+  result: unknown = null;
+  error: string | null = null;
+  cancelledBy: string | null = null;
+  readonly createdAt: number;
+  updatedAt: number;
+  assignedAt: number | null = null;
+  startedAt: number | null = null;
+  finishedAt: number | null = null;
+  /** Deps not yet complete. Zero and pending means ready. */
+  pendingDeps = 0;
+  /** Tasks that list this one in their deps; null until the first one arrives. */
+  dependents: TaskRecord[] | null = null;
+  /** Position in the ready heap, -1 when not in it. */
+  heapIndex = -1;
+
+  constructor(
+    id: string,
+    deps: readonly string[],
+    priority: number,
+    category: string,
+    metadata: Metadata,
+    maxAttempts: number,
+    seq: number,
+    createdAt: number,
+  ) {
+    this.id = id;
+    this.deps = deps.length === 0 ? EMPTY_DEPS : Object.freeze(deps.slice());
+    this.priority = priority;
+    this.category = category;
+    this.metadata =
+      metadata === EMPTY_METADATA || Object.keys(metadata).length === 0 ? EMPTY_METADATA : metadata;
+    this.maxAttempts = maxAttempts;
+    this.seq = seq;
+    this.createdAt = createdAt;
+    this.updatedAt = createdAt;
+  }
+
+  get attemptsUsed(): number {
+    return this.attempt - this.attemptFloor;
+  }
+
+  snapshot(): TaskSnapshot {
+    return {
+      id: this.id,
+      deps: this.deps,
+      priority: this.priority,
+      category: this.category,
+      metadata: this.metadata,
+      status: this.status,
+      workerId: this.workerId,
+      attempt: this.attempt,
+      maxAttempts: this.maxAttempts,
+      result: this.result,
+      error: this.error,
+      cancelledBy: this.cancelledBy,
+      createdAt: this.createdAt,
+      updatedAt: this.updatedAt,
+      assignedAt: this.assignedAt,
+      startedAt: this.startedAt,
+      finishedAt: this.finishedAt,
+    };
+  }
+}
+
+export { EMPTY_METADATA };
+
+/** Ready-queue order: higher priority first, then first added first. */
+export const runsBefore = (a: TaskRecord, b: TaskRecord): boolean =>
+  a.priority > b.priority || (a.priority === b.priority && a.seq < b.seq);

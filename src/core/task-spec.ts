@@ -1,0 +1,163 @@
+import { type BatonError, BatonError as Err, invalidArgument } from './errors.js';
+import type { Metadata, TaskSpec } from './task.js';
+
+/** A task spec after validation: every field present and sane. */
+export interface NormalizedSpec {
+  readonly id: string;
+  readonly deps: readonly string[];
+  readonly priority: number;
+  readonly category: string;
+  readonly metadata: Metadata;
+  readonly maxAttempts: number;
+}
+
+export const MAX_ID_LENGTH = 256;
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' &&
+  value !== null &&
+  !Array.isArray(value) &&
+  (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null);
+
+/**
+ * A deep, frozen copy of a JSON value, or a message naming the first part that is not JSON.
+ * Freezing lets snapshots share metadata and results without copying them again.
+ */
+export function freezeJson(value: unknown, path: string): unknown {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw invalidArgument(`${path} must be a finite number`, { field: path });
+    return value;
+  }
+  if (Array.isArray(value)) return Object.freeze(value.map((v, i) => freezeJson(v, `${path}[${i}]`)));
+  if (isPlainObject(value)) {
+    const copy: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      if (v !== undefined) copy[k] = freezeJson(v, `${path}.${k}`);
+    }
+    return Object.freeze(copy);
+  }
+  throw invalidArgument(`${path} must be JSON (got ${typeof value})`, { field: path });
+}
+
+/** Checks one spec in isolation (deps are checked against the graph by the caller). */
+export function normalizeSpec(spec: TaskSpec, field: string, defaultMaxAttempts: number): NormalizedSpec {
+  if (typeof spec !== 'object' || spec === null)
+    throw invalidArgument(`${field} must be an object`, { field });
+  const { id } = spec;
+  if (typeof id !== 'string' || id.length === 0) {
+    throw invalidArgument(`${field}.id must be a non-empty string`, { field: `${field}.id` });
+  }
+  if (id.length > MAX_ID_LENGTH) {
+    throw invalidArgument(`${field}.id is longer than ${MAX_ID_LENGTH} characters`, {
+      field: `${field}.id`,
+      taskId: id,
+    });
+  }
+  const at = (name: string) => ({ field: `${field}.${name}`, taskId: id });
+
+  const deps = spec.deps ?? [];
+  if (!Array.isArray(deps))
+    throw invalidArgument(`task ${id}: deps must be an array of task ids`, at('deps'));
+  const seen = new Set<string>();
+  for (const dep of deps) {
+    if (typeof dep !== 'string' || dep.length === 0) {
+      throw invalidArgument(`task ${id}: deps must contain only non-empty task ids`, at('deps'));
+    }
+    if (dep === id) throw invalidArgument(`task ${id} depends on itself`, at('deps'));
+    if (seen.has(dep)) throw invalidArgument(`task ${id} lists dep ${dep} twice`, at('deps'));
+    seen.add(dep);
+  }
+
+  const priority = spec.priority ?? 0;
+  if (typeof priority !== 'number' || !Number.isFinite(priority)) {
+    throw invalidArgument(`task ${id}: priority must be a finite number`, at('priority'));
+  }
+  const category = spec.category ?? '';
+  if (typeof category !== 'string')
+    throw invalidArgument(`task ${id}: category must be a string`, at('category'));
+
+  const metadata = spec.metadata ?? {};
+  if (!isPlainObject(metadata))
+    throw invalidArgument(`task ${id}: metadata must be a JSON object`, at('metadata'));
+
+  const maxAttempts = spec.maxAttempts ?? defaultMaxAttempts;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    throw invalidArgument(`task ${id}: maxAttempts must be an integer ≥ 1`, at('maxAttempts'));
+  }
+
+  return {
+    id,
+    deps,
+    priority,
+    category,
+    metadata: freezeJson(metadata, `${field}.metadata`) as Metadata,
+    maxAttempts,
+  };
+}
+
+/**
+ * Kahn's algorithm over a batch whose deps may point anywhere inside it (edges to tasks outside
+ * the batch are ignored: those exist already and cannot depend on new ones). Returns the batch in
+ * an order where every dep comes first, or the exact cycle path.
+ */
+export function orderBatch(
+  specs: readonly NormalizedSpec[],
+): { order: NormalizedSpec[] } | { cycle: string[] } {
+  const index = new Map<string, number>();
+  specs.forEach((s, i) => index.set(s.id, i));
+  const inDegree = new Int32Array(specs.length);
+  const dependents: number[][] = specs.map(() => []);
+  specs.forEach((s, i) => {
+    for (const dep of s.deps) {
+      const j = index.get(dep);
+      if (j !== undefined) {
+        inDegree[i] = (inDegree[i] as number) + 1;
+        (dependents[j] as number[]).push(i);
+      }
+    }
+  });
+  const queue: number[] = [];
+  inDegree.forEach((d, i) => {
+    if (d === 0) queue.push(i);
+  });
+  for (let head = 0; head < queue.length; head++) {
+    for (const k of dependents[queue[head] as number] as number[]) {
+      inDegree[k] = (inDegree[k] as number) - 1;
+      if (inDegree[k] === 0) queue.push(k);
+    }
+  }
+  if (queue.length === specs.length) return { order: queue.map((i) => specs[i] as NormalizedSpec) };
+  return { cycle: findCycle(specs, index, inDegree) };
+}
+
+/** Walks deps from a task left on a cycle until a task repeats: that stretch is the cycle. */
+function findCycle(
+  specs: readonly NormalizedSpec[],
+  index: Map<string, number>,
+  inDegree: Int32Array,
+): string[] {
+  let current = inDegree.findIndex((d) => d > 0);
+  const seenAt = new Map<number, number>();
+  const path: number[] = [];
+  while (!seenAt.has(current)) {
+    seenAt.set(current, path.length);
+    path.push(current);
+    const spec = specs[current] as NormalizedSpec;
+    current = spec.deps
+      .map((d) => index.get(d))
+      .find((j) => j !== undefined && (inDegree[j] as number) > 0) as number;
+  }
+  // path follows dep edges (task → its dep); reverse so it reads in run order: a → b means b needs a.
+  const cycle = path.slice(seenAt.get(current)).map((i) => (specs[i] as NormalizedSpec).id);
+  cycle.reverse();
+  cycle.push(cycle[0] as string);
+  return cycle;
+}
+
+export const cycleError = (cycle: readonly string[]): BatonError =>
+  new Err('invalid-argument', `dependency cycle: ${cycle.join(' → ')}`, {
+    field: 'deps',
+    taskId: cycle[0] as string,
+    data: { cycle },
+  });

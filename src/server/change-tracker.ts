@@ -1,0 +1,135 @@
+import type { CostAggregator } from '../core/cost-aggregator.js';
+import type { EventBus } from '../core/event-bus.js';
+import type { CoordEvents } from '../core/events.js';
+import type { LeaseTable } from '../core/lease.js';
+import type { CoordinatorState } from '../core/lifecycle.js';
+import type { RateLimiter } from '../core/rate-limiter.js';
+import type { StoreChanges, TaskRow } from '../core/store.js';
+import type { TaskQueue } from '../core/task-queue.js';
+import type { ChangeSource } from './group-commit.js';
+
+export interface ChangeTracker extends ChangeSource {
+  /** Give to `createTaskQueue({ onChange })`. */
+  taskChanged(id: string): void;
+  /** Wire the subsystems once they exist; returns them wrapped so their writes are tracked. */
+  attach(parts: TrackedParts): TrackedParts;
+  /** Forget everything marked so far: after a restore, the store already holds it. */
+  reset(): void;
+}
+
+export interface TrackedParts {
+  readonly taskQueue: TaskQueue;
+  readonly leases: LeaseTable;
+  readonly rateLimiter: RateLimiter;
+  readonly costAggregator: CostAggregator;
+  readonly events: EventBus<CoordEvents>;
+  readonly state: () => CoordinatorState;
+}
+
+/** Wraps `methods` of `target` so that each call also runs `mark`. */
+function marking<T extends object>(
+  target: T,
+  methods: readonly (keyof T)[],
+  mark: (args: unknown[]) => void,
+): T {
+  const wrapped = Object.create(target) as T;
+  for (const name of methods) {
+    const original = target[name] as (...args: unknown[]) => unknown;
+    (wrapped as Record<keyof T, unknown>)[name] = (...args: unknown[]) => {
+      const result = original.apply(target, args);
+      mark(args);
+      return result;
+    };
+  }
+  return wrapped;
+}
+
+/**
+ * Finds what a group commit must write: the tasks, leases and lifecycle that changed, and the
+ * rate limiter's and cost aggregator's snapshots when they changed (both are small).
+ */
+export function createChangeTracker(onDirty: () => void): ChangeTracker {
+  const tasks = new Set<string>();
+  const leases = new Set<string>();
+  let rate = false;
+  let costs = false;
+  let lifecycle = false;
+  let parts: TrackedParts | undefined;
+
+  const reset = (): void => {
+    tasks.clear();
+    leases.clear();
+    rate = false;
+    costs = false;
+    lifecycle = false;
+  };
+
+  return {
+    taskChanged(id) {
+      tasks.add(id);
+      onDirty();
+    },
+    attach(raw) {
+      const leaseTable = marking(raw.leases, ['touch', 'restore', 'release'], ([id]) => {
+        leases.add(id as string);
+        onDirty();
+      });
+      (leaseTable as { takeExpired: () => string[] }).takeExpired = () => {
+        const expired = raw.leases.takeExpired();
+        for (const id of expired) leases.add(id);
+        if (expired.length > 0) onDirty();
+        return expired;
+      };
+      const rateLimiter = marking(
+        raw.rateLimiter,
+        ['tryAcquire', 'enqueue', 'acquire', 'cancel', 'processWaiters', 'settle', 'reset', 'restore'],
+        () => {
+          rate = true;
+          onDirty();
+        },
+      );
+      const costAggregator = marking(raw.costAggregator, ['record', 'reset', 'restore'], () => {
+        costs = true;
+        onDirty();
+      });
+      for (const kind of ['coord:started', 'coord:draining', 'coord:stopped'] as const) {
+        raw.events.on(kind, () => {
+          lifecycle = true;
+          onDirty();
+        });
+      }
+      parts = { ...raw, leases: leaseTable, rateLimiter, costAggregator };
+      return parts;
+    },
+    reset,
+    collect(): StoreChanges | undefined {
+      if (parts === undefined) return undefined;
+      if (tasks.size === 0 && leases.size === 0 && !rate && !costs && !lifecycle) return undefined;
+      const upsertTasks: TaskRow[] = [];
+      const removeTasks: string[] = [];
+      for (const id of tasks) {
+        const row = parts.taskQueue.rowOf(id);
+        if (row === undefined) removeTasks.push(id);
+        else upsertTasks.push(row);
+      }
+      const upsertLeases: [string, number][] = [];
+      const removeLeases: string[] = [];
+      for (const id of leases) {
+        const at = parts.leases.expiresAt(id);
+        if (at === undefined) removeLeases.push(id);
+        else upsertLeases.push([id, at]);
+      }
+      return {
+        ...(lifecycle ? { state: parts.state() } : {}),
+        ...(tasks.size > 0 ? { nextSeq: parts.taskQueue.nextSeq } : {}),
+        upsertTasks,
+        removeTasks,
+        upsertLeases,
+        removeLeases,
+        ...(rate ? { rateLimiter: parts.rateLimiter.snapshot() } : {}),
+        ...(costs ? { costs: parts.costAggregator.snapshot() } : {}),
+      };
+    },
+    committed: reset,
+  };
+}

@@ -1,0 +1,42 @@
+import { Code, ConnectError } from '@connectrpc/connect';
+import { type BatonErrorCode, isBatonError } from '../core/errors.js';
+
+const CODES: Record<BatonErrorCode, Code> = {
+  'invalid-argument': Code.InvalidArgument,
+  'not-found': Code.NotFound,
+  'already-exists': Code.AlreadyExists,
+  'failed-precondition': Code.FailedPrecondition,
+  aborted: Code.Aborted,
+  'resource-exhausted': Code.ResourceExhausted,
+  unavailable: Code.Unavailable,
+};
+
+/**
+ * The one translation from core errors to the wire. Core refusals keep their message (it names
+ * the field or the task); anything else is a bug and becomes `Internal` without its text, so
+ * stack traces and internals never leak to clients.
+ */
+export function toConnectError(error: unknown): ConnectError {
+  if (error instanceof ConnectError) return error;
+  if (isBatonError(error)) return new ConnectError(error.message, CODES[error.code]);
+  return new ConnectError('internal error', Code.Internal);
+}
+
+/** HTTP statuses for the REST routes, per the Connect protocol's mapping with 409 for conflicts. */
+const HTTP_STATUS: Partial<Record<Code, number>> = {
+  [Code.Canceled]: 499,
+  [Code.InvalidArgument]: 400,
+  [Code.DeadlineExceeded]: 504,
+  [Code.NotFound]: 404,
+  [Code.AlreadyExists]: 409,
+  [Code.PermissionDenied]: 403,
+  [Code.ResourceExhausted]: 429,
+  [Code.FailedPrecondition]: 409,
+  [Code.Aborted]: 409,
+  [Code.OutOfRange]: 400,
+  [Code.Unimplemented]: 501,
+  [Code.Unavailable]: 503,
+  [Code.Unauthenticated]: 401,
+};
+
+export const httpStatusOf = (code: Code): number => HTTP_STATUS[code] ?? 500;

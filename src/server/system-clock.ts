@@ -1,0 +1,12 @@
+import type { Scheduler } from '../core/clock.js';
+
+/** The real clock and timers, for the running server. Timers are unref'd: they never keep the process alive. */
+export const systemScheduler: Scheduler = {
+  setTimeout(callback, delayMs) {
+    const timer = setTimeout(callback, Math.max(0, delayMs));
+    timer.unref();
+    return () => clearTimeout(timer);
+  },
+};
+
+export const systemNow = (): number => Date.now();
