@@ -264,7 +264,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     const seqBase = nextSeq;
     nextSeq += normalized.length;
     const seqOf = new Map<string, number>();
-    normalized.forEach((s, i) => seqOf.set(s.id, seqBase + i));
+    for (const [i, s] of normalized.entries()) seqOf.set(s.id, seqBase + i);
     const added = new Map<string, TaskRecord>();
     for (const spec of ordered.order) added.set(spec.id, insert(spec, seqOf.get(spec.id) as number, at));
     return normalized.map((s) => (added.get(s.id) as TaskRecord).snapshot());

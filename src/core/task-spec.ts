@@ -105,7 +105,7 @@ export function orderBatch(
   specs: readonly NormalizedSpec[],
 ): { order: NormalizedSpec[] } | { cycle: string[] } {
   const index = new Map<string, number>();
-  specs.forEach((s, i) => index.set(s.id, i));
+  for (const [i, s] of specs.entries()) index.set(s.id, i);
   const inDegree = new Int32Array(specs.length);
   const dependents: number[][] = specs.map(() => []);
   specs.forEach((s, i) => {
