@@ -1,10 +1,15 @@
 import type { Cancel, Now, Scheduler } from './clock.js';
-import { type CostAggregator, createCostAggregator } from './cost-aggregator.js';
-import { BatonError, isBatonError } from './errors.js';
+import {
+  type BudgetCheck,
+  type BudgetScopeStatus,
+  type CostAggregator,
+  createCostAggregator,
+} from './cost-aggregator.js';
+import { BatonError, invalidArgument, isBatonError } from './errors.js';
 import { createEventBus, type EventBus } from './event-bus.js';
-import type { CoordEvents } from './events.js';
+import type { BudgetScope, CoordEvents } from './events.js';
 import { createLeaseTable, type LeaseTable } from './lease.js';
-import type { CoordinatorState } from './lifecycle.js';
+import { COORDINATOR_STATES, type CoordinatorState } from './lifecycle.js';
 import { createRateLimiter, type RateDecision, type RateLimiter } from './rate-limiter.js';
 import type { TaskSnapshot, TaskSpec } from './task.js';
 import { createTaskQueue, type Progress, type ReleaseOutcome, type TaskQueue } from './task-queue.js';
@@ -15,6 +20,8 @@ import {
   type WorkAssigner,
 } from './work-assigner.js';
 import { createWorkerPool, type MutableWorkerPool, type WorkerInfo, type WorkerJoin } from './worker-pool.js';
+
+export { COORDINATOR_STATES, type CoordinatorState } from './lifecycle.js';
 
 export interface CoordinatorOptions {
   readonly strategy?: AssignmentStrategy;
@@ -97,7 +104,8 @@ export interface Coordinator {
   complete(workerId: string, taskId: string, attempt: number, result?: unknown): ReportOutcome;
   fail(workerId: string, taskId: string, attempt: number, error: string, retryable?: boolean): ReportOutcome;
   rateRequest(workerId: string, tokens: number, requestId?: string): RateDecision;
-  recordCost(workerId: string, cost: CostReport): void;
+  /** Records spend, stops the worker (or the fleet) when a budget is spent, and returns the check. */
+  recordCost(workerId: string, cost: CostReport): BudgetCheck;
   /** Requeues the tasks of workers whose leases lapsed. Runs on its own with a scheduler. */
   sweepLeases(): string[];
   /** Assigns whatever ready tasks the workers with free slots can take. */
@@ -112,8 +120,51 @@ export interface ReportOutcome {
 
 const DEFAULT_LEASE_TTL_MS = 30_000;
 
+/** Refuses options that would only fail later, deep inside a subsystem or a timer. */
+function checkOptions(options: CoordinatorOptions): void {
+  const positive = (value: number | undefined, field: string, integer = false): void => {
+    if (value === undefined) return;
+    if (
+      typeof value !== 'number' ||
+      !Number.isFinite(value) ||
+      value <= 0 ||
+      (integer && !Number.isInteger(value))
+    ) {
+      throw invalidArgument(`${field} must be a positive ${integer ? 'integer' : 'number'}, got ${value}`, {
+        field,
+      });
+    }
+  };
+  positive(options.leaseTtlMs, 'leaseTtlMs');
+  positive(options.heartbeatIntervalMs, 'heartbeatIntervalMs');
+  positive(options.defaultMaxAttempts, 'defaultMaxAttempts', true);
+  const ttl = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+  if (options.heartbeatIntervalMs !== undefined && options.heartbeatIntervalMs >= ttl) {
+    throw invalidArgument(
+      `heartbeatIntervalMs (${options.heartbeatIntervalMs}) must be below leaseTtlMs (${ttl})`,
+      {
+        field: 'heartbeatIntervalMs',
+      },
+    );
+  }
+  if (options.now !== undefined && typeof options.now !== 'function') {
+    throw invalidArgument('now must be a function returning milliseconds', { field: 'now' });
+  }
+  if (options.scheduler !== undefined && typeof options.scheduler?.setTimeout !== 'function') {
+    throw invalidArgument('scheduler must have a setTimeout(callback, delayMs) method', {
+      field: 'scheduler',
+    });
+  }
+  if (options.initialState !== undefined && !COORDINATOR_STATES.includes(options.initialState)) {
+    throw invalidArgument(`initialState must be one of ${COORDINATOR_STATES.join(', ')}`, {
+      field: 'initialState',
+    });
+  }
+}
+
 export function createCoordinator(deps: CoordinatorDeps = {}): Coordinator {
   const options = deps.options ?? {};
+  checkOptions(options);
   const now = options.now ?? Date.now;
   const events = deps.events ?? createEventBus<CoordEvents>();
   const pool = deps.pool ?? createWorkerPool();
@@ -187,6 +238,32 @@ export function createCoordinator(deps: CoordinatorDeps = {}): Coordinator {
     return expiresAt;
   };
 
+  /**
+   * Any message from a worker proves it alive: renew its lease. Only for workers the coordinator
+   * knows (joined, or holding a lease), so a report from a forgotten worker leaves no orphan lease.
+   */
+  const renew = (workerId: string): number | undefined =>
+    leases.expiresAt(workerId) !== undefined || pool.get(workerId) !== undefined
+      ? touch(workerId)
+      : undefined;
+
+  /**
+   * The task as a report left it, when the report repeats one already applied (the worker did
+   * not hear the answer and said it again): same worker, same attempt, same outcome.
+   */
+  const alreadyReported = (
+    error: unknown,
+    taskId: string,
+    workerId: string,
+    attempt: number,
+    status: 'complete' | 'failed',
+  ): TaskSnapshot | undefined => {
+    if (!isBatonError(error) || error.code !== 'aborted') return undefined;
+    const seen = taskQueue.peek(taskId);
+    if (seen?.status !== status || seen.attempt !== attempt || seen.workerId !== workerId) return undefined;
+    return taskQueue.get(taskId);
+  };
+
   const announceIfAllComplete = (): void => {
     if (!taskQueue.allTerminal()) {
       announcedAllComplete = false;
@@ -231,31 +308,37 @@ export function createCoordinator(deps: CoordinatorDeps = {}): Coordinator {
     stopIfDrained();
   };
 
-  const sendBudgetStop = (
-    workerId: string,
-    scope: 'worker' | 'global',
-    spentUsd: number,
-    budgetUsd: number,
-  ) => {
-    if (pool.get(workerId) === undefined) return;
+  /** Budget-stopped workers keep their tasks (they may finish them) but get no new ones. */
+  const sendBudgetStop = (workerId: string, scope: BudgetScope, status: BudgetScopeStatus): void => {
+    const worker = pool.get(workerId);
+    if (worker === undefined || worker.status === 'offline') return;
     pool.setStatus(workerId, 'stopped');
-    pool.sendTo(workerId, { type: 'coord:budget-stop', scope, spentUsd, budgetUsd });
+    pool.sendTo(workerId, {
+      type: 'coord:budget-stop',
+      scope,
+      spentUsd: status.spentUsd,
+      budgetUsd: status.budgetUsd ?? 0,
+    });
   };
 
-  /** Stops workers whose budget (or the fleet's) is spent. Returns false when the worker may not work. */
-  const enforceBudget = (workerId: string): boolean => {
-    const check = costAggregator.checkBudget(workerId);
-    if (check.allowed) return true;
-    const global = check.global;
-    if (global.budgetUsd !== null && global.spentUsd >= global.budgetUsd) {
+  /**
+   * Stops the worker when its budget is spent, and the whole fleet (once) when the global one is.
+   * Returns false when the worker may not take work.
+   */
+  const enforceBudget = (
+    workerId: string,
+    check: BudgetCheck = costAggregator.checkBudget(workerId),
+  ): boolean => {
+    if (check.allowed && !globalStop) return true;
+    if (check.global.exceeded || globalStop) {
       if (!globalStop) {
         globalStop = true;
-        for (const w of pool.list()) sendBudgetStop(w.id, 'global', global.spentUsd, global.budgetUsd);
+        for (const w of pool.list()) sendBudgetStop(w.id, 'global', check.global);
       } else {
-        sendBudgetStop(workerId, 'global', global.spentUsd, global.budgetUsd);
+        sendBudgetStop(workerId, 'global', check.global);
       }
     } else {
-      sendBudgetStop(workerId, 'worker', check.worker.spentUsd, check.worker.budgetUsd ?? 0);
+      sendBudgetStop(workerId, 'worker', check.worker);
     }
     return false;
   };
@@ -404,20 +487,24 @@ export function createCoordinator(deps: CoordinatorDeps = {}): Coordinator {
 
     workerJoined(worker) {
       unavailableIfStopped();
+      // A worker coming back (same id) keeps the tasks it still holds: they count against its slots.
       const info = pool.join({ ...worker, running: taskQueue.countByWorker(worker.id) }, now());
       touch(info.id);
       events.emit('coord:worker-joined', { workerId: info.id, capabilities: [...info.capabilities] });
       if (state === 'draining') {
         pool.setStatus(info.id, 'draining');
         pool.sendTo(info.id, { type: 'coord:drain' });
-      } else if (globalStop || !costAggregator.checkBudget(info.id).allowed) {
+      } else {
         enforceBudget(info.id);
       }
       return pool.get(info.id) as WorkerInfo;
     },
     workerLeft(workerId, reason = 'disconnected') {
-      if (pool.get(workerId)?.status === 'offline' || pool.get(workerId) === undefined) return;
+      const worker = pool.get(workerId);
+      if (worker === undefined || worker.status === 'offline') return;
       pool.leave(workerId);
+      // Holding nothing, it has nothing to come back for: drop its lease now.
+      if (taskQueue.countByWorker(workerId) === 0) leases.release(workerId);
       events.emit('coord:worker-left', { workerId, reason });
     },
     request(workerId) {
@@ -437,7 +524,7 @@ export function createCoordinator(deps: CoordinatorDeps = {}): Coordinator {
       if (!assigned.some((a) => a.workerId === workerId)) {
         const w = pool.get(workerId) as WorkerInfo;
         const reason =
-          w.status === 'draining' || w.status === 'stopped'
+          w.status === 'draining' || w.status === 'stopped' || w.status === 'offline'
             ? `worker is ${w.status}`
             : w.running >= w.maxConcurrency
               ? 'worker is at its max concurrency'
@@ -447,23 +534,34 @@ export function createCoordinator(deps: CoordinatorDeps = {}): Coordinator {
       return assigned;
     },
     heartbeat(workerId) {
-      return touch(workerId);
+      unavailableIfStopped();
+      const expiresAt = renew(workerId);
+      if (expiresAt === undefined) {
+        throw new BatonError('failed-precondition', `worker ${workerId} has not joined`, {
+          field: 'workerId',
+        });
+      }
+      return expiresAt;
     },
     taskStarted(workerId, taskId, attempt) {
       unavailableIfStopped();
-      touch(workerId);
+      renew(workerId);
+      const wasRunning = taskQueue.peek(taskId)?.status === 'running';
       const task = taskQueue.start(taskId, { workerId, attempt });
-      events.emit('coord:task-started', { task });
+      if (!wasRunning) events.emit('coord:task-started', { task });
       return task;
     },
     complete(workerId, taskId, attempt, result) {
       unavailableIfStopped();
-      touch(workerId);
-      const seen = taskQueue.peek(taskId);
-      if (seen?.status === 'complete' && seen.attempt === attempt && seen.workerId === workerId) {
-        return { task: seen, duplicate: true };
+      renew(workerId);
+      let task: TaskSnapshot;
+      try {
+        task = taskQueue.complete(taskId, result, { workerId, attempt });
+      } catch (error) {
+        const repeated = alreadyReported(error, taskId, workerId, attempt, 'complete');
+        if (repeated === undefined) throw error;
+        return { task: repeated, duplicate: true };
       }
-      const task = taskQueue.complete(taskId, result, { workerId, attempt });
       pool.release(workerId);
       events.emit('coord:task-complete', { task });
       settle();
@@ -471,12 +569,15 @@ export function createCoordinator(deps: CoordinatorDeps = {}): Coordinator {
     },
     fail(workerId, taskId, attempt, error, retryable = false) {
       unavailableIfStopped();
-      touch(workerId);
-      const seen = taskQueue.peek(taskId);
-      if (seen?.status === 'failed' && seen.attempt === attempt && seen.workerId === workerId) {
-        return { task: seen, duplicate: true };
+      renew(workerId);
+      let outcome: ReleaseOutcome;
+      try {
+        outcome = taskQueue.fail(taskId, error, { workerId, attempt }, { retryable });
+      } catch (thrown) {
+        const repeated = alreadyReported(thrown, taskId, workerId, attempt, 'failed');
+        if (repeated === undefined) throw thrown;
+        return { task: repeated, duplicate: true };
       }
-      const outcome = taskQueue.fail(taskId, error, { workerId, attempt }, { retryable });
       afterRelease(outcome, workerId);
       settle();
       return { task: outcome.task, duplicate: false };
@@ -499,10 +600,12 @@ export function createCoordinator(deps: CoordinatorDeps = {}): Coordinator {
     },
     recordCost(workerId, cost) {
       unavailableIfStopped();
-      costAggregator.record(workerId, cost);
-      enforceBudget(workerId);
+      const check = costAggregator.record(workerId, cost);
+      enforceBudget(workerId, check);
+      return check;
     },
     sweepLeases() {
+      if (state === 'stopped') return [];
       const expired = leases.takeExpired();
       for (const workerId of expired) {
         const held = taskQueue.getByWorker(workerId);
@@ -515,7 +618,8 @@ export function createCoordinator(deps: CoordinatorDeps = {}): Coordinator {
         }
         if (held.length > 0) coordinator.workerLeft(workerId, 'lease expired');
       }
-      if (expired.length > 0 && state !== 'stopped') settle();
+      // A listener of the events above may have stopped the coordinator.
+      if (expired.length > 0 && (state as CoordinatorState) !== 'stopped') settle();
       return expired;
     },
     dispatch() {

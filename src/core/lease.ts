@@ -47,12 +47,15 @@ export function createLeaseTable(options: LeaseTableOptions): LeaseTable {
   });
 
   const restore = (workerId: string, expiresAt: number): void => {
+    // A NaN deadline would break the heap's order for every other lease.
+    if (!Number.isFinite(expiresAt)) throw new RangeError('lease expiresAt must be a finite number');
     const lease = leases.get(workerId);
     if (lease === undefined) {
       const created: Lease = { workerId, expiresAt, heapIndex: -1 };
       leases.set(workerId, created);
       byExpiry.push(created);
-    } else {
+    } else if (lease.expiresAt !== expiresAt) {
+      // Renewals within the same millisecond leave the deadline, and so the heap, as it was.
       lease.expiresAt = expiresAt;
       byExpiry.update(lease);
     }

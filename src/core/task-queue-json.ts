@@ -36,11 +36,15 @@ export function parseQueueJson(json: TaskQueueJson, defaultMaxAttempts: number):
   const ordered = orderBatch(specs);
   if ('cycle' in ordered) throw cycleError(ordered.cycle);
 
-  return json.tasks.map((t, i) => {
+  const seqs = new Set<number>();
+  const records = json.tasks.map((t, i) => {
     const bad = (field: string, what: string): BatonError =>
       invalidArgument(`task ${t.id}: ${field} ${what}`, { field: `tasks[${i}].${field}`, taskId: t.id });
     if (!TASK_STATUSES.includes(t.status)) throw bad('status', 'is not a task status');
     if (!isCount(t.seq) || t.seq >= json.nextSeq) throw bad('seq', 'must be an integer below nextSeq');
+    // Equal seqs would leave the FIFO order between two tasks undefined.
+    if (seqs.has(t.seq)) throw bad('seq', 'is used by another task');
+    seqs.add(t.seq);
     if (!isCount(t.attempt) || !isCount(t.attemptFloor) || t.attemptFloor > t.attempt) {
       throw bad('attempt', 'and attemptFloor must be integers with attemptFloor ≤ attempt');
     }
@@ -52,6 +56,11 @@ export function parseQueueJson(json: TaskQueueJson, defaultMaxAttempts: number):
       if (!isTime(t[key])) throw bad(key, 'must be a time');
     for (const key of ['assignedAt', 'startedAt', 'finishedAt'] as const) {
       if (t[key] !== null && !isTime(t[key])) throw bad(key, 'must be a time or null');
+    }
+    for (const key of ['workerId', 'error', 'cancelledBy'] as const) {
+      const value: unknown = t[key];
+      if (value !== null && value !== undefined && typeof value !== 'string')
+        throw bad(key, 'must be a string or null');
     }
     const spec = specs[i] as (typeof specs)[number];
     const task = new TaskRecord(
@@ -76,5 +85,31 @@ export function parseQueueJson(json: TaskQueueJson, defaultMaxAttempts: number):
     task.startedAt = t.startedAt;
     task.finishedAt = t.finishedAt;
     return task;
+  });
+  checkStatuses(records);
+  return records;
+}
+
+/**
+ * The statuses the queue's own transitions can produce: a task that was ever assigned (assigned,
+ * running, complete, failed) has every dep complete, and a pending task has no failed or cancelled
+ * dep (it would be in that dep's cascade). Anything else would leave tasks stuck for good.
+ */
+function checkStatuses(records: readonly TaskRecord[]): void {
+  const byId = new Map<string, TaskRecord>();
+  for (const task of records) byId.set(task.id, task);
+  records.forEach((task, i) => {
+    if (task.status === 'cancelled') return;
+    for (const depId of task.deps) {
+      const dep = byId.get(depId) as TaskRecord;
+      const ok =
+        task.status === 'pending'
+          ? dep.status !== 'failed' && dep.status !== 'cancelled'
+          : dep.status === 'complete';
+      if (!ok) {
+        const why = `task ${task.id}: cannot be ${task.status} while its dep ${dep.id} is ${dep.status}`;
+        throw invalidArgument(why, { field: `tasks[${i}].status`, taskId: task.id });
+      }
+    }
   });
 }

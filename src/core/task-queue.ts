@@ -63,6 +63,8 @@ export interface TaskQueue {
   holders(): IterableIterator<string>;
   has(id: string): boolean;
   getAll(filter?: { status?: TaskStatus }): TaskSnapshot[];
+  /** Live tasks in insertion order, typed read-only and not copied: for paging through big queues. */
+  iterate(): IterableIterator<TaskSnapshot>;
   getByWorker(workerId: string): TaskSnapshot[];
   countByWorker(workerId: string): number;
   /** Pending tasks whose deps are all complete: highest priority first, FIFO within a priority. */
@@ -70,6 +72,11 @@ export interface TaskQueue {
   readyCount(): number;
   /** The id of the task that should run next, optionally only among some categories. */
   peekReady(categories?: Iterable<string>): string | undefined;
+  /**
+   * The id of the best ready task whose category `accept` allows. `accept` is asked only about
+   * categories whose best task would beat the best found so far: O(categories), no allocation.
+   */
+  peekReadyWhere(accept: (category: string) => boolean): string | undefined;
   /** Categories that have ready tasks, best first. */
   readyCategories(): string[];
   assign(id: string, workerId: string): TaskSnapshot;
@@ -120,8 +127,21 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
   };
   let nextSeq = 0;
 
-  const lookup = (id: string, field = 'id'): TaskRecord => {
+  /**
+   * The last task found by id. An assignment or a report usually names the same task twice in a
+   * row (peek, then act), and at a million tasks each Map probe is a cache miss. Cleared by
+   * `remove` and `clear`, the only ways a record leaves `tasks`.
+   */
+  let lastFound: TaskRecord | undefined;
+  const find = (id: string): TaskRecord | undefined => {
+    if (lastFound !== undefined && lastFound.id === id) return lastFound;
     const task = tasks.get(id);
+    if (task !== undefined) lastFound = task;
+    return task;
+  };
+
+  const lookup = (id: string, field = 'id'): TaskRecord => {
+    const task = find(id);
     if (task === undefined) throw notFound(`task ${id} not found`, { field, taskId: id });
     return task;
   };
@@ -177,6 +197,15 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       throw failedPrecondition(`cannot ${verb} task ${task.id}: it is ${task.status}`, { taskId: task.id });
   };
 
+  /** The first dep that is failed or cancelled: what keeps a task from ever running. */
+  const blockerOf = (task: TaskRecord): TaskRecord | undefined => {
+    for (const depId of task.deps) {
+      const dep = tasks.get(depId) as TaskRecord;
+      if (dep.status === 'failed' || dep.status === 'cancelled') return dep;
+    }
+    return undefined;
+  };
+
   /** Cancels every non-terminal transitive dependent of `root`, marking them as its cascade. */
   const cascade = (root: TaskRecord, at: number): string[] => {
     const cancelled: string[] = [];
@@ -206,14 +235,13 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       seq,
       at,
     );
-    let blockedBy: TaskRecord | undefined;
     for (const depId of spec.deps) {
       const dep = tasks.get(depId) as TaskRecord;
       if (dep.status !== 'complete') task.pendingDeps++;
-      if (dep.status === 'failed' || dep.status === 'cancelled') blockedBy ??= dep;
       if (dep.dependents === null) dep.dependents = [task];
       else dep.dependents.push(task);
     }
+    const blockedBy = blockerOf(task);
     tasks.set(task.id, task);
     counts.pending++;
     if (blockedBy !== undefined) {
@@ -310,11 +338,12 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       ready.remove(task);
       counts[task.status]--;
       tasks.delete(id);
+      if (lastFound === task) lastFound = undefined;
       changed(id);
       return task.snapshot();
     },
-    get: (id) => tasks.get(id)?.snapshot(),
-    peek: (id) => tasks.get(id),
+    get: (id) => find(id)?.snapshot(),
+    peek: (id) => find(id),
     holders: () => byWorker.keys(),
     has: (id) => tasks.has(id),
     getAll(filter) {
@@ -324,6 +353,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       for (const task of tasks.values()) if (task.status === status) out.push(task.snapshot());
       return out;
     },
+    iterate: () => tasks.values(),
     getByWorker: (workerId) => snapshots(byWorker.get(workerId) ?? []),
     countByWorker: (workerId) => byWorker.get(workerId)?.size ?? 0,
     getReady(limit) {
@@ -334,12 +364,22 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     },
     readyCount: () => ready.size,
     peekReady(categories) {
-      if (categories === undefined) return ready.best()?.id;
       let best: TaskRecord | undefined;
-      for (const category of categories) {
-        const candidate = ready.bestOf(category);
-        if (candidate !== undefined && (best === undefined || runsBefore(candidate, best))) best = candidate;
+      if (categories === undefined) best = ready.best();
+      else {
+        for (const category of categories) {
+          const candidate = ready.bestOf(category);
+          if (candidate === undefined) continue;
+          if (best === undefined || runsBefore(candidate, best)) best = candidate;
+        }
       }
+      // The caller looks the task up next (to read its category, then to assign it).
+      if (best !== undefined) lastFound = best;
+      return best?.id;
+    },
+    peekReadyWhere(accept) {
+      const best = ready.bestWhere(accept);
+      if (best !== undefined) lastFound = best;
       return best?.id;
     },
     readyCategories: () => ready.categories(),
@@ -444,14 +484,44 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
         setStatus(t, 'pending', at);
       };
       restore(task);
-      const restored = [id];
+      // The tasks this one's cascade cancelled: each is a dependent of the root or of another one.
+      const members = new Map<TaskRecord, number>();
       const stack: TaskRecord[] = [task];
       while (stack.length > 0) {
         for (const dependent of (stack.pop() as TaskRecord).dependents ?? []) {
           if (dependent.status !== 'cancelled' || dependent.cancelledBy !== id) continue;
-          restore(dependent);
-          restored.push(dependent.id);
+          if (members.has(dependent)) continue;
+          members.set(dependent, 0);
           stack.push(dependent);
+        }
+      }
+      // Deps first (Kahn's algorithm inside the cascade), so each member sees its deps' final status.
+      // A member that some other failed or cancelled task still blocks stays cancelled, now in that
+      // task's cascade: pending behind a dep that cannot complete, it would wait forever.
+      const order: TaskRecord[] = [];
+      for (const member of members.keys()) {
+        let inCascade = 0;
+        for (const depId of member.deps) if (members.has(tasks.get(depId) as TaskRecord)) inCascade++;
+        members.set(member, inCascade);
+        if (inCascade === 0) order.push(member);
+      }
+      const restored = [id];
+      for (let head = 0; head < order.length; head++) {
+        const member = order[head] as TaskRecord;
+        const blocker = blockerOf(member);
+        if (blocker === undefined) {
+          restore(member);
+          restored.push(member.id);
+        } else {
+          member.cancelledBy = blocker.cancelledBy ?? blocker.id;
+          member.updatedAt = at;
+          changed(member.id);
+        }
+        for (const dependent of member.dependents ?? []) {
+          const left = members.get(dependent);
+          if (left === undefined) continue;
+          members.set(dependent, left - 1);
+          if (left === 1) order.push(dependent);
         }
       }
       return restored;
@@ -527,6 +597,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     clear() {
       for (const id of tasks.keys()) changed(id);
       tasks.clear();
+      lastFound = undefined;
       ready.clear();
       byWorker.clear();
       for (const status of TASK_STATUSES) counts[status] = 0;

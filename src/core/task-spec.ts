@@ -33,7 +33,19 @@ export function freezeJson(value: unknown, path: string): unknown {
   if (isPlainObject(value)) {
     const copy: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
-      if (v !== undefined) copy[k] = freezeJson(v, `${path}.${k}`);
+      if (v === undefined) continue;
+      const frozen = freezeJson(v, `${path}.${k}`);
+      if (k === '__proto__') {
+        // JSON.parse makes `__proto__` an own key; assigning it would set the copy's prototype.
+        Object.defineProperty(copy, k, {
+          value: frozen,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      } else {
+        copy[k] = frozen;
+      }
     }
     return Object.freeze(copy);
   }
@@ -149,8 +161,11 @@ function findCycle(
       .find((j) => j !== undefined && (inDegree[j] as number) > 0) as number;
   }
   // path follows dep edges (task → its dep); reverse so it reads in run order: a → b means b needs a.
-  const cycle = path.slice(seenAt.get(current)).map((i) => (specs[i] as NormalizedSpec).id);
-  cycle.reverse();
+  const ring = path.slice(seenAt.get(current)).reverse();
+  // Start from the cycle's first task in the batch, so the same cycle is always reported the same way.
+  let start = 0;
+  for (let i = 1; i < ring.length; i++) if ((ring[i] as number) < (ring[start] as number)) start = i;
+  const cycle = [...ring.slice(start), ...ring.slice(0, start)].map((i) => (specs[i] as NormalizedSpec).id);
   cycle.push(cycle[0] as string);
   return cycle;
 }

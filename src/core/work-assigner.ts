@@ -64,11 +64,27 @@ export function createWorkAssigner(options: WorkAssignerOptions): WorkAssigner {
     });
   }
   const registered = new Map<string, ReadonlySet<string>>();
-  const registeredCount = new Map<string, number>();
+  /** Category → workers registered with it. A registration may name a worker that is not connected. */
+  const registeredBy = new Map<string, Set<string>>();
 
   const capabilitiesOf = (w: WorkerInfo): ReadonlySet<string> => registered.get(w.id) ?? w.capabilities;
-  const anyoneCan = (category: string): boolean =>
-    pool.hasCapability(category) || (registeredCount.get(category) ?? 0) > 0;
+  const takesWork = (w: WorkerInfo | undefined): boolean =>
+    w !== undefined && (w.status === 'idle' || w.status === 'busy');
+  /**
+   * True when some connected worker taking work may run `category`, registered capabilities
+   * replacing a worker's own: only then does a task wait for a capable worker rather than fall
+   * back. Without registrations this is the pool's O(1) count.
+   */
+  const anyoneCan = (category: string): boolean => {
+    if (registered.size === 0) return pool.hasCapability(category);
+    for (const id of registeredBy.get(category) ?? []) if (takesWork(pool.get(id))) return true;
+    if (!pool.hasCapability(category)) return false;
+    // Some worker reports it: check that it is not only workers whose registration replaces it.
+    for (const w of pool.list()) {
+      if (!registered.has(w.id) && takesWork(w) && w.capabilities.has(category)) return true;
+    }
+    return false;
+  };
 
   const chooseWorker = (category: string): WorkerInfo | undefined => {
     const available = pool.available();
@@ -98,14 +114,12 @@ export function createWorkAssigner(options: WorkAssignerOptions): WorkAssigner {
     const bestCategory = (taskQueue.peek(bestId) as TaskSnapshot).category;
     const worker = chooseWorker(bestCategory);
     if (worker !== undefined) return place(bestId, worker.id);
-    // Only the capability strategy can refuse the best task (its workers are all busy): try the
-    // best task of each other category, best first.
-    for (const category of taskQueue.readyCategories()) {
-      if (category === bestCategory) continue;
-      const candidate = chooseWorker(category);
-      if (candidate !== undefined) return place(taskQueue.peekReady([category]) as string, candidate.id);
-    }
-    return undefined;
+    // Only the capability strategy can refuse the best task (its workers are all busy): take the
+    // best task among the other categories that some available worker may take.
+    const nextId = taskQueue.peekReadyWhere((c) => c !== bestCategory && chooseWorker(c) !== undefined);
+    if (nextId === undefined) return undefined;
+    const category = (taskQueue.peek(nextId) as TaskSnapshot).category;
+    return place(nextId, (chooseWorker(category) as WorkerInfo).id);
   };
 
   return {
@@ -121,11 +135,18 @@ export function createWorkAssigner(options: WorkAssignerOptions): WorkAssigner {
       return out;
     },
     registerCapabilities(workerId, categories) {
-      for (const c of registered.get(workerId) ?? [])
-        registeredCount.set(c, (registeredCount.get(c) ?? 1) - 1);
+      for (const c of registered.get(workerId) ?? []) {
+        const ids = registeredBy.get(c) as Set<string>;
+        ids.delete(workerId);
+        if (ids.size === 0) registeredBy.delete(c);
+      }
       const set = new Set(categories);
       registered.set(workerId, set);
-      for (const c of set) registeredCount.set(c, (registeredCount.get(c) ?? 0) + 1);
+      for (const c of set) {
+        const ids = registeredBy.get(c);
+        if (ids === undefined) registeredBy.set(c, new Set([workerId]));
+        else ids.add(workerId);
+      }
     },
   };
 }

@@ -165,6 +165,10 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): MutableWorker
           field: 'maxConcurrency',
         });
       }
+      const running = worker.running ?? 0;
+      if (!Number.isInteger(running) || running < 0) {
+        throw invalidArgument('running must be a non-negative integer', { field: 'running' });
+      }
       const existing = workers.get(worker.id);
       if (existing?.online) {
         throw new BatonError('already-exists', `worker ${worker.id} is already connected`, {

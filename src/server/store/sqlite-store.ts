@@ -65,7 +65,9 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   );
   const deleteLease = db.prepare<[string]>('DELETE FROM leases WHERE worker_id = ?');
   const allTasks = db.prepare<[], { row: string }>('SELECT row FROM tasks ORDER BY seq');
-  const allLeases = db.prepare<[], { worker_id: string; expires_at: number }>('SELECT worker_id, expires_at FROM leases');
+  const allLeases = db.prepare<[], { worker_id: string; expires_at: number }>(
+    'SELECT worker_id, expires_at FROM leases',
+  );
 
   const meta = (key: string): string | undefined => getMeta.get(key)?.value;
   const json = <T>(key: string): T | null => {
@@ -121,11 +123,15 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
 /** Refuses files that are not SQLite, or SQLite databases that are not Baton's. */
 function checkOwnership(db: Database.Database, path: string): void {
   const appId = db.pragma('application_id', { simple: true }) as number;
-  const tables = db.prepare("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'table'").get() as { n: number };
+  const tables = db.prepare("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'table'").get() as {
+    n: number;
+  };
   if (appId === APPLICATION_ID) return;
   if (appId !== 0 || tables.n > 0) {
     db.close();
-    throw new StoreOpenError(`${path} is a SQLite database that does not belong to Baton; refusing to touch it`);
+    throw new StoreOpenError(
+      `${path} is a SQLite database that does not belong to Baton; refusing to touch it`,
+    );
   }
 }
 

@@ -1,0 +1,169 @@
+import { create } from '@bufbuild/protobuf';
+import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
+import type { Coordinator } from '../core/coordinator.js';
+import { WARNING_THRESHOLD } from '../core/cost-aggregator.js';
+import type { CoordEventKind } from '../core/events.js';
+import type { TaskSnapshot } from '../core/task.js';
+import type { EventHub } from './event-hub.js';
+import { eventKindName, eventToWire } from './event-wire.js';
+import type { GroupCommit } from './group-commit.js';
+import { type CoordinatorService, type TaskSpec, WatchEventsResponseSchema } from './proto.js';
+import {
+  coreStatus,
+  costsToWire,
+  LIFECYCLE,
+  progressToWire,
+  rateLimitToWire,
+  STRATEGY,
+  specFromWire,
+  taskToWire,
+  workerToWire,
+} from './wire.js';
+
+export interface CoordinatorServiceDeps {
+  readonly coordinator: Coordinator;
+  readonly commit: GroupCommit;
+  readonly hub: EventHub;
+}
+
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 1000;
+
+const required = (value: string, field: string): string => {
+  if (value === '') throw new ConnectError(`${field} is required`, Code.InvalidArgument);
+  return value;
+};
+
+const pageOffset = (token: string): number => {
+  if (token === '') return 0;
+  const offset = Number.parseInt(Buffer.from(token, 'base64url').toString(), 10);
+  if (!Number.isSafeInteger(offset) || offset < 0)
+    throw new ConnectError('page_token is not valid', Code.InvalidArgument);
+  return offset;
+};
+
+/** The seed's 13 admin operations and the event stream: decode, call the core, encode. */
+export function createCoordinatorService(
+  deps: CoordinatorServiceDeps,
+): ServiceImpl<typeof CoordinatorService> {
+  const { coordinator, commit, hub } = deps;
+  const queue = coordinator.taskQueue;
+
+  /** A mutation: refused up front while the store cannot write; answered once stored. */
+  const mutate = async <T>(apply: () => T): Promise<T> => {
+    commit.ensureWritable();
+    const result = apply();
+    await commit.committed();
+    return result;
+  };
+
+  const task = (id: string): TaskSnapshot => {
+    const found = queue.get(required(id, 'id'));
+    if (found === undefined) throw new ConnectError(`task ${id} not found`, Code.NotFound);
+    return found;
+  };
+
+  const addSpecs = (specs: readonly TaskSpec[]) => coordinator.addTasks(specs.map(specFromWire));
+
+  return {
+    getStatus() {
+      const s = coordinator.status();
+      return {
+        state: LIFECYCLE[s.state],
+        strategy: STRATEGY[s.strategy],
+        workers: s.workers.map((w) => workerToWire(w, coordinator.leases.expiresAt(w.id))),
+        progress: progressToWire(s.progress),
+        rateLimit: rateLimitToWire(coordinator.rateLimiter.status()),
+        costs: costsToWire(coordinator.costAggregator.status(), WARNING_THRESHOLD),
+        leaseTtlMs: s.leaseTtlMs,
+        heartbeatIntervalMs: s.heartbeatIntervalMs,
+      };
+    },
+    async start() {
+      await mutate(() => coordinator.start());
+      return { state: LIFECYCLE[coordinator.state] };
+    },
+    async drain() {
+      await mutate(() => coordinator.drain());
+      return { state: LIFECYCLE[coordinator.state] };
+    },
+    async stop() {
+      await mutate(() => coordinator.stop());
+      return { state: LIFECYCLE[coordinator.state] };
+    },
+    listTasks(request) {
+      const statuses = new Set(request.status.map((s) => coreStatus(s)).filter((s) => s !== undefined));
+      const limit = request.limit === 0 ? DEFAULT_PAGE : Math.min(request.limit, MAX_PAGE);
+      const offset = pageOffset(request.pageToken);
+      const tasks: TaskSnapshot[] = [];
+      let matched = 0;
+      for (const t of queue.iterate()) {
+        if (statuses.size > 0 && !statuses.has(t.status)) continue;
+        if (request.workerId !== '' && t.workerId !== request.workerId) continue;
+        if (matched >= offset && tasks.length < limit) tasks.push(t);
+        matched++;
+      }
+      const next = offset + tasks.length;
+      return {
+        tasks: tasks.map(taskToWire),
+        nextPageToken: next < matched ? Buffer.from(String(next)).toString('base64url') : '',
+        totalSize: matched,
+      };
+    },
+    async addTask(request) {
+      if (request.task === undefined) throw new ConnectError('task is required', Code.InvalidArgument);
+      const spec = request.task;
+      const [added] = await mutate(() => addSpecs([spec]));
+      return { task: taskToWire(added as TaskSnapshot) };
+    },
+    async batchAddTasks(request) {
+      const added = await mutate(() => addSpecs(request.tasks));
+      return { tasks: added.map(taskToWire) };
+    },
+    getTask(request) {
+      return { task: taskToWire(task(request.id)) };
+    },
+    async cancelTask(request) {
+      const id = required(request.id, 'id');
+      const cancelled = await mutate(() => coordinator.cancelTask(id));
+      return { task: taskToWire(task(id)), cascadedIds: cancelled.filter((c) => c !== id) };
+    },
+    async retryTask(request) {
+      const id = required(request.id, 'id');
+      const restored = await mutate(() => coordinator.retryTask(id));
+      return { task: taskToWire(task(id)), cascadedIds: restored.filter((r) => r !== id) };
+    },
+    getProgress() {
+      return { progress: progressToWire(queue.getProgress()) };
+    },
+    getRateLimit() {
+      return { rateLimit: rateLimitToWire(coordinator.rateLimiter.status()) };
+    },
+    getCosts() {
+      return { costs: costsToWire(coordinator.costAggregator.status(), WARNING_THRESHOLD) };
+    },
+    async *watchEvents(request, context) {
+      const kinds = new Set<CoordEventKind>();
+      for (const k of request.kinds) {
+        const name = eventKindName(k);
+        if (name === undefined)
+          throw new ConnectError(`kinds has an unknown event kind ${k}`, Code.InvalidArgument);
+        kinds.add(name);
+      }
+      const events = hub.subscribe({
+        kinds,
+        taskId: request.taskId,
+        sinceSequence: Number(request.sinceSequence),
+      });
+      const stop = () => events.close();
+      context.signal.addEventListener('abort', stop, { once: true });
+      try {
+        for await (const batch of events)
+          yield create(WatchEventsResponseSchema, { events: batch.map(eventToWire) });
+      } finally {
+        context.signal.removeEventListener('abort', stop);
+        events.close();
+      }
+    },
+  };
+}

@@ -1,0 +1,34 @@
+import type { Interceptor } from '@connectrpc/connect';
+import { toConnectError } from './errors.js';
+
+async function* mapStreamErrors<T>(
+  messages: AsyncIterable<T>,
+  report: (e: unknown) => void,
+): AsyncIterable<T> {
+  try {
+    yield* messages;
+  } catch (error) {
+    report(error);
+    throw toConnectError(error);
+  }
+}
+
+/**
+ * Turns core refusals into ConnectErrors with the right code on every protocol, and hides
+ * anything else behind `Internal` after logging it: handlers stay decode → core → encode.
+ */
+export function errorInterceptor(log: (error: unknown) => void): Interceptor {
+  const report = (error: unknown): void => {
+    if (toConnectError(error).rawMessage === 'internal error') log(error);
+  };
+  return (next) => async (request) => {
+    try {
+      const response = await next(request);
+      if (!response.stream) return response;
+      return { ...response, message: mapStreamErrors(response.message, report) };
+    } catch (error) {
+      report(error);
+      throw toConnectError(error);
+    }
+  };
+}

@@ -1,0 +1,90 @@
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import type { CoordEventKind, CoordEvents } from '../core/events.js';
+import type { LoggedEvent } from './event-hub.js';
+import { type Event, EventKind, EventSchema } from './proto.js';
+import { BUDGET_SCOPE, LIFECYCLE, taskToWire } from './wire.js';
+
+export const EVENT_KIND: Record<LoggedEvent['kind'], EventKind> = {
+  'coord:started': EventKind.STARTED,
+  'coord:stopped': EventKind.STOPPED,
+  'coord:draining': EventKind.DRAINING,
+  'coord:assigned': EventKind.ASSIGNED,
+  'coord:task-complete': EventKind.TASK_COMPLETE,
+  'coord:task-failed': EventKind.TASK_FAILED,
+  'coord:all-complete': EventKind.ALL_COMPLETE,
+  'coord:budget-warning': EventKind.BUDGET_WARNING,
+  'coord:budget-exceeded': EventKind.BUDGET_EXCEEDED,
+  'coord:worker-joined': EventKind.WORKER_JOINED,
+  'coord:worker-left': EventKind.WORKER_LEFT,
+  'coord:task-added': EventKind.TASK_ADDED,
+  'coord:task-cancelled': EventKind.TASK_CANCELLED,
+  'coord:task-retried': EventKind.TASK_RETRIED,
+  'coord:task-requeued': EventKind.TASK_REQUEUED,
+  'coord:task-started': EventKind.TASK_STARTED,
+};
+
+const KIND_NAME = new Map<EventKind, CoordEventKind>(
+  Object.entries(EVENT_KIND).map(([name, kind]) => [kind, name as CoordEventKind]),
+);
+export const eventKindName = (kind: EventKind): CoordEventKind | undefined => KIND_NAME.get(kind);
+
+type Payload<K extends LoggedEvent['kind']> = CoordEvents[K];
+
+function payloadOf(e: LoggedEvent): NonNullable<MessageInitShape<typeof EventSchema>['payload']> {
+  switch (e.kind) {
+    case 'coord:started':
+      return { case: 'lifecycle', value: { state: LIFECYCLE.running } };
+    case 'coord:draining':
+      return { case: 'lifecycle', value: { state: LIFECYCLE.draining } };
+    case 'coord:stopped':
+      return { case: 'lifecycle', value: { state: LIFECYCLE.stopped } };
+    case 'coord:all-complete': {
+      const p = e.payload as Payload<'coord:all-complete'>;
+      return {
+        case: 'allComplete',
+        value: { complete: p.complete, failed: p.failed, cancelled: p.cancelled },
+      };
+    }
+    case 'coord:budget-warning':
+    case 'coord:budget-exceeded': {
+      const p = e.payload as Payload<'coord:budget-warning'>;
+      return {
+        case: 'budget',
+        value: {
+          scope: BUDGET_SCOPE[p.scope],
+          workerId: p.workerId ?? '',
+          spentUsd: p.spentUsd,
+          budgetUsd: p.budgetUsd,
+        },
+      };
+    }
+    case 'coord:worker-joined': {
+      const p = e.payload as Payload<'coord:worker-joined'>;
+      return { case: 'workerJoined', value: { workerId: p.workerId, capabilities: [...p.capabilities] } };
+    }
+    case 'coord:worker-left': {
+      const p = e.payload as Payload<'coord:worker-left'>;
+      return { case: 'workerLeft', value: { workerId: p.workerId, reason: p.reason } };
+    }
+    default: {
+      const p = e.payload as Payload<'coord:task-cancelled'> & { workerId?: string; reason?: string };
+      return {
+        case: 'task',
+        value: {
+          task: taskToWire(p.task),
+          workerId: p.workerId ?? p.task.workerId ?? '',
+          reason: p.cause ?? p.reason ?? '',
+        },
+      };
+    }
+  }
+}
+
+export const eventToWire = (e: LoggedEvent): Event =>
+  create(EventSchema, {
+    sequence: BigInt(e.sequence),
+    time: timestampFromMs(e.at),
+    kind: EVENT_KIND[e.kind],
+    payload: payloadOf(e),
+  });
