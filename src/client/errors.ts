@@ -1,0 +1,55 @@
+import { Code, ConnectError } from '@connectrpc/connect';
+import { type BatonErrorDetail, ErrorCode, ErrorSchema } from './proto.js';
+
+const toConnectCode: Record<ErrorCode, Code> = {
+  [ErrorCode.UNSPECIFIED]: Code.Unknown,
+  [ErrorCode.INVALID_ARGUMENT]: Code.InvalidArgument,
+  [ErrorCode.NOT_FOUND]: Code.NotFound,
+  [ErrorCode.ALREADY_EXISTS]: Code.AlreadyExists,
+  [ErrorCode.FAILED_PRECONDITION]: Code.FailedPrecondition,
+  [ErrorCode.ABORTED]: Code.Aborted,
+  [ErrorCode.RESOURCE_EXHAUSTED]: Code.ResourceExhausted,
+  [ErrorCode.UNAVAILABLE]: Code.Unavailable,
+  [ErrorCode.INTERNAL]: Code.Internal,
+};
+
+/**
+ * Turns a refusal carried inside a stream (a Receipt or a RateError) into the same ConnectError a
+ * refused unary call throws, with the Error attached as its detail, so callers handle both with
+ * `ConnectError.from(e).code` and {@link batonErrorDetail}.
+ */
+export function connectErrorFromDetail(detail: BatonErrorDetail | undefined, fallback: string): ConnectError {
+  const code = detail === undefined ? Code.Unknown : (toConnectCode[detail.code] ?? Code.Unknown);
+  const message = detail?.message || fallback;
+  return new ConnectError(
+    message,
+    code,
+    undefined,
+    detail === undefined ? undefined : [{ desc: ErrorSchema, value: detail }],
+  );
+}
+
+/**
+ * The coordinator's structured refusal (`coord.v1.Error`: the field at fault, the task, data such
+ * as a cycle path) attached to an error, if any. Lets programs act on a refusal without parsing
+ * its message.
+ */
+export function batonErrorDetail(error: unknown): BatonErrorDetail | undefined {
+  return ConnectError.from(error).findDetails(ErrorSchema)[0];
+}
+
+/**
+ * Stream-ending codes after which reconnecting cannot help: the coordinator refused this worker
+ * (bad hello, protocol violation, auth) or another session took over its id (ABORTED). Any other
+ * failure (network, restart, UNAVAILABLE) is retried with backoff.
+ */
+export const fatalSessionCodes: ReadonlySet<Code> = new Set([
+  Code.InvalidArgument,
+  Code.FailedPrecondition,
+  Code.Aborted,
+  Code.PermissionDenied,
+  Code.Unauthenticated,
+  Code.Unimplemented,
+  Code.NotFound,
+  Code.AlreadyExists,
+]);

@@ -1,0 +1,81 @@
+import * as http from 'node:http';
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+export type NodeHandler = (
+  request: http.IncomingMessage | http2.Http2ServerRequest,
+  response: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+
+export interface OnePortServer {
+  listen(port: number, host: string): Promise<net.AddressInfo>;
+  /** Stops accepting, ends idle connections, and resolves once every connection is gone. */
+  close(): Promise<void>;
+}
+
+/**
+ * One cleartext port for every client: gRPC clients (grpc-js, grpc-go, grpcio) open HTTP/2 with
+ * prior knowledge, browsers and curl speak HTTP/1.1. Node's `allowHTTP1` only works with TLS
+ * (ALPN), so each connection's first bytes decide: the HTTP/2 preface goes to the HTTP/2 server,
+ * anything else to the HTTP/1.1 server.
+ */
+export function createOnePortServer(handler: NodeHandler): OnePortServer {
+  const h1 = http.createServer(handler as http.RequestListener);
+  const h2 = http2.createServer(
+    handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+  );
+  const sessions = new Set<http2.Http2Session>();
+  h2.on('session', (session) => {
+    sessions.add(session);
+    session.on('close', () => sessions.delete(session));
+  });
+  const sockets = new Set<net.Socket>();
+
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    socket.setNoDelay(true);
+    let buffered: Buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      const n = Math.min(buffered.length, PREFACE.length);
+      const isH2 = buffered.subarray(0, n).equals(PREFACE.subarray(0, n));
+      if (isH2 && buffered.length < PREFACE.length) return;
+      socket.off('data', onData);
+      socket.pause();
+      socket.unshift(buffered);
+      (isH2 ? h2 : h1).emit('connection', socket);
+      process.nextTick(() => socket.resume());
+    };
+    socket.on('data', onData);
+  });
+
+  return {
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve(server.address() as net.AddressInfo);
+        });
+      });
+    },
+    close() {
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        for (const session of sessions) session.close();
+        h1.closeIdleConnections();
+        // Streams that outlive a grace period (a watcher that never hangs up) are cut.
+        const force = setTimeout(() => {
+          for (const session of sessions) session.destroy();
+          for (const socket of sockets) socket.destroy();
+        }, 2000);
+        force.unref();
+        server.once('close', () => clearTimeout(force));
+      });
+    },
+  };
+}

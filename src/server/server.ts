@@ -1,0 +1,147 @@
+import type { AddressInfo } from 'node:net';
+import { Code, type ConnectRouter } from '@connectrpc/connect';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import type { Coordinator, CoordinatorOptions } from '../core/coordinator.js';
+import { createMemoryStore } from '../core/memory-store.js';
+import type { Store } from '../core/store.js';
+import { createCoordinatorService } from './coordinator-service.js';
+import { errorInterceptor } from './error-interceptor.js';
+import { createEventHub } from './event-hub.js';
+import { createOnePortServer } from './one-port.js';
+import { openCoordinator } from './open-coordinator.js';
+import { CoordinatorService, RateLimitService, WorkerService } from './proto.js';
+import { createRateLimitService } from './rate-limit-service.js';
+import { createRatePump } from './rate-pump.js';
+import { openSqliteStore, type SyncMode } from './store/sqlite-store.js';
+import { systemNow, systemScheduler } from './system-clock.js';
+import { createWorkerService } from './worker-service.js';
+import { createWorkerSessions } from './worker-sessions.js';
+
+export interface ServerOptions extends CoordinatorOptions {
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  /** Default 50051; 0 picks a free port. */
+  readonly port?: number;
+  /** `sqlite` (default for the CLI), `memory`, or a store of your own. Default here: memory. */
+  readonly store?: 'memory' | 'sqlite' | Store;
+  /** SQLite file. Default ./data/baton.db. */
+  readonly dbPath?: string;
+  readonly sync?: SyncMode;
+  /** Start the coordinator if it is new (state init). Default true. */
+  readonly autoStart?: boolean;
+  readonly reservationTtlMs?: number;
+  /** Where unexpected errors go. Default console.error. */
+  readonly log?: (message: string, error?: unknown) => void;
+}
+
+export interface BatonServer {
+  /** `http://host:port`: the base URL for every protocol. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly coordinator: Coordinator;
+  readonly store: Store;
+  /** Graceful: stops accepting, ends streams (workers reconnect), stores the last changes. */
+  close(): Promise<void>;
+}
+
+const openStore = (options: ServerOptions): Store => {
+  const store = options.store ?? 'memory';
+  if (store === 'memory') return createMemoryStore();
+  if (store === 'sqlite') {
+    return openSqliteStore({
+      path: options.dbPath ?? './data/baton.db',
+      ...(options.sync === undefined ? {} : { sync: options.sync }),
+    });
+  }
+  return store;
+};
+
+/** Builds and starts a Baton server. Tests call it with `port: 0`; the CLI with its flags. */
+export async function startServer(options: ServerOptions = {}): Promise<BatonServer> {
+  const log =
+    options.log ?? ((message: string, error?: unknown) => console.error(`baton: ${message}`, error ?? ''));
+  const store = openStore(options);
+  const now = options.now ?? systemNow;
+  const scheduler = options.scheduler ?? systemScheduler;
+  const sessions = createWorkerSessions();
+  const { coordinator, commit } = openCoordinator({
+    ...options,
+    store,
+    now,
+    scheduler,
+    send: (workerId, message) => sessions.send(workerId, message),
+    onStoreError: (error) => log('store commit failed; refusing writes until it recovers', error),
+  });
+  const hub = createEventHub({
+    events: coordinator.events,
+    now,
+    afterCommit: (deliver) => commit.afterCommit(deliver),
+  });
+  const pump = createRatePump(coordinator.rateLimiter, scheduler, now);
+  const logError = (error: unknown) => log('unexpected error', error);
+
+  const offLeaseLapse = coordinator.events.on('coord:worker-left', ({ workerId, reason }) => {
+    if (reason === 'lease expired')
+      sessions.kick(workerId, Code.Unavailable, 'lease expired: reconnect to resume');
+  });
+  if (coordinator.state === 'init' && options.autoStart !== false) coordinator.start();
+
+  const coordinatorService = createCoordinatorService({ coordinator, commit, hub });
+  const routes = (router: ConnectRouter): void => {
+    router.service(WorkerService, createWorkerService({ coordinator, commit, sessions, now, log: logError }));
+    router.service(
+      RateLimitService,
+      createRateLimitService({
+        coordinator,
+        commit,
+        pump,
+        now,
+        reservationTtlMs: options.reservationTtlMs ?? 120_000,
+        log: logError,
+      }),
+    );
+    router.service(CoordinatorService, coordinatorService);
+  };
+
+  const handler = connectNodeAdapter({
+    routes,
+    interceptors: [errorInterceptor(logError)],
+    fallback: (_request, response) => {
+      response.writeHead(404, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ code: 'not_found', message: 'no such route' }));
+    },
+  });
+  const server = createOnePortServer(handler);
+  const host = options.host ?? '127.0.0.1';
+  let address: AddressInfo;
+  try {
+    address = await server.listen(options.port ?? 50051, host);
+  } catch (error) {
+    commit.close();
+    store.close();
+    throw error;
+  }
+  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost}:${address.port}`,
+    host: address.address,
+    port: address.port,
+    coordinator,
+    store,
+    close() {
+      closing ??= (async () => {
+        offLeaseLapse();
+        sessions.closeAll('server is shutting down');
+        hub.close();
+        pump.close();
+        await server.close();
+        commit.close();
+        store.close();
+      })();
+      return closing;
+    },
+  };
+}
