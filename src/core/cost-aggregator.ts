@@ -5,6 +5,9 @@ import type { BudgetScope, CoordEvents } from './events.js';
 /** Share of a budget at which `coord:budget-warning` fires (spend ≥ 80 % of the budget). */
 export const WARNING_THRESHOLD = 0.8;
 
+/** How many report ids per worker are remembered to drop repeats. */
+export const RECENT_REPORTS = 1024;
+
 /**
  * Money is kept in integer micro-dollars: a total is then the exact sum of the recorded amounts,
  * each rounded once to the nearest micro-dollar, instead of drifting with every float addition.
@@ -22,6 +25,11 @@ export interface CostAggregatorOptions {
 }
 
 export interface CostRecord {
+  /**
+   * Makes the record idempotent: a repeat of a recent id for the same worker (a report resent
+   * after a lost ack) is counted once. The last `RECENT_REPORTS` ids per worker are remembered.
+   */
+  readonly reportId?: string | undefined;
   /** Rounded to the nearest micro-dollar. */
   readonly totalUsd: number;
   readonly inputTokens?: number | undefined;
@@ -75,6 +83,8 @@ export interface CostSnapshot {
   readonly workers: readonly (FlagState & {
     readonly workerId: string;
     readonly spentMicroUsd: number;
+    /** Oldest first. Absent in snapshots from before report ids existed. */
+    readonly recentReportIds?: readonly string[];
     readonly inputTokens: number;
     readonly outputTokens: number;
   })[];
@@ -107,6 +117,8 @@ export interface CostAggregator {
 }
 
 interface Account {
+  /** Recent report ids, oldest first, for dropping repeats. */
+  readonly recent: Set<string>;
   spentMicros: number;
   inputTokens: number;
   outputTokens: number;
@@ -120,6 +132,7 @@ interface Budget {
 }
 
 const newAccount = (): Account => ({
+  recent: new Set(),
   spentMicros: 0,
   inputTokens: 0,
   outputTokens: 0,
@@ -208,6 +221,7 @@ export function createCostAggregator(options: CostAggregatorOptions = {}): CostA
     total = { ...newAccount(), warned: snapshot.global.warned, exceeded: snapshot.global.exceeded };
     for (const w of snapshot.workers) {
       const account: Account = {
+        recent: new Set(w.recentReportIds ?? []),
         spentMicros: w.spentMicroUsd,
         inputTokens: w.inputTokens,
         outputTokens: w.outputTokens,
@@ -238,10 +252,20 @@ export function createCostAggregator(options: CostAggregatorOptions = {}): CostA
       const inputTokens = tokenCount(cost.inputTokens, 'inputTokens');
       const outputTokens = tokenCount(cost.outputTokens, 'outputTokens');
 
+      const { reportId } = cost;
+      if (reportId !== undefined && typeof reportId !== 'string') {
+        throw invalidArgument('reportId must be a string', { field: 'reportId' });
+      }
       let account = accounts.get(workerId);
       if (account === undefined) {
         account = newAccount();
         accounts.set(workerId, account);
+      }
+      if (reportId !== undefined && reportId !== '') {
+        if (account.recent.has(reportId)) return check(account);
+        account.recent.add(reportId);
+        if (account.recent.size > RECENT_REPORTS)
+          account.recent.delete(account.recent.values().next().value as string);
       }
       for (const a of [account, total]) {
         a.spentMicros += micros;
@@ -291,6 +315,7 @@ export function createCostAggregator(options: CostAggregatorOptions = {}): CostA
         workers: Array.from(accounts, ([workerId, a]) => ({
           workerId,
           spentMicroUsd: a.spentMicros,
+          recentReportIds: [...a.recent],
           inputTokens: a.inputTokens,
           outputTokens: a.outputTokens,
           warned: a.warned,

@@ -97,7 +97,7 @@ function parse(argv: readonly string[]): ServerOptions | 'help' {
     perWorkerBudgetUsd: number('worker-budget-usd', values['worker-budget-usd'], POSITIVE),
   };
   for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];
-  return options as ServerOptions;
+  return options as unknown as ServerOptions;
 }
 
 async function main(): Promise<void> {

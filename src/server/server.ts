@@ -17,7 +17,9 @@ import { systemNow, systemScheduler } from './system-clock.js';
 import { createWorkerService } from './worker-service.js';
 import { createWorkerSessions } from './worker-sessions.js';
 
-export interface ServerOptions extends CoordinatorOptions {
+export interface ServerOptions extends Omit<CoordinatorOptions, 'now'> {
+  /** Default: the system clock. */
+  readonly now?: () => number;
   /** Default 127.0.0.1. */
   readonly host?: string;
   /** Default 50051; 0 picks a free port. */

@@ -83,6 +83,7 @@ export function createWorkerService(deps: WorkerServiceDeps): ServiceImpl<typeof
         const r = report.value;
         return receipt(r.seq, () =>
           coordinator.recordCost(workerId, {
+            reportId: r.reportId,
             totalUsd: r.totalUsd,
             inputTokens: Number(r.inputTokens),
             outputTokens: Number(r.outputTokens),
