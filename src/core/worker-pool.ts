@@ -11,6 +11,8 @@ export interface WorkerInfo {
   readonly maxConcurrency: number;
   /** Tasks assigned to or running on the worker. */
   readonly running: number;
+  /** How many tasks the worker wants to hold (its standing demand, at most maxConcurrency). */
+  readonly wanted: number;
   readonly status: WorkerStatus;
   readonly joinedAt: number;
 }
@@ -49,6 +51,11 @@ export interface MutableWorkerPool extends WorkerPool {
   leave(workerId: string): void;
   /** Draining or budget-stopped workers keep their tasks but get no new ones. */
   setStatus(workerId: string, status: 'draining' | 'stopped' | 'active'): void;
+  /**
+   * The worker wants `count` more tasks than it holds now: it is kept at that many, refilled as
+   * tasks finish, until the next call. 0 pauses assignment without draining.
+   */
+  setDemand(workerId: string, count: number): void;
 }
 
 export interface WorkerPoolOptions {
@@ -62,6 +69,8 @@ class WorkerState implements WorkerInfo {
   capabilities: ReadonlySet<string> = new Set();
   labels: Readonly<Record<string, string>> = {};
   running = 0;
+  /** Until the worker says otherwise it wants to be full. */
+  wanted: number;
   online = false;
   mode: 'active' | 'draining' | 'stopped' = 'active';
 
@@ -69,7 +78,9 @@ class WorkerState implements WorkerInfo {
     readonly id: string,
     public maxConcurrency: number,
     public joinedAt: number,
-  ) {}
+  ) {
+    this.wanted = maxConcurrency;
+  }
 
   get status(): WorkerStatus {
     if (!this.online) return 'offline';
@@ -84,6 +95,7 @@ const info = (w: WorkerState): WorkerInfo => ({
   labels: w.labels,
   maxConcurrency: w.maxConcurrency,
   running: w.running,
+  wanted: w.wanted,
   status: w.status,
   joinedAt: w.joinedAt,
 });
@@ -114,7 +126,7 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): MutableWorker
   const refresh = (w: WorkerState, wasTakingWork: boolean): void => {
     const taking = takesWork(w);
     if (taking !== wasTakingWork) countCapabilities(w, taking ? 1 : -1);
-    if (taking && w.running < w.maxConcurrency) {
+    if (taking && w.running < Math.min(w.wanted, w.maxConcurrency)) {
       if (!available.has(w)) available.add(w);
     } else {
       available.delete(w);
@@ -179,6 +191,7 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): MutableWorker
       w.capabilities = new Set(worker.capabilities ?? []);
       w.labels = { ...(worker.labels ?? {}) };
       w.maxConcurrency = maxConcurrency;
+      w.wanted = maxConcurrency;
       w.running = worker.running ?? w.running;
       w.online = true;
       w.mode = 'active';
@@ -193,6 +206,14 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): MutableWorker
       const was = takesWork(w);
       w.online = false;
       refresh(w, was);
+    },
+    setDemand(workerId, count) {
+      if (!Number.isInteger(count) || count < 0) {
+        throw invalidArgument('count must be a non-negative integer', { field: 'count' });
+      }
+      const w = lookup(workerId);
+      w.wanted = Math.min(w.maxConcurrency, w.running + count);
+      refresh(w, takesWork(w));
     },
     setStatus(workerId, status) {
       const w = lookup(workerId);

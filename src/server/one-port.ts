@@ -32,6 +32,19 @@ export function createOnePortServer(handler: NodeHandler): OnePortServer {
     session.on('close', () => sessions.delete(session));
   });
   const sockets = new Set<net.Socket>();
+  // The HTTP/1.1 server never listens itself, so Node does not track its connections and
+  // closeIdleConnections() finds none: count in-flight requests per socket ourselves.
+  const h1Busy = new Map<net.Socket, number>();
+  let closing = false;
+  h1.on('request', (request: http.IncomingMessage, response: http.ServerResponse) => {
+    const socket = request.socket;
+    h1Busy.set(socket, (h1Busy.get(socket) ?? 0) + 1);
+    response.on('close', () => {
+      const left = (h1Busy.get(socket) ?? 1) - 1;
+      h1Busy.set(socket, left);
+      if (closing && left === 0) socket.destroy();
+    });
+  });
 
   const server = net.createServer((socket) => {
     sockets.add(socket);
@@ -47,6 +60,10 @@ export function createOnePortServer(handler: NodeHandler): OnePortServer {
       socket.off('data', onData);
       socket.pause();
       socket.unshift(buffered);
+      if (!isH2) {
+        h1Busy.set(socket, 0);
+        socket.on('close', () => h1Busy.delete(socket));
+      }
       (isH2 ? h2 : h1).emit('connection', socket);
       process.nextTick(() => socket.resume());
     };
@@ -65,9 +82,10 @@ export function createOnePortServer(handler: NodeHandler): OnePortServer {
     },
     close() {
       return new Promise((resolve) => {
+        closing = true;
         server.close(() => resolve());
         for (const session of sessions) session.close();
-        h1.closeIdleConnections();
+        for (const [socket, busy] of h1Busy) if (busy === 0) socket.destroy();
         // Streams that outlive a grace period (a watcher that never hangs up) are cut.
         const force = setTimeout(() => {
           for (const session of sessions) session.destroy();
