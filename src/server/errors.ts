@@ -1,5 +1,7 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import { type BatonErrorCode, isBatonError } from '../core/errors.js';
+import { ErrorSchema } from './proto.js';
+import { errorToWire } from './wire.js';
 
 const CODES: Record<BatonErrorCode, Code> = {
   'invalid-argument': Code.InvalidArgument,
@@ -18,7 +20,13 @@ const CODES: Record<BatonErrorCode, Code> = {
  */
 export function toConnectError(error: unknown): ConnectError {
   if (error instanceof ConnectError) return error;
-  if (isBatonError(error)) return new ConnectError(error.message, CODES[error.code]);
+  // The coord.v1.Error detail carries what a program needs beyond the message: the field, the
+  // task, and data such as the unknown deps or the cycle path.
+  if (isBatonError(error)) {
+    return new ConnectError(error.message, CODES[error.code], undefined, [
+      { desc: ErrorSchema, value: errorToWire(error) },
+    ]);
+  }
   return new ConnectError('internal error', Code.Internal);
 }
 

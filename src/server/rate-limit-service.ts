@@ -118,7 +118,7 @@ export function createRateLimitService(deps: RateLimitServiceDeps): ServiceImpl<
           return;
         }
         if (workerId === undefined) {
-          throw new ConnectError('the first message of a rate stream must be hello', Code.InvalidArgument);
+          throw new ConnectError('the first message of a rate stream must be hello', Code.FailedPrecondition);
         }
         const worker = workerId;
         switch (kind.case) {

@@ -177,7 +177,10 @@ export function createWorkerService(deps: WorkerServiceDeps): ServiceImpl<typeof
           for await (const message of requests) {
             if (workerId === undefined) {
               if (message.kind.case !== 'hello') {
-                throw new ConnectError('the first message of a session must be hello', Code.InvalidArgument);
+                throw new ConnectError(
+                  'the first message of a session must be hello',
+                  Code.FailedPrecondition,
+                );
               }
               workerId = join(message.kind.value, outbox);
             } else {
