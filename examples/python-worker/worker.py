@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen
 
 try:
     import grpc
-    from google.protobuf import struct_pb2
+    from google.protobuf import struct_pb2, text_format
 
     from coord.v1 import common_pb2
     from coord.v1 import worker_pb2 as pb
@@ -40,12 +40,15 @@ class Worker:
         self.args = args
         self.outbox = queue.Queue()  # WorkerMessages for the stream; None closes our side
         self.jobs = queue.Queue()  # Assignments for the task threads
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.seqs = itertools.count(1)
         self.pending = {}  # seq -> (kind, task_id, attempt): reports not yet acknowledged
         self.held = {}  # task_id -> attempt: tasks given to us and not yet settled
         self.cancelled = set()  # (task_id, attempt) the coordinator took back
-        self.taken = 0
+        self.running = set()  # (task_id, attempt) we will run: not yet completed nor cancelled
+        self.extra = set()  # (task_id, attempt) given to us after we asked for no more
+        self.completes_sent = 0
+        self.cap = 1  # the max_concurrency we said hello with
         self.completed = 0
         self.draining = False
         self.closed = False
@@ -55,6 +58,7 @@ class Worker:
         self.exit_code = 0
         self.last_sent = time.monotonic()
         self.wait_timer = None
+        self.wait_retry_s = args.wait_retry_s
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -72,8 +76,9 @@ class Worker:
             seq = next(self.seqs)
             self.pending[seq] = (kind, task_id, attempt)
         message_type = {"started": pb.Started, "complete": pb.Complete, "failed": pb.Failed, "cost": pb.Cost}[kind]
-        if kind != "cost":
-            fields.update(task_id=task_id, attempt=attempt)
+        fields["task_id"] = task_id
+        if kind != "cost":  # a cost report names no attempt
+            fields["attempt"] = attempt
         self.send(**{kind: message_type(seq=seq, **fields)})
 
     def want(self, level, held=0):
@@ -116,13 +121,22 @@ class Worker:
                 continue
             self.report("started", *key)
             time.sleep(self.args.work_ms / 1000)  # the "work"
-            if key in self.cancelled:
-                continue  # reports about a cancelled attempt would be refused
             result = struct_pb2.Value()
             result.struct_value.update({"by": "python", "task": assignment.task_id})
-            self.report("complete", *key, result=result)
-            if self.args.cost_usd > 0:
-                self.report("cost", assignment.task_id, total_usd=self.args.cost_usd)
+            with self.lock:
+                if key in self.cancelled:
+                    continue  # reports about a cancelled attempt would be refused
+                self.running.discard(key)
+                self.completes_sent += 1
+                # The coordinator refills us to `level` tasks after each complete, so after this
+                # one it would have given us completes_sent + level tasks in all: pause first if
+                # that is more than we want. (Same stream, so the pause is applied first.)
+                if self.args.tasks and self.level and self.completes_sent + self.level > self.args.tasks:
+                    self.want(0)
+                # The spend first: once the last task completes, a draining coordinator stops.
+                if self.args.cost_usd > 0:
+                    self.report("cost", assignment.task_id, total_usd=self.args.cost_usd)
+                self.report("complete", *key, result=result)
 
     # --- what the coordinator says ------------------------------------------------------------
 
@@ -134,24 +148,28 @@ class Worker:
 
     def on_proceed(self, proceed):
         self.cancel_wait_timer()
+        self.wait_retry_s = self.args.wait_retry_s
         for assignment in proceed.assignments:
+            key = (assignment.task_id, assignment.attempt)
+            with self.lock:
+                if self.args.tasks and self.completes_sent + len(self.running) >= self.args.tasks:
+                    # Given after we paused (a coordinator that ignores Request.count). Reporting
+                    # it failed would only bounce it back to us while we are connected; leave it
+                    # alone so that it returns to pending when our lease lapses.
+                    log(f"{assignment.task_id} attempt {assignment.attempt}: more than we asked for; not running it")
+                    self.extra.add(key)
+                    continue
+                self.running.add(key)
             self.held[assignment.task_id] = assignment.attempt
-            self.taken += 1
-            if self.args.tasks and self.taken > self.args.tasks:
-                # More than we asked for (a refill crossed our last Request): hand it back.
-                self.report("failed", assignment.task_id, assignment.attempt,
-                            error="worker is leaving: it has taken all the tasks it wanted", retryable=True)
-            else:
-                self.jobs.put(assignment)
-        if self.args.tasks and self.taken >= self.args.tasks and self.level != 0:
-            self.want(0)  # enough: take nothing more
+            self.jobs.put(assignment)
 
     def on_wait(self, wait):
         log(f"wait: {wait.reason}")
         # The coordinator pushes Proceed when something becomes ready; restating the demand after
         # a while is only a safety net.
         self.cancel_wait_timer()
-        self.wait_timer = threading.Timer(self.args.wait_retry_s, self.rerequest)
+        self.wait_timer = threading.Timer(self.wait_retry_s, self.rerequest)
+        self.wait_retry_s = min(self.wait_retry_s * 2, 60)  # back off while nothing comes
         self.wait_timer.daemon = True
         self.wait_timer.start()
 
@@ -166,9 +184,17 @@ class Worker:
 
     def on_cancel(self, cancel):
         log(f"cancel {cancel.task_id} attempt {cancel.attempt}: {cancel.reason}")
-        self.cancelled.add((cancel.task_id, cancel.attempt))
-        if self.held.get(cancel.task_id) == cancel.attempt:
-            del self.held[cancel.task_id]
+        key = (cancel.task_id, cancel.attempt)
+        with self.lock:
+            self.cancelled.add(key)
+            self.running.discard(key)
+            if self.held.get(cancel.task_id) == cancel.attempt:
+                del self.held[cancel.task_id]
+            if self.args.tasks and self.level == 0 and not self.draining:
+                # We had paused, counting on this task: ask for one more in its place.
+                level = min(self.cap, self.args.tasks - self.completes_sent)
+                if level > len(self.running):
+                    self.want(level, len(self.running))
 
     def on_budget_stop(self, stop):
         log(f"budget stop: {stop.reason} (spent {stop.spent_usd:.2f} of {stop.budget_usd:.2f} USD)")
@@ -201,7 +227,8 @@ class Worker:
         if self.pending or self.held:
             return False
         if self.args.tasks:
-            return self.completed >= self.args.tasks or self.draining
+            # level 0: paused before the last complete we wanted; nothing more is coming.
+            return self.completed >= self.args.tasks or self.draining or (self.level == 0 and not self.running)
         return self.draining
 
     # --- the session ----------------------------------------------------------------------------
@@ -210,15 +237,16 @@ class Worker:
         for _ in range(max(1, self.args.max_concurrency)):
             threading.Thread(target=self.run_tasks, daemon=True).start()
 
+        level = max(1, self.args.max_concurrency)
+        if self.args.tasks:
+            level = min(level, self.args.tasks)  # never hold more than we mean to complete
+        self.cap = level
         self.send(hello=pb.Hello(
             worker_id=self.args.id,
             capabilities=[c for c in self.args.capabilities.split(",") if c],
             labels={"language": "python", "host": os.uname().nodename},
-            max_concurrency=self.args.max_concurrency,
+            max_concurrency=level,
         ))
-        level = max(1, self.args.max_concurrency)
-        if self.args.tasks:
-            level = min(level, self.args.tasks)
         self.want(level)
 
         channel = grpc.insecure_channel(self.args.target)
@@ -231,6 +259,8 @@ class Worker:
         try:
             for message in call:
                 kind = message.WhichOneof("kind")
+                if self.args.verbose:
+                    log(f"<- {text_format.MessageToString(message, as_one_line=True)}")
                 handlers[kind](getattr(message, kind))
                 if not self.closed and self.finished():
                     self.close()
@@ -252,6 +282,10 @@ class Worker:
             log("the coordinator ended the session early")
             return 1
         log(f"done: {self.completed} task(s) completed")
+        if self.extra:
+            log(f"left {len(self.extra)} task(s) we did not ask for to return to pending when our lease lapses")
+        if self.args.tasks and self.completed < self.args.tasks and not self.draining:
+            return 1  # some completes were refused (stale attempts)
         return self.exit_code
 
 
@@ -264,6 +298,7 @@ def main():
     parser.add_argument("--tasks", type=int, default=0, help="exit after completing this many; 0: until drained")
     parser.add_argument("--cost-usd", type=float, default=0.0, help="cost reported per task, in US dollars")
     parser.add_argument("--work-ms", type=int, default=0, help="how long each task 'works'")
+    parser.add_argument("--verbose", action="store_true", help="log every message from the coordinator")
     parser.add_argument("--wait-retry-s", type=float, default=5.0, help="restate demand this long after a wait")
     return Worker(parser.parse_args()).run()
 

@@ -39,3 +39,18 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', done, { once: true });
   });
 }
+
+/**
+ * Waits for `promise` (whose outcome is ignored) but no longer than `ms`, clearing the timer
+ * either way so that a bounded wait never holds the process open after it is over.
+ */
+export async function waitAtMost(promise: Promise<unknown>, ms: number): Promise<void> {
+  const over = new AbortController();
+  try {
+    await Promise.race([promise.then(noop, noop), sleep(ms, over.signal)]);
+  } finally {
+    over.abort();
+  }
+}
+
+const noop = (): void => {};

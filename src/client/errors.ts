@@ -39,17 +39,16 @@ export function batonErrorDetail(error: unknown): BatonErrorDetail | undefined {
 }
 
 /**
- * Stream-ending codes after which reconnecting cannot help: the coordinator refused this worker
- * (bad hello, protocol violation, auth) or another session took over its id (ABORTED). Any other
- * failure (network, restart, UNAVAILABLE) is retried with backoff.
+ * Stream-ending codes after which reconnecting cannot help: the coordinator refused this worker's
+ * hello or credentials, does not serve the method, or another session took over the worker id
+ * (ABORTED). Any other end (network, restart, UNAVAILABLE, a lapsed lease, FAILED_PRECONDITION
+ * from a coordinator that forgot the worker) is retried with backoff, since a fresh hello can
+ * fix it.
  */
 export const fatalSessionCodes: ReadonlySet<Code> = new Set([
   Code.InvalidArgument,
-  Code.FailedPrecondition,
   Code.Aborted,
   Code.PermissionDenied,
   Code.Unauthenticated,
   Code.Unimplemented,
-  Code.NotFound,
-  Code.AlreadyExists,
 ]);

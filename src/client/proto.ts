@@ -27,8 +27,10 @@ export {
 } from '../gen/coord/v1/events_pb.js';
 export {
   type RateDecision,
+  type RateDecisionSchema,
   RateLimitService,
   type RateRequest,
+  type RateRequestSchema,
   type RateWelcome,
 } from '../gen/coord/v1/rate_limit_pb.js';
 export {
@@ -45,7 +47,9 @@ export { type Task, type TaskSpec, TaskStatus } from '../gen/coord/v1/task_pb.js
 export {
   type Assignment,
   type CoordinatorMessage,
+  type CoordinatorMessageSchema,
   type Report,
   type WorkerMessage,
+  type WorkerMessageSchema,
   WorkerService,
 } from '../gen/coord/v1/worker_pb.js';

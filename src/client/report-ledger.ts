@@ -1,0 +1,116 @@
+import type { Value } from '@bufbuild/protobuf/wkt';
+import type { ConnectError } from '@connectrpc/connect';
+import { connectErrorFromDetail } from './errors.js';
+import { type BatonErrorDetail, ErrorCode } from './proto.js';
+
+/**
+ * One report as it goes on the wire, seq included: the `kind` of a WorkerMessage or of a Report
+ * inside a Reports batch (the two oneofs share these cases).
+ */
+export type ReportBody =
+  | { readonly case: 'started'; readonly value: { seq: number; taskId: string; attempt: number } }
+  | {
+      readonly case: 'complete';
+      readonly value: { seq: number; taskId: string; attempt: number; result?: Value };
+    }
+  | {
+      readonly case: 'failed';
+      readonly value: { seq: number; taskId: string; attempt: number; error: string; retryable: boolean };
+    }
+  | {
+      readonly case: 'cost';
+      readonly value: {
+        seq: number;
+        totalUsd: number;
+        inputTokens: bigint;
+        outputTokens: bigint;
+        taskId: string;
+        reportId: string;
+      };
+    };
+
+/**
+ * What became of a report the coordinator answered: `applied`, or `stale` when it was refused with
+ * ABORTED (the attempt is no longer current; the task belongs to someone else now, which is not
+ * an error for the worker). Any other refusal rejects with a ConnectError.
+ */
+export type ReportOutcome = 'applied' | 'stale';
+
+interface Entry {
+  readonly body: ReportBody;
+  /** The session generation the report was last written to; 0 when never. */
+  sentOn: number;
+  readonly resolve: (outcome: ReportOutcome) => void;
+  readonly reject: (error: ConnectError) => void;
+}
+
+/**
+ * The worker's unacknowledged reports, by seq. A report stays here from the moment it is made
+ * until its receipt arrives, whatever happens to the stream in between: after a reconnect every
+ * entry not yet written to the new session is written again (the coordinator applies a repeat of
+ * an applied report as a no-op success), so no report is ever dropped.
+ */
+export interface ReportLedger {
+  /** Records a report under a fresh seq (unique among unacknowledged ones) and returns its outcome. */
+  add(make: (seq: number) => ReportBody): Promise<ReportOutcome>;
+  /** The reports not yet written to session `generation`, in seq order, now marked as written. */
+  takeUnsent(generation: number): ReportBody[];
+  /** Settles the report a receipt names. False when no report has that seq (a duplicate receipt). */
+  settle(receipt: { seq: number; ok: boolean; error?: BatonErrorDetail | undefined }): boolean;
+  /** Rejects every outstanding report and every later `add` with `error`. */
+  close(error: ConnectError): void;
+  readonly size: number;
+}
+
+const maxSeq = 0xffff_ffff;
+
+export function createReportLedger(): ReportLedger {
+  const entries = new Map<number, Entry>();
+  let next = 1;
+  let closedWith: ConnectError | undefined;
+
+  const allocate = (): number => {
+    for (;;) {
+      const seq = next;
+      next = next === maxSeq ? 1 : next + 1;
+      if (!entries.has(seq)) return seq;
+    }
+  };
+
+  return {
+    add(make) {
+      if (closedWith !== undefined) return Promise.reject(closedWith);
+      const seq = allocate();
+      return new Promise<ReportOutcome>((resolve, reject) => {
+        entries.set(seq, { body: make(seq), sentOn: 0, resolve, reject });
+      });
+    },
+    takeUnsent(generation) {
+      const out: ReportBody[] = [];
+      for (const entry of entries.values()) {
+        if (entry.sentOn === generation) continue;
+        entry.sentOn = generation;
+        out.push(entry.body);
+      }
+      return out;
+    },
+    settle(receipt) {
+      const entry = entries.get(receipt.seq);
+      if (entry === undefined) return false;
+      entries.delete(receipt.seq);
+      if (receipt.ok) entry.resolve('applied');
+      else if (receipt.error?.code === ErrorCode.ABORTED) entry.resolve('stale');
+      else entry.reject(connectErrorFromDetail(receipt.error, `report ${receipt.seq} refused`));
+      return true;
+    },
+    close(error) {
+      closedWith ??= error;
+      const pending = [...entries.values()];
+      entries.clear();
+      for (const entry of pending) entry.reject(error);
+    },
+    get size() {
+      return entries.size;
+    },
+  };
+}
