@@ -34,6 +34,7 @@ export interface CoordinatorOptions {
   readonly maxTokensPerMinute?: number;
   readonly globalBudgetUsd?: number;
   readonly perWorkerBudgetUsd?: number;
+  /** The one source of time, required by `createCoordinator`: the core never reads the wall clock. */
   readonly now?: Now;
   /** Runs lease sweeps. Without one, call `sweepLeases()` yourself. */
   readonly scheduler?: Scheduler;
@@ -44,7 +45,7 @@ export interface CoordinatorOptions {
 export interface CoordinatorDeps {
   readonly events?: EventBus<CoordEvents>;
   readonly pool?: MutableWorkerPool;
-  readonly options?: CoordinatorOptions;
+  readonly options: CoordinatorOptions & { readonly now: Now };
   /** Pre-built subsystems (tests, or state restored from a store). */
   readonly taskQueue?: TaskQueue;
   readonly workAssigner?: WorkAssigner;
@@ -54,6 +55,8 @@ export interface CoordinatorDeps {
 }
 
 export interface CostReport {
+  /** Idempotency key: a resent report with the same id is counted once. */
+  readonly reportId?: string;
   readonly totalUsd: number;
   readonly inputTokens?: number;
   readonly outputTokens?: number;
@@ -89,14 +92,20 @@ export interface Coordinator {
   /** Adds tasks (atomically) and, while running, assigns what became ready. */
   addTask(spec: TaskSpec): TaskSnapshot;
   addTasks(specs: readonly TaskSpec[]): TaskSnapshot[];
-  cancelTask(id: string): string[];
+  /** Cancels a task and its cascade; `reason` is told to the worker running it and recorded in events. */
+  cancelTask(id: string, reason?: string): string[];
   retryTask(id: string): string[];
 
   workerJoined(worker: WorkerJoin): WorkerInfo;
   /** The worker's connection ended. Its tasks stay leased to it until the lease lapses. */
   workerLeft(workerId: string, reason?: string): void;
   /** The seed's `coord:request`: assigns what it can and tells the worker to wait if it got nothing. */
-  request(workerId: string): Assignment[];
+  /**
+   * The seed's `coord:request`: assigns what it can and tells the worker to wait if it has room
+   * but got nothing. `count` sets the worker's standing demand (tasks wanted beyond those held;
+   * 0 pauses); without it the worker wants to be full.
+   */
+  request(workerId: string, count?: number): Assignment[];
   heartbeat(workerId: string): number;
   /** The worker began a task it was given (optional: completing an assigned task is fine). */
   taskStarted(workerId: string, taskId: string, attempt: number): TaskSnapshot;
@@ -147,7 +156,7 @@ function checkOptions(options: CoordinatorOptions): void {
       },
     );
   }
-  if (options.now !== undefined && typeof options.now !== 'function') {
+  if (typeof options?.now !== 'function') {
     throw invalidArgument('now must be a function returning milliseconds', { field: 'now' });
   }
   if (options.scheduler !== undefined && typeof options.scheduler?.setTimeout !== 'function') {
@@ -162,10 +171,10 @@ function checkOptions(options: CoordinatorOptions): void {
   }
 }
 
-export function createCoordinator(deps: CoordinatorDeps = {}): Coordinator {
-  const options = deps.options ?? {};
+export function createCoordinator(deps: CoordinatorDeps): Coordinator {
+  const { options } = deps;
   checkOptions(options);
-  const now = options.now ?? Date.now;
+  const { now } = options;
   const events = deps.events ?? createEventBus<CoordEvents>();
   const pool = deps.pool ?? createWorkerPool();
   const taskQueue =
@@ -450,7 +459,7 @@ export function createCoordinator(deps: CoordinatorDeps = {}): Coordinator {
       else announceIfAllComplete();
       return added;
     },
-    cancelTask(id) {
+    cancelTask(id, reason = 'cancelled by an operator') {
       unavailableIfStopped();
       const before = taskQueue.peek(id);
       const holder =
@@ -466,11 +475,11 @@ export function createCoordinator(deps: CoordinatorDeps = {}): Coordinator {
           type: 'coord:cancel',
           taskId: id,
           attempt,
-          reason: 'cancelled by an operator',
+          reason,
         });
       }
       const cascaded = cancelled[0] === id ? cancelled.slice(1) : cancelled;
-      if (cascaded !== cancelled) emitCancelled([id], 'cancelled by an operator');
+      if (cascaded !== cancelled) emitCancelled([id], reason);
       emitCancelled(cascaded, `dependency ${id} was cancelled`);
       settle();
       return cancelled;
@@ -507,7 +516,7 @@ export function createCoordinator(deps: CoordinatorDeps = {}): Coordinator {
       if (taskQueue.countByWorker(workerId) === 0) leases.release(workerId);
       events.emit('coord:worker-left', { workerId, reason });
     },
-    request(workerId) {
+    request(workerId, count) {
       unavailableIfStopped();
       if (pool.get(workerId) === undefined) {
         throw new BatonError('failed-precondition', `worker ${workerId} has not joined`, {
@@ -515,26 +524,24 @@ export function createCoordinator(deps: CoordinatorDeps = {}): Coordinator {
         });
       }
       touch(workerId);
+      if (count !== undefined) pool.setDemand(workerId, count);
       if (state !== 'running') {
         pool.sendTo(workerId, { type: 'coord:wait', reason: `coordinator is ${state}` });
         return [];
       }
       if (!enforceBudget(workerId)) return [];
       const assigned = coordinator.dispatch();
-      if (!assigned.some((a) => a.workerId === workerId)) {
-        const w = pool.get(workerId) as WorkerInfo;
-        const reason =
-          w.status === 'draining' || w.status === 'stopped' || w.status === 'offline'
-            ? `worker is ${w.status}`
-            : w.running >= w.maxConcurrency
-              ? 'worker is at its max concurrency'
-              : 'no ready task for this worker';
-        pool.sendTo(workerId, { type: 'coord:wait', reason });
+      const w = pool.get(workerId) as WorkerInfo;
+      // Wait means "you have room but nothing fits yet"; a full, paused, draining or stopped
+      // worker already knows why it gets nothing.
+      const hasRoom =
+        (w.status === 'idle' || w.status === 'busy') && w.running < Math.min(w.wanted, w.maxConcurrency);
+      if (hasRoom && !assigned.some((a) => a.workerId === workerId)) {
+        pool.sendTo(workerId, { type: 'coord:wait', reason: 'no ready task for this worker' });
       }
       return assigned;
     },
     heartbeat(workerId) {
-      unavailableIfStopped();
       const expiresAt = renew(workerId);
       if (expiresAt === undefined) {
         throw new BatonError('failed-precondition', `worker ${workerId} has not joined`, {
@@ -544,15 +551,13 @@ export function createCoordinator(deps: CoordinatorDeps = {}): Coordinator {
       return expiresAt;
     },
     taskStarted(workerId, taskId, attempt) {
-      unavailableIfStopped();
       renew(workerId);
-      const wasRunning = taskQueue.peek(taskId)?.status === 'running';
+      const wasRunning = taskQueue.peek(taskId, workerId)?.status === 'running';
       const task = taskQueue.start(taskId, { workerId, attempt });
       if (!wasRunning) events.emit('coord:task-started', { task });
       return task;
     },
     complete(workerId, taskId, attempt, result) {
-      unavailableIfStopped();
       renew(workerId);
       let task: TaskSnapshot;
       try {
@@ -568,7 +573,6 @@ export function createCoordinator(deps: CoordinatorDeps = {}): Coordinator {
       return { task, duplicate: false };
     },
     fail(workerId, taskId, attempt, error, retryable = false) {
-      unavailableIfStopped();
       renew(workerId);
       let outcome: ReleaseOutcome;
       try {
@@ -599,7 +603,6 @@ export function createCoordinator(deps: CoordinatorDeps = {}): Coordinator {
       return decision;
     },
     recordCost(workerId, cost) {
-      unavailableIfStopped();
       const check = costAggregator.record(workerId, cost);
       enforceBudget(workerId, check);
       return check;

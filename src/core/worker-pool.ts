@@ -53,7 +53,8 @@ export interface MutableWorkerPool extends WorkerPool {
   setStatus(workerId: string, status: 'draining' | 'stopped' | 'active'): void;
   /**
    * The worker wants `count` more tasks than it holds now: it is kept at that many, refilled as
-   * tasks finish, until the next call. 0 pauses assignment without draining.
+   * tasks finish, until the next call. 0 pauses assignment (even as held tasks finish) without
+   * draining.
    */
   setDemand(workerId: string, count: number): void;
 }
@@ -212,7 +213,8 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): MutableWorker
         throw invalidArgument('count must be a non-negative integer', { field: 'count' });
       }
       const w = lookup(workerId);
-      w.wanted = Math.min(w.maxConcurrency, w.running + count);
+      // 0 is a pause, not "keep what I hold": nothing more until the worker asks again.
+      w.wanted = count === 0 ? 0 : Math.min(w.maxConcurrency, w.running + count);
       refresh(w, takesWork(w));
     },
     setStatus(workerId, status) {

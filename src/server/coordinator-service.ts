@@ -7,7 +7,7 @@ import type { TaskSnapshot } from '../core/task.js';
 import type { EventHub } from './event-hub.js';
 import { eventKindName, eventToWire } from './event-wire.js';
 import type { GroupCommit } from './group-commit.js';
-import { type CoordinatorService, type TaskSpec, WatchEventsResponseSchema } from './proto.js';
+import { type CoordinatorService, EventKind, type TaskSpec, WatchEventsResponseSchema } from './proto.js';
 import {
   coreStatus,
   costsToWire,
@@ -125,7 +125,7 @@ export function createCoordinatorService(
     },
     async cancelTask(request) {
       const id = required(request.id, 'id');
-      const cancelled = await mutate(() => coordinator.cancelTask(id));
+      const cancelled = await mutate(() => coordinator.cancelTask(id, request.reason || undefined));
       return { task: taskToWire(task(id)), cascadedIds: cancelled.filter((c) => c !== id) };
     },
     async retryTask(request) {
@@ -145,6 +145,7 @@ export function createCoordinatorService(
     async *watchEvents(request, context) {
       const kinds = new Set<CoordEventKind>();
       for (const k of request.kinds) {
+        if (k === EventKind.UNSPECIFIED) continue; // in a filter, the same as leaving it out
         const name = eventKindName(k);
         if (name === undefined)
           throw new ConnectError(`kinds has an unknown event kind ${k}`, Code.InvalidArgument);

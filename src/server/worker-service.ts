@@ -138,7 +138,7 @@ export function createWorkerService(deps: WorkerServiceDeps): ServiceImpl<typeof
       case 'hello':
         throw new ConnectError('hello may only be sent once, first', Code.FailedPrecondition);
       case 'request':
-        coordinator.request(workerId);
+        coordinator.request(workerId, kind.value.count);
         return;
       case 'heartbeat':
         coordinator.heartbeat(workerId);

@@ -98,8 +98,8 @@ describe('Coordinator', () => {
       expect(COORDINATOR_STATES).to.deep.equal(['init', 'running', 'draining', 'stopped']);
     });
 
-    it('starts in init with working default subsystems when given nothing', () => {
-      const coordinator = createCoordinator();
+    it('starts in init with working default subsystems when given only a clock', () => {
+      const coordinator = createCoordinator({ options: { now: () => 0 } });
       expect(coordinator.state).to.equal('init');
       expect(coordinator.workAssigner.strategy).to.equal('capability');
       expect(coordinator.leaseTtlMs).to.equal(30_000);
@@ -125,10 +125,14 @@ describe('Coordinator', () => {
         [{ perWorkerBudgetUsd: Number.POSITIVE_INFINITY }, 'perWorkerBudgetUsd'],
         [{ initialState: 'paused' as never }, 'initialState'],
         [{ now: 5 as never }, 'now'],
+        [{ now: undefined as never }, 'now'],
         [{ scheduler: {} as never }, 'scheduler'],
       ];
       for (const [options, field] of bad) {
-        const error = expectBatonError(() => createCoordinator({ options }), 'invalid-argument');
+        const error = expectBatonError(
+          () => createCoordinator({ options: { now: () => 0, ...options } }),
+          'invalid-argument',
+        );
         expect(error.field, JSON.stringify(options)).to.equal(field);
       }
     });
@@ -207,7 +211,7 @@ describe('Coordinator', () => {
       expect(stopped.announced('coord:started')).to.have.length(1);
     });
 
-    it('stop is idempotent and final: later changes are refused as unavailable', () => {
+    it('stop is idempotent and final: later changes are refused as unavailable, reports still land', () => {
       const s = setup();
       s.coordinator.start();
       s.coordinator.workerJoined({ id: 'w1' });
@@ -218,7 +222,10 @@ describe('Coordinator', () => {
       expectBatonError(() => s.coordinator.addTasks([{ id: 'a' }]), 'unavailable');
       expectBatonError(() => s.coordinator.workerJoined({ id: 'w2' }), 'unavailable');
       expectBatonError(() => s.coordinator.request('w1'), 'unavailable');
-      expectBatonError(() => s.coordinator.heartbeat('w1'), 'unavailable');
+      // What workers report after a stop has happened all the same: spend and heartbeats count.
+      s.coordinator.heartbeat('w1');
+      s.coordinator.recordCost('w1', { totalUsd: 0.5 });
+      expect(s.coordinator.costAggregator.status().spentUsd).to.equal(0.5);
       expect(s.coordinator.sweepLeases()).to.deep.equal([]);
     });
 
@@ -343,6 +350,23 @@ describe('Coordinator', () => {
       expect(s.announced('coord:task-added')).to.have.length(1);
     });
 
+    it('keeps a worker at its requested demand, and a demand of 0 pauses it', () => {
+      const s = setup();
+      s.coordinator.start();
+      s.coordinator.workerJoined({ id: 'w1', maxConcurrency: 4 });
+      s.coordinator.request('w1', 0);
+      s.coordinator.addTasks(['a', 'b', 'c'].map((id) => ({ id })));
+      expect(s.proceeds('w1')).to.deep.equal([]);
+      s.coordinator.request('w1', 1);
+      expect(s.proceeds('w1')).to.deep.equal(['a']);
+      s.coordinator.complete('w1', 'a', 1);
+      expect(s.proceeds('w1'), 'the demand stands: refilled as tasks finish').to.deep.equal(['a', 'b']);
+      s.coordinator.request('w1', 0);
+      s.coordinator.complete('w1', 'b', 1);
+      expect(s.proceeds('w1')).to.deep.equal(['a', 'b']);
+      expect(s.coordinator.taskQueue.get('c')?.status).to.equal('pending');
+    });
+
     it('never gives a worker more tasks than its max concurrency', () => {
       const s = setup();
       s.coordinator.start();
@@ -351,7 +375,7 @@ describe('Coordinator', () => {
       expect(s.proceeds('w1')).to.deep.equal(['a', 'b']);
       s.coordinator.request('w1');
       expect(s.proceeds('w1')).to.have.length(2);
-      expect(s.to('w1', 'coord:wait').at(-1)?.reason).to.equal('worker is at its max concurrency');
+      expect(s.to('w1', 'coord:wait'), 'a full worker is not told to wait').to.have.length(0);
       s.coordinator.complete('w1', 'a', 1);
       expect(s.proceeds('w1')).to.deep.equal(['a', 'b', 'c']);
       expect(s.pool.get('w1')?.running).to.equal(2);
@@ -792,7 +816,7 @@ describe('Coordinator', () => {
           const workers = ['w0', 'w1', 'w2'];
           const silent = new Set<string>();
           coordinator.start();
-          workers.forEach((id, i) => coordinator.workerJoined({ id, maxConcurrency: i + 1 }));
+          for (const [i, id] of workers.entries()) coordinator.workerJoined({ id, maxConcurrency: i + 1 });
           let n = 0;
           const lastAttempt = new Map<string, number>();
           const check = (): void => {
