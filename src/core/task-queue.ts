@@ -58,7 +58,11 @@ export interface TaskQueue {
   remove(id: string): TaskSnapshot;
   get(id: string): TaskSnapshot | undefined;
   /** The live task, typed read-only: for hot paths that must not copy. Do not keep it. */
-  peek(id: string): TaskSnapshot | undefined;
+  /**
+   * `holder`, when the caller knows which worker holds the task (a fenced report), lets it be
+   * found among that worker's few tasks instead of probing the index of all of them.
+   */
+  peek(id: string, holder?: string): TaskSnapshot | undefined;
   /** Workers currently holding assigned or running tasks. */
   holders(): IterableIterator<string>;
   has(id: string): boolean;
@@ -110,6 +114,9 @@ export interface TaskQueue {
 
 export const DEFAULT_MAX_ATTEMPTS = 3;
 
+/** Up to this many held tasks, a worker's set is scanned before the index of all tasks. */
+const HELD_SCAN_LIMIT = 8;
+
 export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
   const { now } = options;
   const defaultMaxAttempts = options.defaultMaxAttempts ?? DEFAULT_MAX_ATTEMPTS;
@@ -133,15 +140,27 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
    * `remove` and `clear`, the only ways a record leaves `tasks`.
    */
   let lastFound: TaskRecord | undefined;
-  const find = (id: string): TaskRecord | undefined => {
+  const find = (id: string, holder?: string): TaskRecord | undefined => {
     if (lastFound !== undefined && lastFound.id === id) return lastFound;
+    if (holder !== undefined) {
+      // A report names its worker: its few held tasks are hot in cache, the big Map is not.
+      const held = byWorker.get(holder);
+      if (held !== undefined && held.size <= HELD_SCAN_LIMIT) {
+        for (const task of held) {
+          if (task.id === id) {
+            lastFound = task;
+            return task;
+          }
+        }
+      }
+    }
     const task = tasks.get(id);
     if (task !== undefined) lastFound = task;
     return task;
   };
 
-  const lookup = (id: string, field = 'id'): TaskRecord => {
-    const task = find(id);
+  const lookup = (id: string, field = 'id', holder?: string): TaskRecord => {
+    const task = find(id, holder);
     if (task === undefined) throw notFound(`task ${id} not found`, { field, taskId: id });
     return task;
   };
@@ -224,7 +243,8 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     return cancelled;
   };
 
-  const insert = (spec: NormalizedSpec, seq: number, at: number): TaskRecord => {
+  /** Creates a batch task in the map, so that listing order is the order it was given in. */
+  const create = (spec: NormalizedSpec, seq: number, at: number): TaskRecord => {
     const task = new TaskRecord(
       spec.id,
       spec.deps,
@@ -235,15 +255,20 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       seq,
       at,
     );
-    for (const depId of spec.deps) {
+    tasks.set(task.id, task);
+    counts.pending++;
+    return task;
+  };
+
+  /** Wires a created task to its deps; called deps-first so a dep's final status is known. */
+  const link = (task: TaskRecord, at: number): void => {
+    for (const depId of task.deps) {
       const dep = tasks.get(depId) as TaskRecord;
       if (dep.status !== 'complete') task.pendingDeps++;
       if (dep.dependents === null) dep.dependents = [task];
       else dep.dependents.push(task);
     }
     const blockedBy = blockerOf(task);
-    tasks.set(task.id, task);
-    counts.pending++;
     if (blockedBy !== undefined) {
       // A new dependent of a failed or cancelled task joins that task's cascade, so that
       // retrying the root brings it back too.
@@ -254,7 +279,6 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       if (task.pendingDeps === 0) ready.add(task);
       changed(task.id);
     }
-    return task;
   };
 
   const checkBatch = (specs: readonly TaskSpec[]): NormalizedSpec[] => {
@@ -291,11 +315,9 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     const at = now();
     const seqBase = nextSeq;
     nextSeq += normalized.length;
-    const seqOf = new Map<string, number>();
-    for (const [i, s] of normalized.entries()) seqOf.set(s.id, seqBase + i);
-    const added = new Map<string, TaskRecord>();
-    for (const spec of ordered.order) added.set(spec.id, insert(spec, seqOf.get(spec.id) as number, at));
-    return normalized.map((s) => (added.get(s.id) as TaskRecord).snapshot());
+    const created = normalized.map((spec, i) => create(spec, seqBase + i, at));
+    for (const spec of ordered.order) link(tasks.get(spec.id) as TaskRecord, at);
+    return created.map((task) => task.snapshot());
   };
 
   const release = (task: TaskRecord, at: number, retry: boolean, error: string): ReleaseOutcome => {
@@ -343,7 +365,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       return task.snapshot();
     },
     get: (id) => find(id)?.snapshot(),
-    peek: (id) => find(id),
+    peek: (id, holder) => find(id, holder),
     holders: () => byWorker.keys(),
     has: (id) => tasks.has(id),
     getAll(filter) {
@@ -404,7 +426,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       return task.snapshot();
     },
     start(id, fence) {
-      const task = lookup(id);
+      const task = lookup(id, 'id', fence?.workerId);
       checkFence(task, fence, 'start');
       if (task.status === 'running') return task.snapshot();
       const at = now();
@@ -413,7 +435,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       return task.snapshot();
     },
     complete(id, result, fence) {
-      const task = lookup(id);
+      const task = lookup(id, 'id', fence?.workerId);
       checkFence(task, fence, 'complete');
       const frozen = result === undefined ? null : freezeJson(result, 'result');
       const at = now();
@@ -427,14 +449,14 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       return task.snapshot();
     },
     fail(id, error, fence, failOptions) {
-      const task = lookup(id);
+      const task = lookup(id, 'id', fence?.workerId);
       checkFence(task, fence, 'fail');
       if (typeof error !== 'string')
         throw invalidArgument('error must be a string', { field: 'error', taskId: id });
       return release(task, now(), failOptions?.retryable === true, error);
     },
     requeue(id, reason, fence) {
-      const task = lookup(id);
+      const task = lookup(id, 'id', fence?.workerId);
       checkFence(task, fence, 'requeue');
       return release(task, now(), true, reason);
     },
