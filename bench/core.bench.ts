@@ -1,3 +1,4 @@
+import { availableParallelism, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { createManualClock } from '../src/core/clock.js';
 import { type Coordinator, createCoordinator } from '../src/core/coordinator.js';
@@ -203,7 +204,14 @@ async function main(): Promise<void> {
   if ((globalThis as { gc?: unknown }).gc === undefined) {
     console.log('note: run with --expose-gc (npm run bench:core) for a meaningful heap figure');
   }
-  console.log(`core engine bench: Node ${process.version}, ${WORKERS} workers, strategy capability`);
+  const load = (): string =>
+    loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ');
+  console.log(
+    `core engine bench: Node ${process.version}, ${availableParallelism()} cores, load ${load()}, ` +
+      `${WORKERS} workers, strategy capability`,
+  );
   console.log(`graph: ${fmt(big)} tasks, depth ${fmt(depthOf(big, 42))} levels, batches of ${fmt(BATCH)}`);
 
   if (!onlyLarge) driveOnce(10_000, 7); // warm-up
@@ -235,6 +243,7 @@ async function main(): Promise<void> {
     `in flight: up to ${fmt(Math.max(...large.map((r) => r.maxInFlight)))} proceed messages queued`,
   );
 
+  console.log(`load average after the drives: ${load()}`);
   const rateBench = withRateLimiter ? await loadRateLimiterBench() : undefined;
   if (!withRateLimiter) {
     console.log('rate limiter: skipped (--no-rate-limiter)');
