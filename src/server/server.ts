@@ -97,6 +97,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   const pump = createRatePump(coordinator.rateLimiter, scheduler, now);
   const logError = (error: unknown) => log('unexpected error', error);
 
+  // Aborted first thing on close: long-lived calls (health Watch) see NOT_SERVING and end.
+  const shutdown = new AbortController();
   const offLeaseLapse = coordinator.events.on('coord:worker-left', ({ workerId, reason }) => {
     if (reason === 'lease expired')
       sessions.kick(workerId, Code.Unavailable, 'lease expired: reconnect to resume');
@@ -120,7 +122,10 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     router.service(CoordinatorService, coordinatorService);
     // Health and reflection describe whatever this router serves, read at call time.
     const served = () => router.handlers.map((h) => h.service);
-    router.service(Health, createHealthService({ coordinator, commit, services: served }));
+    router.service(
+      Health,
+      createHealthService({ coordinator, commit, services: served, signal: shutdown.signal }),
+    );
     const reflection = createReflectionServices({ services: served });
     router.service(ServerReflectionV1, reflection.v1);
     router.service(ServerReflectionV1alpha, reflection.v1alpha);
@@ -167,6 +172,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     store,
     close() {
       closing ??= (async () => {
+        shutdown.abort();
         offLeaseLapse();
         sessions.closeAll('server is shutting down');
         hub.close();
