@@ -128,11 +128,11 @@ class Worker:
                     continue  # reports about a cancelled attempt would be refused
                 self.running.discard(key)
                 self.completes_sent += 1
-                # The coordinator refills us to `level` tasks after each complete, so after this
-                # one it would have given us completes_sent + level tasks in all: pause first if
-                # that is more than we want. (Same stream, so the pause is applied first.)
-                if self.args.tasks and self.level and self.completes_sent + self.level > self.args.tasks:
-                    self.want(0)
+                # The coordinator keeps us at our stated demand, refilling as tasks complete. With
+                # a task budget, restate it before this complete goes out (same stream, so it is
+                # applied first): hold no more than the tasks we still want; 0 pauses.
+                if self.args.tasks:
+                    self.want(min(self.cap, self.args.tasks - self.completes_sent), len(self.running))
                 # The spend first: once the last task completes, a draining coordinator stops.
                 if self.args.cost_usd > 0:
                     self.report("cost", assignment.task_id, total_usd=self.args.cost_usd)
