@@ -63,16 +63,7 @@ export function parseQueueJson(json: TaskQueueJson, defaultMaxAttempts: number):
         throw bad(key, 'must be a string or null');
     }
     const spec = specs[i] as (typeof specs)[number];
-    const task = new TaskRecord(
-      spec.id,
-      spec.deps,
-      spec.priority,
-      spec.category,
-      spec.metadata,
-      spec.maxAttempts,
-      t.seq,
-      t.createdAt,
-    );
+    const task = new TaskRecord(spec, t.seq, t.createdAt);
     task.status = t.status as TaskStatus;
     task.workerId = t.workerId ?? null;
     task.attempt = t.attempt;

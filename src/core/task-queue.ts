@@ -245,16 +245,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
 
   /** Creates a batch task in the map, so that listing order is the order it was given in. */
   const create = (spec: NormalizedSpec, seq: number, at: number): TaskRecord => {
-    const task = new TaskRecord(
-      spec.id,
-      spec.deps,
-      spec.priority,
-      spec.category,
-      spec.metadata,
-      spec.maxAttempts,
-      seq,
-      at,
-    );
+    const task = new TaskRecord(spec, seq, at);
     tasks.set(task.id, task);
     counts.pending++;
     return task;

@@ -1,4 +1,5 @@
 import type { Metadata, TaskSnapshot, TaskStatus } from './task.js';
+import type { NormalizedSpec } from './task-spec.js';
 
 const EMPTY_DEPS: readonly string[] = Object.freeze([]);
 const EMPTY_METADATA: Metadata = Object.freeze({});
@@ -37,23 +38,13 @@ export class TaskRecord {
   /** Position in the ready heap, -1 when not in it. */
   heapIndex = -1;
 
-  constructor(
-    id: string,
-    deps: readonly string[],
-    priority: number,
-    category: string,
-    metadata: Metadata,
-    maxAttempts: number,
-    seq: number,
-    createdAt: number,
-  ) {
-    this.id = id;
-    this.deps = deps.length === 0 ? EMPTY_DEPS : Object.freeze(deps.slice());
-    this.priority = priority;
-    this.category = category;
-    this.metadata =
-      metadata === EMPTY_METADATA || Object.keys(metadata).length === 0 ? EMPTY_METADATA : metadata;
-    this.maxAttempts = maxAttempts;
+  constructor(spec: NormalizedSpec, seq: number, createdAt: number) {
+    this.id = spec.id;
+    this.deps = spec.deps.length === 0 ? EMPTY_DEPS : Object.freeze(spec.deps.slice());
+    this.priority = spec.priority;
+    this.category = spec.category;
+    this.metadata = Object.keys(spec.metadata).length === 0 ? EMPTY_METADATA : spec.metadata;
+    this.maxAttempts = spec.maxAttempts;
     this.seq = seq;
     this.createdAt = createdAt;
     this.updatedAt = createdAt;

@@ -5,7 +5,11 @@ import { EMPTY_METADATA, runsBefore, TaskRecord } from '../../src/core/task-reco
 
 let nextSeq = 0;
 const task = (id: string, priority = 0, category = ''): TaskRecord =>
-  new TaskRecord(id, [], priority, category, EMPTY_METADATA, 1, nextSeq++, 0);
+  new TaskRecord(
+    { id, deps: [], priority, category, metadata: EMPTY_METADATA, maxAttempts: 1 },
+    nextSeq++,
+    0,
+  );
 
 const ids = (tasks: readonly TaskRecord[]): string[] => tasks.map((t) => t.id);
 
