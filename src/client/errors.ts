@@ -52,3 +52,16 @@ export const fatalSessionCodes: ReadonlySet<Code> = new Set([
   Code.Unauthenticated,
   Code.Unimplemented,
 ]);
+
+/**
+ * Whether a session that ended with `error` must not be retried: a code in
+ * {@link fatalSessionCodes} that the coordinator sent. connect-node also turns a connection reset
+ * by the network or by a coordinator that died (ECONNRESET, a destroyed HTTP/2 stream) into
+ * ABORTED; such an error carries the Node.js error as its cause and is retried like any other
+ * network failure, or a coordinator restart would stop every worker for good.
+ */
+export function isFatalSessionEnd(error: ConnectError): boolean {
+  if (!fatalSessionCodes.has(error.code)) return false;
+  const cause = error.cause as { code?: unknown } | undefined;
+  return !(cause instanceof Error && typeof cause.code === 'string');
+}

@@ -5,7 +5,7 @@ import { Code, ConnectError, createClient, type Transport } from '@connectrpc/co
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { createAsyncQueue } from './async-queue.js';
 import { backoffDelay, defaultReconnect, type ReconnectOptions, sleep, waitAtMost } from './backoff.js';
-import { connectErrorFromDetail, fatalSessionCodes } from './errors.js';
+import { connectErrorFromDetail, isFatalSessionEnd } from './errors.js';
 import { ErrorCode, type RateDecision, RateLimitService, type RateRequestSchema } from './proto.js';
 
 type RateRequestInit = MessageInitShape<typeof RateRequestSchema>;
@@ -316,7 +316,7 @@ export function createRateLimitClient(options: RateLimitClientOptions): RateLimi
         session = undefined;
       }
       if (shutdown) return;
-      if (error !== undefined && fatalSessionCodes.has(error.code)) {
+      if (error !== undefined && isFatalSessionEnd(error)) {
         // The coordinator will not serve this worker: fail what is outstanding and let the next
         // acquire try again from scratch.
         failAll(error);

@@ -32,7 +32,8 @@ export type ReportBody =
 /**
  * What became of a report the coordinator answered: `applied`, or `stale` when it was refused with
  * ABORTED (the attempt is no longer current; the task belongs to someone else now, which is not
- * an error for the worker). Any other refusal rejects with a ConnectError.
+ * an error for the worker). UNAVAILABLE (the coordinator could not store it) is not an answer:
+ * the report is resent until it gets one. Any other refusal rejects with a ConnectError.
  */
 export type ReportOutcome = 'applied' | 'stale';
 
@@ -55,7 +56,10 @@ export interface ReportLedger {
   add(make: (seq: number) => ReportBody): Promise<ReportOutcome>;
   /** The reports not yet written to session `generation`, in seq order, now marked as written. */
   takeUnsent(generation: number): ReportBody[];
-  /** Settles the report a receipt names. False when no report has that seq (a duplicate receipt). */
+  /**
+   * Settles the report a receipt names. False when no report has that seq (a duplicate receipt).
+   * An UNAVAILABLE receipt settles nothing: the report is kept and counts as not yet written.
+   */
   settle(receipt: { seq: number; ok: boolean; error?: BatonErrorDetail | undefined }): boolean;
   /** Rejects every outstanding report and every later `add` with `error`. */
   close(error: ConnectError): void;
@@ -97,6 +101,12 @@ export function createReportLedger(): ReportLedger {
     settle(receipt) {
       const entry = entries.get(receipt.seq);
       if (entry === undefined) return false;
+      if (!receipt.ok && receipt.error?.code === ErrorCode.UNAVAILABLE) {
+        // The coordinator could not store it, so it may or may not have been applied: keep it and
+        // write it again later (a repeat of an applied report is a no-op success).
+        entry.sentOn = 0;
+        return true;
+      }
       entries.delete(receipt.seq);
       if (receipt.ok) entry.resolve('applied');
       else if (receipt.error?.code === ErrorCode.ABORTED) entry.resolve('stale');

@@ -70,23 +70,27 @@ export interface CostStatus extends CostTotals {
   })[];
 }
 
-interface FlagState {
+export interface FlagState {
   /** Whether `coord:budget-warning` / `coord:budget-exceeded` was emitted for this scope. */
   readonly warned: boolean;
   readonly exceeded: boolean;
+}
+
+/** One worker's spend as a snapshot holds it, report ids aside. */
+export interface CostAccountSnapshot extends FlagState {
+  readonly workerId: string;
+  readonly spentMicroUsd: number;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
 }
 
 /** Plain JSON. Global totals are not stored: they are by definition the sums over the workers. */
 export interface CostSnapshot {
   readonly version: 1;
   readonly global: FlagState;
-  readonly workers: readonly (FlagState & {
-    readonly workerId: string;
-    readonly spentMicroUsd: number;
+  readonly workers: readonly (CostAccountSnapshot & {
     /** Oldest first. Absent in snapshots from before report ids existed. */
     readonly recentReportIds?: readonly string[];
-    readonly inputTokens: number;
-    readonly outputTokens: number;
   })[];
 }
 
@@ -109,6 +113,14 @@ export interface CostAggregator {
   /** Forgets all spend and re-arms every warning. */
   reset(): void;
   snapshot(): CostSnapshot;
+  /**
+   * What `snapshot()` says of one worker, without its report ids (undefined if it never reported),
+   * and of the global flags: a store that writes only what changed reads these, O(1) each.
+   */
+  accountOf(workerId: string): CostAccountSnapshot | undefined;
+  globalFlags(): FlagState;
+  /** Whether `reportId` is among the worker's remembered report ids (a repeat would be dropped). */
+  remembers(workerId: string, reportId: string): boolean;
   /**
    * Replaces all state. A flag stays set only while spend is still past its threshold under the
    * current budgets, so raising a budget re-arms its events.
@@ -323,6 +335,23 @@ export function createCostAggregator(options: CostAggregatorOptions = {}): CostA
         })),
       };
     },
+
+    accountOf(workerId) {
+      const a = accounts.get(workerId);
+      if (a === undefined) return undefined;
+      return {
+        workerId,
+        spentMicroUsd: a.spentMicros,
+        inputTokens: a.inputTokens,
+        outputTokens: a.outputTokens,
+        warned: a.warned,
+        exceeded: a.exceeded,
+      };
+    },
+
+    globalFlags: () => ({ warned: total.warned, exceeded: total.exceeded }),
+
+    remembers: (workerId, reportId) => accounts.get(workerId)?.recent.has(reportId) === true,
 
     restore,
   };

@@ -11,7 +11,8 @@ export interface ChangeSource {
 export interface GroupCommit {
   /**
    * Runs `deliver` once every change made so far is stored — the only way an acknowledgement or
-   * an assignment leaves the server — or `fail` if storing failed. Callbacks run in call order.
+   * an assignment leaves the server — or `fail` if storing failed. Without `fail`, a failed commit
+   * keeps `deliver` waiting for the next commit that succeeds. Callbacks run in call order.
    */
   afterCommit(deliver: () => void, fail?: (error: ConnectError) => void): void;
   /** Resolves once every change made so far is stored; rejects with `Unavailable` if it cannot be. */
@@ -61,10 +62,30 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
       Code.Unavailable,
     );
 
-  const flush = (): void => {
+  /** Fails what can be refused; what cannot waits for the next commit that succeeds. */
+  const refuse = (batch: readonly Waiter[]): void => {
+    const refusal = unavailable();
+    for (const w of batch) w.fail?.(refusal);
+    // What nobody can refuse (an assignment, an event, a welcome, a stream's end) waits for the
+    // commit that stores it instead of being dropped: a dropped assignment would leave a task
+    // held by a worker that never hears of it.
+    const kept = batch.filter((w) => w.fail === undefined);
+    if (kept.length > 0) waiters = kept.concat(waiters);
+  };
+
+  /**
+   * `attempt` false (the end of a turn): while degraded, leave the store alone and let the retry
+   * timer try it, so a store that fails slowly (a lock held elsewhere: busy_timeout) blocks the
+   * event loop once per retry, not once per turn.
+   */
+  const flush = (attempt = true): void => {
     scheduled = undefined;
     const batch = waiters;
     waiters = [];
+    if (!attempt && degradedBy !== undefined) {
+      refuse(batch);
+      return;
+    }
     try {
       const pending = changes.collect();
       if (pending !== undefined) store.commit(pending);
@@ -77,8 +98,7 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
     } catch (error) {
       degradedBy = error instanceof Error ? error.message : String(error);
       onError(error);
-      const refusal = unavailable();
-      for (const w of batch) w.fail?.(refusal);
+      refuse(batch);
       // Keep the changes pending and try again later, so the store catches up once it can write.
       if (retry === undefined && !closed) {
         retry = setTimeout(() => {
@@ -93,7 +113,7 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
   };
 
   const schedule = (): void => {
-    if (scheduled === undefined && !closed) scheduled = setImmediate(flush);
+    if (scheduled === undefined && !closed) scheduled = setImmediate(flush, false);
   };
 
   return {
