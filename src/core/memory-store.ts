@@ -1,4 +1,4 @@
-import type { CostSnapshot } from './cost-aggregator.js';
+import { type CostAccountSnapshot, type FlagState, RECENT_REPORTS } from './cost-aggregator.js';
 import type { CoordinatorState } from './lifecycle.js';
 import type { RateLimiterSnapshot } from './rate-limiter.js';
 import type { CoordinatorImage, Store, TaskRow } from './store.js';
@@ -13,7 +13,9 @@ export function createMemoryStore(): Store {
   const tasks = new Map<string, TaskRow>();
   const leases = new Map<string, number>();
   let rateLimiter: RateLimiterSnapshot | null = null;
-  let costs: CostSnapshot | null = null;
+  let costGlobal: FlagState | undefined;
+  const costAccounts = new Map<string, CostAccountSnapshot>();
+  const reportIds = new Map<string, string[]>();
 
   return {
     kind: 'memory',
@@ -24,7 +26,17 @@ export function createMemoryStore(): Store {
         tasks: { version: 1, nextSeq, tasks: [...tasks.values()].sort((a, b) => a.seq - b.seq) },
         leases: [...leases],
         rateLimiter,
-        costs,
+        costs:
+          costGlobal === undefined
+            ? null
+            : {
+                version: 1,
+                global: costGlobal,
+                workers: [...costAccounts.values()].map((a) => ({
+                  ...a,
+                  recentReportIds: [...(reportIds.get(a.workerId) ?? [])],
+                })),
+              },
       };
     },
     commit(changes) {
@@ -35,7 +47,21 @@ export function createMemoryStore(): Store {
       for (const [id, at] of changes.upsertLeases) leases.set(id, at);
       for (const id of changes.removeLeases) leases.delete(id);
       rateLimiter = changes.rateLimiter ?? rateLimiter;
-      costs = changes.costs ?? costs;
+      const costs = changes.costs;
+      if (costs !== undefined) {
+        if (costs.replace === true) {
+          costAccounts.clear();
+          reportIds.clear();
+        }
+        costGlobal = costs.global;
+        for (const account of costs.accounts) costAccounts.set(account.workerId, account);
+        for (const [workerId, reportId] of costs.reportIds) {
+          const ids = reportIds.get(workerId) ?? [];
+          if (ids.length === 0) reportIds.set(workerId, ids);
+          ids.push(reportId);
+          if (ids.length > RECENT_REPORTS) ids.splice(0, ids.length - RECENT_REPORTS);
+        }
+      }
     },
     close() {},
   };

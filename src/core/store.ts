@@ -1,4 +1,4 @@
-import type { CostSnapshot } from './cost-aggregator.js';
+import type { CostAccountSnapshot, CostSnapshot, FlagState } from './cost-aggregator.js';
 import type { CoordinatorState } from './lifecycle.js';
 import type { RateLimiterSnapshot } from './rate-limiter.js';
 import type { TaskQueueJson } from './task-queue.js';
@@ -16,6 +16,20 @@ export interface CoordinatorImage {
   readonly costs: CostSnapshot | null;
 }
 
+/**
+ * Spend that changed: only the workers that reported, and the report ids newly remembered (for
+ * dropping resent reports). A store keeps the last RECENT_REPORTS ids of each worker, as the cost
+ * aggregator does, so a commit costs O(what changed), not O(workers × remembered ids).
+ */
+export interface CostChanges {
+  /** Forget every stored account and id first (the aggregator was reset or restored). */
+  readonly replace?: boolean;
+  readonly global: FlagState;
+  readonly accounts: readonly CostAccountSnapshot[];
+  /** [workerId, reportId], oldest first. */
+  readonly reportIds: readonly (readonly [string, string])[];
+}
+
 /** What one group commit writes: only what changed since the last one. */
 export interface StoreChanges {
   readonly state?: CoordinatorState;
@@ -25,7 +39,7 @@ export interface StoreChanges {
   readonly upsertLeases: readonly (readonly [string, number])[];
   readonly removeLeases: readonly string[];
   readonly rateLimiter?: RateLimiterSnapshot;
-  readonly costs?: CostSnapshot;
+  readonly costs?: CostChanges;
 }
 
 /**

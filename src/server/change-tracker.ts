@@ -4,7 +4,7 @@ import type { CoordEvents } from '../core/events.js';
 import type { LeaseTable } from '../core/lease.js';
 import type { CoordinatorState } from '../core/lifecycle.js';
 import type { RateLimiter } from '../core/rate-limiter.js';
-import type { StoreChanges, TaskRow } from '../core/store.js';
+import type { CostChanges, StoreChanges, TaskRow } from '../core/store.js';
 import type { TaskQueue } from '../core/task-queue.js';
 import type { ChangeSource } from './group-commit.js';
 
@@ -53,6 +53,10 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
   const leases = new Set<string>();
   let rate = false;
   let costs = false;
+  /** Workers whose spend changed, and the report ids newly remembered, oldest first. */
+  const costWorkers = new Set<string>();
+  let reportIds: [string, string][] = [];
+  let replaceCosts = false;
   let lifecycle = false;
   let parts: TrackedParts | undefined;
 
@@ -61,7 +65,30 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
     leases.clear();
     rate = false;
     costs = false;
+    costWorkers.clear();
+    reportIds = [];
+    replaceCosts = false;
     lifecycle = false;
+  };
+
+  const costChanges = (aggregator: CostAggregator): CostChanges => {
+    if (replaceCosts) {
+      const all = aggregator.snapshot();
+      return {
+        replace: true,
+        global: all.global,
+        accounts: all.workers.map(({ recentReportIds: _, ...account }) => account),
+        reportIds: all.workers.flatMap((w) =>
+          (w.recentReportIds ?? []).map((id) => [w.workerId, id] as const),
+        ),
+      };
+    }
+    const accounts = [];
+    for (const id of costWorkers) {
+      const account = aggregator.accountOf(id);
+      if (account !== undefined) accounts.push(account);
+    }
+    return { global: aggregator.globalFlags(), accounts, reportIds };
   };
 
   return {
@@ -88,10 +115,24 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
           onDirty();
         },
       );
-      const costAggregator = marking(raw.costAggregator, ['record', 'reset', 'restore'], () => {
+      const costAggregator = marking(raw.costAggregator, ['reset', 'restore'], () => {
         costs = true;
+        replaceCosts = true;
         onDirty();
       });
+      costAggregator.record = (workerId, cost) => {
+        const reportId = cost?.reportId;
+        const fresh =
+          typeof reportId === 'string' &&
+          reportId !== '' &&
+          !raw.costAggregator.remembers(workerId, reportId);
+        const check = raw.costAggregator.record(workerId, cost);
+        costs = true;
+        costWorkers.add(workerId);
+        if (fresh) reportIds.push([workerId, reportId]);
+        onDirty();
+        return check;
+      };
       for (const kind of ['coord:started', 'coord:draining', 'coord:stopped'] as const) {
         raw.events.on(kind, () => {
           lifecycle = true;
@@ -127,7 +168,7 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
         upsertLeases,
         removeLeases,
         ...(rate ? { rateLimiter: parts.rateLimiter.snapshot() } : {}),
-        ...(costs ? { costs: parts.costAggregator.snapshot() } : {}),
+        ...(costs ? { costs: costChanges(parts.costAggregator) } : {}),
       };
     },
     committed: reset,
