@@ -216,6 +216,16 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
   let sweepAt = Number.POSITIVE_INFINITY;
   let unsubscribe: (() => void)[] = [];
   let globalStop = false;
+  /**
+   * Workers that (re)joined while holding tasks. An assignment is sent once, after the commit that
+   * stored it; if the connection (or the coordinator) died before it arrived, the worker comes back
+   * not knowing it holds the task and its heartbeats would keep the task from ever running. So the
+   * first request after a join re-sends the tasks still `assigned` to it: by then the worker has
+   * resent its unacknowledged reports (they precede the request on the stream), so a task it did
+   * start is already `running` and is not sent again, and one it merely queued is a repeat the SDK
+   * ignores.
+   */
+  const rejoined = new Set<string>();
 
   // Tasks restored from a store may be held by workers with no lease on record: give those
   // workers one full lease to come back rather than leaving the tasks stuck forever.
@@ -497,8 +507,11 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
     workerJoined(worker) {
       unavailableIfStopped();
       // A worker coming back (same id) keeps the tasks it still holds: they count against its slots.
-      const info = pool.join({ ...worker, running: taskQueue.countByWorker(worker.id) }, now());
+      const held = taskQueue.countByWorker(worker.id);
+      const info = pool.join({ ...worker, running: held }, now());
       touch(info.id);
+      if (held > 0) rejoined.add(info.id);
+      else rejoined.delete(info.id);
       events.emit('coord:worker-joined', { workerId: info.id, capabilities: [...info.capabilities] });
       if (state === 'draining') {
         pool.setStatus(info.id, 'draining');
@@ -524,6 +537,16 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
         });
       }
       touch(workerId);
+      if (rejoined.delete(workerId)) {
+        for (const task of taskQueue.getByWorker(workerId)) {
+          if (task.status !== 'assigned') continue;
+          pool.sendTo(workerId, {
+            type: 'coord:proceed',
+            task,
+            leaseExpiresAt: leases.expiresAt(workerId) ?? touch(workerId),
+          });
+        }
+      }
       if (count !== undefined) pool.setDemand(workerId, count);
       if (state !== 'running') {
         pool.sendTo(workerId, { type: 'coord:wait', reason: `coordinator is ${state}` });
