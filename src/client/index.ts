@@ -19,7 +19,7 @@ export {
   type WatchOptions,
 } from './admin.js';
 export type { ReconnectOptions } from './backoff.js';
-export { batonErrorDetail, connectErrorFromDetail, fatalSessionCodes } from './errors.js';
+export { batonErrorDetail, connectErrorFromDetail, fatalSessionCodes, isFatalSessionEnd } from './errors.js';
 export {
   AssignmentStrategy,
   type BatonErrorDetail,

@@ -1,18 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { fromJson, type JsonObject, type JsonValue, type MessageInitShape } from '@bufbuild/protobuf';
 import { timestampDate, type Value, ValueSchema } from '@bufbuild/protobuf/wkt';
-import { Code, ConnectError, createClient, type Transport } from '@connectrpc/connect';
-import { createGrpcTransport } from '@connectrpc/connect-node';
-import { type AsyncQueue, createAsyncQueue } from './async-queue.js';
+import { Code, ConnectError, type Transport } from '@connectrpc/connect';
 import { backoffDelay, defaultReconnect, type ReconnectOptions, sleep } from './backoff.js';
-import { fatalSessionCodes } from './errors.js';
-import {
-  type Assignment,
-  BudgetScope,
-  type CoordinatorMessage,
-  type WorkerMessageSchema,
-  WorkerService,
-} from './proto.js';
+import { isFatalSessionEnd } from './errors.js';
+import { type Assignment, BudgetScope, type CoordinatorMessage, type WorkerMessageSchema } from './proto.js';
 import {
   type AcquireOptions,
   createRateLimitClient,
@@ -20,6 +12,7 @@ import {
   type Reservation,
 } from './rate-limit-client.js';
 import { createReportLedger, type ReportBody, type ReportOutcome } from './report-ledger.js';
+import { connectSessions, grpcSessions, type SessionChannel } from './session-channel.js';
 
 type WorkerMessageInit = MessageInitShape<typeof WorkerMessageSchema>;
 
@@ -208,14 +201,26 @@ export interface Worker {
 interface RunningTask {
   readonly taskId: string;
   readonly attempt: number;
-  readonly controller: AbortController;
+  /** Made when the handler first reads `context.signal` (most fast handlers never do). */
+  controller: AbortController | undefined;
   /** Abort reason kind; `undefined` while not aborted. */
   aborted: 'cancelled' | 'stale' | 'budget' | 'stopped' | undefined;
+  /** Why it was aborted, for a signal first read after the abort. */
+  abortReason: ConnectError | undefined;
+}
+
+/** The task's signal, made on first use: aborted already (with the reason) if the task was. */
+function signalOf(r: RunningTask): AbortSignal {
+  if (r.controller === undefined) {
+    r.controller = new AbortController();
+    if (r.abortReason !== undefined) r.controller.abort(r.abortReason);
+  }
+  return r.controller.signal;
 }
 
 interface Session {
   readonly generation: number;
-  readonly queue: AsyncQueue<WorkerMessageInit>;
+  readonly queue: SessionChannel;
   readonly controller: AbortController;
   welcomed: boolean;
   closing: boolean;
@@ -248,8 +253,9 @@ export function createWorker(options: WorkerOptions): Worker {
   if (!Number.isInteger(options.maxConcurrency) || options.maxConcurrency < 1) {
     throw new TypeError(`maxConcurrency must be a positive integer, got ${options.maxConcurrency}`);
   }
-  const transport = options.transport ?? createGrpcTransport({ baseUrl: options.url });
-  const client = createClient(WorkerService, transport);
+  // Without a transport, the session speaks gRPC over node:http2 directly (session-channel.ts).
+  const openSession =
+    options.transport === undefined ? grpcSessions(options.url) : connectSessions(options.transport);
   const reconnect = { ...defaultReconnect, ...options.reconnect };
   const waitRetryMs = options.waitRetryMs ?? 1_000;
   const closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
@@ -273,6 +279,7 @@ export function createWorker(options: WorkerOptions): Worker {
   let loop: Promise<void> | undefined;
   let wake = new AbortController();
   let heartbeatTimer: NodeJS.Timeout | undefined;
+  let lastWriteAt = 0;
   let waitTimer: NodeJS.Timeout | undefined;
   let waitRound = 0;
   let closeTimer: NodeJS.Timeout | undefined;
@@ -317,11 +324,39 @@ export function createWorker(options: WorkerOptions): Worker {
 
   // --- writing ---------------------------------------------------------------------------------
 
-  const armHeartbeat = (): void => {
+  const stopHeartbeat = (): void => {
     clearTimeout(heartbeatTimer);
+    heartbeatTimer = undefined;
+  };
+
+  /**
+   * A heartbeat goes out after heartbeatMs without a write. Rather than re-arming a timer on every
+   * write (a timer per message), a write only notes the time, and the one pending timer, when it
+   * fires, waits out the rest of the interval if something was written meanwhile.
+   */
+  const onHeartbeatTimer = (): void => {
+    heartbeatTimer = undefined;
     const s = session;
     if (s === undefined || !s.welcomed || s.closing || s.heartbeatMs <= 0) return;
-    heartbeatTimer = setTimeout(() => write({ kind: { case: 'heartbeat', value: {} } }), s.heartbeatMs);
+    const quietMs = performance.now() - lastWriteAt;
+    if (quietMs < s.heartbeatMs) {
+      heartbeatTimer = setTimeout(onHeartbeatTimer, s.heartbeatMs - quietMs);
+      heartbeatTimer.unref();
+      return;
+    }
+    flushReports(); // reports refused with UNAVAILABLE are written again at this pace
+    write({ kind: { case: 'heartbeat', value: {} } });
+  };
+
+  const armHeartbeat = (): void => {
+    const s = session;
+    if (s === undefined || !s.welcomed || s.closing || s.heartbeatMs <= 0) {
+      stopHeartbeat();
+      return;
+    }
+    lastWriteAt = performance.now();
+    if (heartbeatTimer !== undefined) return;
+    heartbeatTimer = setTimeout(onHeartbeatTimer, s.heartbeatMs);
     heartbeatTimer.unref();
   };
 
@@ -397,7 +432,8 @@ export function createWorker(options: WorkerOptions): Worker {
     if (r.aborted !== undefined) return;
     r.aborted = kind;
     const code = kind === 'stale' ? Code.Aborted : kind === 'budget' ? Code.ResourceExhausted : Code.Canceled;
-    r.controller.abort(new ConnectError(reason, code));
+    r.abortReason = new ConnectError(reason, code);
+    r.controller?.abort(r.abortReason);
   };
 
   /** Hands an assignment back: the only way to refuse one is to fail it, retryably. */
@@ -413,22 +449,30 @@ export function createWorker(options: WorkerOptions): Worker {
     const r: RunningTask = {
       taskId: a.taskId,
       attempt: a.attempt,
-      controller: new AbortController(),
+      controller: undefined,
       aborted: undefined,
+      abortReason: undefined,
     };
     running.set(keyOf(a.taskId, a.attempt), r);
     emit({ type: 'task-started', taskId: a.taskId, attempt: a.attempt });
     reportAbout(r, (seq) => ({ case: 'started', value: { seq, taskId: a.taskId, attempt: a.attempt } }));
+    let deadline: Date | undefined;
     const task: WorkerTask = {
       id: a.taskId,
       attempt: a.attempt,
       category: a.category,
       priority: a.priority,
       metadata: a.metadata ?? {},
-      leaseDeadline: a.leaseDeadline === undefined ? undefined : timestampDate(a.leaseDeadline),
+      get leaseDeadline() {
+        if (deadline === undefined && a.leaseDeadline !== undefined)
+          deadline = timestampDate(a.leaseDeadline);
+        return deadline;
+      },
     };
     const context: TaskContext = {
-      signal: r.controller.signal,
+      get signal() {
+        return signalOf(r);
+      },
       attempt: a.attempt,
       reportCost: (cost) => reportCost({ ...cost, taskId: a.taskId }),
       heartbeat: () => {
@@ -634,10 +678,12 @@ export function createWorker(options: WorkerOptions): Worker {
   // --- the session loop --------------------------------------------------------------------------
 
   const runSession = async (): Promise<{ error: ConnectError | undefined; welcomed: boolean }> => {
+    const controller = new AbortController();
+    const call = openSession(controller.signal, (message) => handle(s, message));
     const s: Session = {
       generation: ++generation,
-      queue: createAsyncQueue<WorkerMessageInit>(),
-      controller: new AbortController(),
+      queue: call.channel,
+      controller,
       welcomed: false,
       closing: false,
       heartbeatMs: 0,
@@ -656,15 +702,13 @@ export function createWorker(options: WorkerOptions): Worker {
     });
     let error: ConnectError | undefined;
     try {
-      for await (const message of client.session(s.queue, { signal: s.controller.signal })) {
-        handle(s, message);
-      }
+      await call.done;
     } catch (e) {
       error = ConnectError.from(e);
     } finally {
       s.queue.close();
       session = undefined;
-      clearTimeout(heartbeatTimer);
+      stopHeartbeat();
       clearTimeout(waitTimer);
       clearTimeout(closeTimer);
     }
@@ -682,7 +726,7 @@ export function createWorker(options: WorkerOptions): Worker {
       if (forced) return finish();
       if (wasWelcomed || error !== undefined) emit({ type: 'disconnected', error });
       if (finishing() && quiescent()) return finish();
-      if (error !== undefined && fatalSessionCodes.has(error.code)) return fail(error);
+      if (error !== undefined && isFatalSessionEnd(error)) return fail(error);
       if (error === undefined && draining) {
         // The coordinator ended the session after telling us to drain: it takes no more reports.
         return fail(undefined);
@@ -707,7 +751,7 @@ export function createWorker(options: WorkerOptions): Worker {
     } else if (!s.closing) {
       // Close our half; the coordinator ends its half when it has read everything we wrote.
       s.closing = true;
-      clearTimeout(heartbeatTimer);
+      stopHeartbeat();
       clearTimeout(waitTimer);
       s.queue.close();
       closeTimer = setTimeout(() => s.controller.abort(), closeTimeoutMs);
@@ -718,7 +762,7 @@ export function createWorker(options: WorkerOptions): Worker {
   const finish = (error?: ConnectError): void => {
     if (connection === 'stopped') return;
     connection = 'stopped';
-    clearTimeout(heartbeatTimer);
+    stopHeartbeat();
     clearTimeout(waitTimer);
     clearTimeout(closeTimer);
     stateChanged();

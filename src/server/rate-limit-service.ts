@@ -24,6 +24,8 @@ export interface RateLimitServiceDeps {
   readonly now: () => number;
   readonly reservationTtlMs: number;
   readonly log: (error: unknown) => void;
+  /** Aborted when the server shuts down: open rate streams end at once (workers reconnect). */
+  readonly shutdown?: AbortSignal;
 }
 
 const whole = (n: number): number => Math.max(0, Math.floor(n));
@@ -181,12 +183,15 @@ export function createRateLimitService(deps: RateLimitServiceDeps): ServiceImpl<
         }
       };
       const abort = () => outbox.close();
+      const shutDown = () => outbox.close(new ConnectError('server is shutting down', Code.Unavailable));
       context.signal.addEventListener('abort', abort, { once: true });
+      deps.shutdown?.addEventListener('abort', shutDown, { once: true });
       const reading = read();
       try {
         yield* outbox;
       } finally {
         context.signal.removeEventListener('abort', abort);
+        deps.shutdown?.removeEventListener('abort', shutDown);
         outbox.close();
         for (const waiterId of waiting.values()) limiter.cancel(waiterId);
         pump.rearm();

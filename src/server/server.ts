@@ -20,6 +20,7 @@ import {
   ServerReflectionV1alpha,
 } from './reflection-service.js';
 import { createRestGateway } from './rest-gateway.js';
+import { createSessionFastPath } from './session-fast-path.js';
 import { openSqliteStore, type SyncMode } from './store/sqlite-store.js';
 import { systemNow, systemScheduler } from './system-clock.js';
 import { createUnaryFastPath, type FastPathService, recordServices } from './unary-fast-path.js';
@@ -48,6 +49,11 @@ export interface ServerOptions extends Omit<CoordinatorOptions, 'now'> {
    * Default true; false sends every call through connect-node (benchmarks compare the two).
    */
   readonly unaryFastPath?: boolean;
+  /**
+   * Serve WorkerService.Session over gRPC on the session fast path in front of connect-node.
+   * Default true; false sends worker sessions through connect-node (benchmarks compare the two).
+   */
+  readonly sessionFastPath?: boolean;
 }
 
 export interface BatonServer {
@@ -106,8 +112,9 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   if (coordinator.state === 'init' && options.autoStart !== false) coordinator.start();
 
   const coordinatorService = createCoordinatorService({ coordinator, commit, hub });
+  const workerService = createWorkerService({ coordinator, commit, sessions, now, log: logError });
   const routes = (router: ConnectRouter): void => {
-    router.service(WorkerService, createWorkerService({ coordinator, commit, sessions, now, log: logError }));
+    router.service(WorkerService, workerService);
     router.service(
       RateLimitService,
       createRateLimitService({
@@ -147,10 +154,14 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     if (mapped.rawMessage === 'internal error') logError(error);
     return mapped;
   };
-  const handler =
+  const unaryHandler =
     options.unaryFastPath === false
       ? connectHandler
       : createUnaryFastPath({ services: fastServices, mapError, fallback: connectHandler });
+  const handler =
+    options.sessionFastPath === false
+      ? unaryHandler
+      : createSessionFastPath({ open: workerService.open, mapError, fallback: unaryHandler });
   const server = createOnePortServer(handler);
   const host = options.host ?? '127.0.0.1';
   let address: AddressInfo;

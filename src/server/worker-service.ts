@@ -1,4 +1,4 @@
-import { create } from '@bufbuild/protobuf';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import type { Coordinator } from '../core/coordinator.js';
@@ -6,18 +6,16 @@ import { isBatonError } from '../core/errors.js';
 import { createAsyncQueue } from './async-queue.js';
 import type { GroupCommit } from './group-commit.js';
 import {
-  type CoordinatorMessage,
   CoordinatorMessageSchema,
   ErrorCode,
   type Hello,
-  type Receipt,
-  ReceiptSchema,
+  type ReceiptSchema,
   type Report,
   type WorkerMessage,
   type WorkerService,
 } from './proto.js';
 import { errorToWire, valueToJson } from './wire.js';
-import type { WorkerSessions } from './worker-sessions.js';
+import type { Outbox, OutMessage, WorkerSessions } from './worker-sessions.js';
 
 export interface WorkerServiceDeps {
   readonly coordinator: Coordinator;
@@ -27,75 +25,89 @@ export interface WorkerServiceDeps {
   readonly log: (error: unknown) => void;
 }
 
-const ack = (receipts: Receipt[]): CoordinatorMessage =>
-  create(CoordinatorMessageSchema, { kind: { case: 'ack', value: { receipts } } });
+/**
+ * One worker's session, whatever carries it: connect's handler below, or the session fast path
+ * (session-fast-path.ts), which feeds it from the HTTP/2 stream directly. Messages to the worker
+ * go to the `outbox` given to `open`; closing it (with an error, to fail the call) ends the call
+ * once what was pushed before has gone out.
+ */
+export interface SessionCall {
+  /** A message from the worker, applied now. Throws to end the call with that error. */
+  receive(message: WorkerMessage): void;
+  /** The worker closed its side: the call ends once what it was sent has gone out. */
+  halfClose(): void;
+  /** The call is over. `lost`: the client cancelled or the connection broke. */
+  end(lost: boolean): void;
+}
+
+export type WorkerServiceImpl = ServiceImpl<typeof WorkerService> & {
+  /** Starts a session writing to `outbox`: the transport-neutral core of `session`. */
+  open(outbox: Outbox): SessionCall;
+};
+
+type ReceiptInit = MessageInitShape<typeof ReceiptSchema>;
+
+// Plain init shapes, not create()d messages: the session fast path encodes them as they are, and
+// connect's handler normalizes what a handler yields.
+const ack = (receipts: ReceiptInit[]): OutMessage => ({ kind: { case: 'ack', value: { receipts } } });
 
 /**
  * WorkerService.Session: one worker's connection. Reports are applied to the core as they
  * arrive; their acks (and any assignments they caused) leave only after the group commit that
  * stored them.
  */
-export function createWorkerService(deps: WorkerServiceDeps): ServiceImpl<typeof WorkerService> {
+export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl {
   const { coordinator, commit, sessions, now, log } = deps;
 
-  const receipt = (seq: number, apply: () => void): Receipt => {
+  const refusal = (seq: number, error: unknown): ReceiptInit => {
+    if (error instanceof ConnectError) {
+      return { seq, ok: false, error: { code: ErrorCode.UNAVAILABLE, message: error.rawMessage } };
+    }
+    if (!isBatonError(error)) {
+      log(error);
+      return { seq, ok: false, error: { code: ErrorCode.INTERNAL, message: 'internal error' } };
+    }
+    return { seq, ok: false, error: errorToWire(error) };
+  };
+
+  /** Applies one report (unless the store refuses writes) and says how it went; undefined for no report. */
+  const applyReport = (workerId: string, report: Report['kind']): ReceiptInit | undefined => {
+    if (report.case === undefined) return undefined;
+    const r = report.value;
     try {
       commit.ensureWritable();
-      apply();
-      return create(ReceiptSchema, { seq, ok: true });
-    } catch (error) {
-      if (error instanceof ConnectError) {
-        return create(ReceiptSchema, {
-          seq,
-          ok: false,
-          error: { code: ErrorCode.UNAVAILABLE, message: error.rawMessage },
-        });
-      }
-      if (!isBatonError(error)) {
-        log(error);
-        return create(ReceiptSchema, {
-          seq,
-          ok: false,
-          error: { code: ErrorCode.INTERNAL, message: 'internal error' },
-        });
-      }
-      return create(ReceiptSchema, { seq, ok: false, error: errorToWire(error) });
-    }
-  };
-
-  const applyReport = (workerId: string, report: Report['kind']): Receipt | undefined => {
-    switch (report.case) {
-      case 'started': {
-        const r = report.value;
-        return receipt(r.seq, () => coordinator.taskStarted(workerId, r.taskId, r.attempt));
-      }
-      case 'complete': {
-        const r = report.value;
-        return receipt(r.seq, () =>
-          coordinator.complete(workerId, r.taskId, r.attempt, valueToJson(r.result)),
-        );
-      }
-      case 'failed': {
-        const r = report.value;
-        return receipt(r.seq, () => coordinator.fail(workerId, r.taskId, r.attempt, r.error, r.retryable));
-      }
-      case 'cost': {
-        const r = report.value;
-        return receipt(r.seq, () =>
+      switch (report.case) {
+        case 'started':
+          coordinator.taskStarted(workerId, report.value.taskId, report.value.attempt);
+          break;
+        case 'complete': {
+          const c = report.value;
+          coordinator.complete(workerId, c.taskId, c.attempt, valueToJson(c.result));
+          break;
+        }
+        case 'failed': {
+          const f = report.value;
+          coordinator.fail(workerId, f.taskId, f.attempt, f.error, f.retryable);
+          break;
+        }
+        case 'cost': {
+          const c = report.value;
           coordinator.recordCost(workerId, {
-            reportId: r.reportId,
-            totalUsd: r.totalUsd,
-            inputTokens: Number(r.inputTokens),
-            outputTokens: Number(r.outputTokens),
-          }),
-        );
+            reportId: c.reportId,
+            totalUsd: c.totalUsd,
+            inputTokens: Number(c.inputTokens),
+            outputTokens: Number(c.outputTokens),
+          });
+          break;
+        }
       }
-      default:
-        return undefined;
+      return { seq: r.seq, ok: true };
+    } catch (error) {
+      return refusal(r.seq, error);
     }
   };
 
-  const join = (hello: Hello, outbox: ReturnType<typeof createAsyncQueue<CoordinatorMessage>>): string => {
+  const join = (hello: Hello, outbox: Outbox): string => {
     const workerId = hello.workerId;
     if (workerId === '') throw new ConnectError('hello.worker_id is required', Code.InvalidArgument);
     commit.ensureWritable();
@@ -128,11 +140,7 @@ export function createWorkerService(deps: WorkerServiceDeps): ServiceImpl<typeof
     return workerId;
   };
 
-  const handle = (
-    workerId: string,
-    message: WorkerMessage,
-    outbox: { push(m: CoordinatorMessage): void },
-  ): void => {
+  const handle = (workerId: string, message: WorkerMessage, outbox: { push(m: OutMessage): void }): void => {
     const kind = message.kind;
     switch (kind.case) {
       case 'hello':
@@ -146,21 +154,27 @@ export function createWorkerService(deps: WorkerServiceDeps): ServiceImpl<typeof
       case undefined:
         return;
       default: {
-        const reports = kind.case === 'reports' ? kind.value.reports.map((r) => r.kind) : [kind];
-        const receipts = reports.map((r) => applyReport(workerId, r)).filter((r) => r !== undefined);
+        const receipts: ReceiptInit[] = [];
+        if (kind.case === 'reports') {
+          for (const report of kind.value.reports) {
+            const receipt = applyReport(workerId, report.kind);
+            if (receipt !== undefined) receipts.push(receipt);
+          }
+        } else {
+          const receipt = applyReport(workerId, kind);
+          if (receipt !== undefined) receipts.push(receipt);
+        }
         if (receipts.length === 0) return;
         commit.afterCommit(
           () => outbox.push(ack(receipts)),
           (error) =>
             outbox.push(
               ack(
-                receipts.map((r) =>
-                  create(ReceiptSchema, {
-                    seq: r.seq,
-                    ok: false,
-                    error: { code: ErrorCode.UNAVAILABLE, message: error.rawMessage },
-                  }),
-                ),
+                receipts.map((r) => ({
+                  seq: r.seq ?? 0,
+                  ok: false,
+                  error: { code: ErrorCode.UNAVAILABLE, message: error.rawMessage },
+                })),
               ),
             ),
         );
@@ -168,27 +182,39 @@ export function createWorkerService(deps: WorkerServiceDeps): ServiceImpl<typeof
     }
   };
 
+  const open = (outbox: Outbox): SessionCall => {
+    let workerId: string | undefined;
+    return {
+      receive(message) {
+        if (workerId === undefined) {
+          if (message.kind.case !== 'hello') {
+            throw new ConnectError('the first message of a session must be hello', Code.FailedPrecondition);
+          }
+          workerId = join(message.kind.value, outbox);
+        } else {
+          handle(workerId, message, outbox);
+        }
+      },
+      // The worker closed its side: it is leaving once what it was sent has gone out.
+      halfClose: () => commit.afterCommit(() => outbox.close()),
+      end(lost) {
+        outbox.close();
+        if (workerId !== undefined && sessions.detach(workerId, outbox)) {
+          coordinator.workerLeft(workerId, lost ? 'connection lost' : 'disconnected');
+        }
+      },
+    };
+  };
+
   return {
+    open,
     async *session(requests: AsyncIterable<WorkerMessage>, context: HandlerContext) {
-      const outbox = createAsyncQueue<CoordinatorMessage>();
-      let workerId: string | undefined;
+      const outbox = createAsyncQueue<OutMessage>();
+      const call = open(outbox);
       const read = async (): Promise<void> => {
         try {
-          for await (const message of requests) {
-            if (workerId === undefined) {
-              if (message.kind.case !== 'hello') {
-                throw new ConnectError(
-                  'the first message of a session must be hello',
-                  Code.FailedPrecondition,
-                );
-              }
-              workerId = join(message.kind.value, outbox);
-            } else {
-              handle(workerId, message, outbox);
-            }
-          }
-          // The worker closed its side: it is leaving once what it was sent has gone out.
-          commit.afterCommit(() => outbox.close());
+          for await (const message of requests) call.receive(message);
+          call.halfClose();
         } catch (error) {
           outbox.close(error);
         }
@@ -200,10 +226,7 @@ export function createWorkerService(deps: WorkerServiceDeps): ServiceImpl<typeof
         yield* outbox;
       } finally {
         context.signal.removeEventListener('abort', abort);
-        outbox.close();
-        if (workerId !== undefined && sessions.detach(workerId, outbox)) {
-          coordinator.workerLeft(workerId, context.signal.aborted ? 'connection lost' : 'disconnected');
-        }
+        call.end(context.signal.aborted);
         void reading;
       }
     },

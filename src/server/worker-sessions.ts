@@ -1,12 +1,28 @@
-import { create } from '@bufbuild/protobuf';
+import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { CoordinatorMessage as CoreMessage } from '../core/messages.js';
-import type { AsyncQueue } from './async-queue.js';
-import { type CoordinatorMessage, CoordinatorMessageSchema } from './proto.js';
+import type { CoordinatorMessageSchema } from './proto.js';
 import { BUDGET_SCOPE } from './wire.js';
 
-export type Outbox = AsyncQueue<CoordinatorMessage>;
+/**
+ * A message to a worker as an init shape: built without create() (the session fast path encodes
+ * it directly; connect normalizes what a handler yields).
+ */
+export type OutMessage = MessageInitShape<typeof CoordinatorMessageSchema>;
+
+/**
+ * Where one session's messages to its worker go: connect's path drains an AsyncQueue, the session
+ * fast path writes them to the HTTP/2 stream. A message pushed and not yet written is the `tail`;
+ * `close(error)` ends the call once everything pushed before has gone out.
+ */
+export interface Outbox {
+  push(message: OutMessage): void;
+  /** The last message pushed and not yet written, to merge into. */
+  tail(): OutMessage | undefined;
+  close(error?: unknown): void;
+  readonly closed: boolean;
+}
 
 /**
  * Connected workers' outboxes by worker id: where the coordinator's messages to one worker go.
@@ -24,11 +40,11 @@ export interface WorkerSessions {
 }
 
 /** The wire form of what the coordinator says; undefined for bus-only messages (rate, rejected). */
-function encode(message: CoreMessage): CoordinatorMessage | undefined {
+function encode(message: CoreMessage): OutMessage | undefined {
   switch (message.type) {
     case 'coord:proceed': {
       const t = message.task;
-      return create(CoordinatorMessageSchema, {
+      return {
         kind: {
           case: 'proceed',
           value: {
@@ -44,19 +60,19 @@ function encode(message: CoreMessage): CoordinatorMessage | undefined {
             ],
           },
         },
-      });
+      };
     }
     case 'coord:wait':
-      return create(CoordinatorMessageSchema, { kind: { case: 'wait', value: { reason: message.reason } } });
+      return { kind: { case: 'wait', value: { reason: message.reason } } };
     case 'coord:cancel':
-      return create(CoordinatorMessageSchema, {
+      return {
         kind: {
           case: 'cancel',
           value: { taskId: message.taskId, attempt: message.attempt, reason: message.reason },
         },
-      });
+      };
     case 'coord:budget-stop':
-      return create(CoordinatorMessageSchema, {
+      return {
         kind: {
           case: 'budgetStop',
           value: {
@@ -66,11 +82,9 @@ function encode(message: CoreMessage): CoordinatorMessage | undefined {
             budgetUsd: message.budgetUsd,
           },
         },
-      });
+      };
     case 'coord:drain':
-      return create(CoordinatorMessageSchema, {
-        kind: { case: 'drain', value: { reason: 'coordinator is draining' } },
-      });
+      return { kind: { case: 'drain', value: { reason: 'coordinator is draining' } } };
     default:
       return undefined;
   }
@@ -102,8 +116,10 @@ export function createWorkerSessions(): WorkerSessions {
       if (wire === undefined) return;
       // Assignments made in one turn travel in one message: fewer frames, same order.
       const tail = outbox.tail();
-      if (wire.kind.case === 'proceed' && tail?.kind.case === 'proceed') {
-        tail.kind.value.assignments.push(...wire.kind.value.assignments);
+      if (wire.kind?.case === 'proceed' && tail?.kind?.case === 'proceed') {
+        tail.kind.value.assignments ??= [];
+        const merged: unknown[] = tail.kind.value.assignments;
+        for (const a of wire.kind.value.assignments ?? []) merged.push(a);
         return;
       }
       outbox.push(wire);

@@ -1,0 +1,80 @@
+import { performance } from 'node:perf_hooks';
+
+/**
+ * Messages between bench/e2e.bench.ts (the parent) and its child processes: bench/e2e-server.ts
+ * (a Baton server, or the bare echo server) and bench/e2e-workers.ts (SDK workers). Every child
+ * is forked with an IPC channel; the parent sends one request at a time and waits for its answer.
+ */
+
+/** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
+export const wallMs = (): number => performance.timeOrigin + performance.now();
+
+export interface ServerConfig {
+  readonly mode: 'baton' | 'echo';
+  readonly store: 'memory' | 'sqlite';
+  readonly dbPath?: string;
+}
+
+export type ServerReply =
+  | { readonly type: 'ready'; readonly url: string }
+  /** coord:all-complete, sent once the turn that made it true is committed. */
+  | { readonly type: 'all-complete'; readonly at: number; readonly complete: number }
+  | { readonly type: 'cpu'; readonly ms: number };
+
+export type ServerRequest = { readonly type: 'cpu' } | { readonly type: 'close' };
+
+export interface WorkersConfig {
+  readonly url: string;
+  readonly idPrefix: string;
+  readonly workers: number;
+  readonly maxConcurrency: number;
+}
+
+export type WorkersRequest =
+  | { readonly type: 'collect' }
+  | { readonly type: 'cpu' }
+  | { readonly type: 'ping-pong'; readonly url: string; readonly warmup: number; readonly count: number }
+  | { readonly type: 'close' };
+
+export type WorkersReply =
+  | { readonly type: 'ready' }
+  | {
+      readonly type: 'collected';
+      readonly tasks: number;
+      /** Receipt time − metadata.t0 of tasks that carry a t0, ms. */
+      readonly dispatchMs: number[];
+      /** [chain index, receipt wall time] of chain tasks. */
+      readonly chain: [number, number][];
+    }
+  | { readonly type: 'cpu'; readonly ms: number }
+  | { readonly type: 'ping-pong'; readonly rttMs: number[] }
+  | { readonly type: 'error'; readonly message: string };
+
+export const cpuMs = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+if (process.env.E2E_CPU_AT_EXIT === '1') {
+  process.on('exit', () => {
+    const u = process.cpuUsage();
+    console.error(
+      `cpu ${process.argv[1]?.split('/').pop()}: user ${(u.user / 1000).toFixed(0)} ms, system ${(u.system / 1000).toFixed(0)} ms`,
+    );
+  });
+}
+
+export const median = (values: readonly number[]): number => {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
+
+export const percentile = (values: readonly number[], q: number): number => {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+};

@@ -1,0 +1,85 @@
+import * as http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { type CoordinatorMessageSchema, WorkerService } from '../src/server/proto.js';
+import { startServer } from '../src/server/server.js';
+import { cpuMs, type ServerConfig, type ServerReply, type ServerRequest, wallMs } from './e2e-ipc.js';
+
+/**
+ * A server process of bench/e2e.bench.ts. `baton`: startServer on a free loopback port (memory or
+ * SQLite store), telling the parent when coord:all-complete becomes true (after its commit).
+ * `echo`: the baseline, a bare connect-node WorkerService.Session that answers every message
+ * with one empty Ack, on its own HTTP/2 server: the round trip the DAG step latency is judged by.
+ * Prints its URL; the parent reads it from the `ready` message.
+ */
+
+const send = (reply: ServerReply): void => {
+  process.send?.(reply);
+};
+
+type Out = MessageInitShape<typeof CoordinatorMessageSchema>;
+
+async function startEcho(): Promise<{ url: string; close(): Promise<void> }> {
+  const handler = connectNodeAdapter({
+    routes: (router) =>
+      router.service(WorkerService, {
+        async *session(requests) {
+          const ack: Out = { kind: { case: 'ack', value: { receipts: [] } } };
+          for await (const _ of requests) yield ack;
+        },
+      }),
+  });
+  const server = http2.createServer(handler);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on('session', (s) => {
+    sessions.add(s);
+    s.once('close', () => sessions.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sessions) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function main(config: ServerConfig): Promise<void> {
+  let close: () => Promise<void>;
+  let url: string;
+  if (config.mode === 'echo') {
+    const echo = await startEcho();
+    url = echo.url;
+    close = echo.close;
+  } else {
+    const server = await startServer({
+      port: 0,
+      store: config.store,
+      ...(config.dbPath === undefined ? {} : { dbPath: config.dbPath }),
+      log: (message, error) => console.error(`e2e-server: ${message}`, error ?? ''),
+    });
+    url = server.url;
+    close = () => server.close();
+    server.coordinator.events.on('coord:all-complete', ({ complete }) => {
+      // The group commit of this turn was scheduled (setImmediate) before this one: by the time
+      // this runs, the state that made all-complete true is stored.
+      setImmediate(() => send({ type: 'all-complete', at: wallMs(), complete }));
+    });
+  }
+  console.log(`e2e-server (${config.mode}${config.mode === 'baton' ? `, ${config.store}` : ''}): ${url}`);
+  process.on('message', (request: ServerRequest) => {
+    if (request.type === 'cpu') send({ type: 'cpu', ms: cpuMs() });
+    else if (request.type === 'close') {
+      void close().finally(() => process.exit(0));
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+  send({ type: 'ready', url });
+}
+
+const config = JSON.parse(process.argv[2] ?? '{"mode":"baton","store":"memory"}') as ServerConfig;
+await main(config);

@@ -1,0 +1,653 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createConnectTransport } from '@connectrpc/connect-node';
+import { type AdminClient, createAdminClient, createWorker, type NewTask } from '../src/client/index.js';
+import {
+  median,
+  percentile,
+  type ServerConfig,
+  type ServerReply,
+  type ServerRequest,
+  type WorkersConfig,
+  type WorkersReply,
+  type WorkersRequest,
+  wallMs,
+} from './e2e-ipc.js';
+
+/**
+ * End to end (docs/benchmarks.md, "End to end (npm run bench:e2e)"): a Baton server process and
+ * SDK worker processes on loopback, driven by this process through the admin API.
+ *
+ * - Throughput: `tasks` no-op tasks, flat and as a random DAG, through procs × workers SDK workers;
+ *   from the first BatchAddTasks call to coord:all-complete (committed) on the server.
+ * - Durable: the flat run again against a second server on SQLite (temp file, sync=full).
+ * - Step latency: a chain of `chain` tasks; the median gap between a worker receiving step k and
+ *   a worker receiving step k+1, against the median round trip of a bare connect-node bidi echo
+ *   (its own server process, same transport, same client).
+ * - Dispatch latency: tasks added at half the measured flat throughput, in small batches every
+ *   few ms, each with metadata.t0 = wall clock at add; workers record receipt − t0.
+ *
+ * Each measurement is repeated `reps` times (interleaved, so drift hits all alike); the table
+ * shows every repetition and the median.
+ */
+
+interface Options {
+  readonly tasks: number;
+  readonly reps: number;
+  readonly procs: number;
+  readonly workers: number;
+  readonly concurrency: number;
+  readonly chain: number;
+  readonly batch: number;
+  readonly dagWindow: number;
+  readonly dispatchSeconds: number;
+  /** Tasks/s for the dispatch-latency run; 0: half the median flat in-memory throughput so far. */
+  readonly dispatchRate: number;
+  readonly only: ReadonlySet<string>;
+  /** `server` or `workers`: write CPU profiles of those processes to ./prof. */
+  readonly cpuProf: string;
+  readonly timeoutMs: number;
+}
+
+const TARGET = {
+  throughput: 20_000,
+  stepRatio: 1.5,
+  dispatchP99Ms: 5,
+  durableRatio: 0.5,
+};
+
+class Child<Reply extends { type: string }, Request> {
+  private readonly waiting: { type: string; resolve(r: Reply): void }[] = [];
+  private readonly listeners = new Set<(r: Reply) => void>();
+  readonly exited: Promise<number | null>;
+
+  constructor(
+    readonly name: string,
+    readonly process: ChildProcess,
+  ) {
+    process.on('message', (reply: Reply) => {
+      for (const l of this.listeners) l(reply);
+      const i = this.waiting.findIndex((w) => w.type === reply.type);
+      if (i >= 0) this.waiting.splice(i, 1)[0]?.resolve(reply);
+    });
+    this.exited = new Promise((resolve) => process.once('exit', (code) => resolve(code)));
+  }
+
+  next<T extends Reply['type']>(type: T, timeoutMs = 120_000): Promise<Extract<Reply, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${this.name}: no ${type} in ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.waiting.push({
+        type,
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r as Extract<Reply, { type: T }>);
+        },
+      });
+      void this.exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`${this.name} exited (${code}) while waiting for ${type}`));
+      });
+    });
+  }
+
+  on(listener: (r: Reply) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  send(request: Request): void {
+    this.process.send(request as object);
+  }
+
+  ask<T extends Reply['type']>(request: Request, type: T): Promise<Extract<Reply, { type: T }>> {
+    const reply = this.next(type);
+    this.send(request);
+    return reply;
+  }
+}
+
+type ServerChild = Child<ServerReply, ServerRequest>;
+type WorkersChild = Child<WorkersReply, WorkersRequest>;
+
+const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
+
+function spawn<R extends { type: string }, Q>(
+  file: string,
+  name: string,
+  arg: object,
+  profile: string | undefined,
+): Child<R, Q> {
+  const child = fork(here(file), [JSON.stringify(arg)], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    execArgv: profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`],
+  });
+  return new Child<R, Q>(name, child);
+}
+
+interface Fleet {
+  readonly label: string;
+  readonly server: ServerChild;
+  readonly url: string;
+  readonly admin: AdminClient;
+  readonly workers: WorkersChild[];
+  readonly gate: Gate;
+}
+
+/**
+ * Holds the gate of a throughput run: one SDK worker in this process, the only one listing the
+ * `gate` category, so the capability strategy gives it (and only it) the run's gate task. Its
+ * handler holds the task until `open()`; every task of the run depends on the gate (the roots
+ * of a DAG), so all of them are queued before the clock starts and become ready together.
+ */
+interface Gate {
+  /** Resolves once the gate task `id` is being held. */
+  held(id: string): Promise<void>;
+  /** Completes the held gate task. */
+  open(): void;
+  stop(): Promise<void>;
+}
+
+function startGate(url: string, label: string): Promise<Gate> {
+  const waiting = new Map<string, () => void>();
+  let release: (() => void) | undefined;
+  const worker = createWorker({
+    url,
+    id: `${label}-gate`,
+    capabilities: ['gate'],
+    maxConcurrency: 1,
+    handler: (task) =>
+      new Promise<void>((resolve) => {
+        release = resolve;
+        waiting.get(task.id)?.();
+      }),
+  });
+  return worker.start().then(() => ({
+    held: (id) =>
+      new Promise<void>((resolve) => {
+        waiting.set(id, resolve);
+      }),
+    open() {
+      release?.();
+      release = undefined;
+    },
+    stop: () => worker.stop({ signal: AbortSignal.timeout(2000) }),
+  }));
+}
+
+async function startFleet(label: string, config: ServerConfig, options: Options): Promise<Fleet> {
+  const profDir = join(process.cwd(), 'prof');
+  const server = spawn<ServerReply, ServerRequest>(
+    './e2e-server.js',
+    `server(${label})`,
+    config,
+    options.cpuProf === 'server' ? profDir : undefined,
+  );
+  const { url } = await server.next('ready', 30_000);
+  const admin = createAdminClient({
+    url,
+    transport: createConnectTransport({ baseUrl: url, httpVersion: '2' }),
+  });
+  const workers: WorkersChild[] = [];
+  for (let p = 0; p < options.procs; p++) {
+    const wc: WorkersConfig = {
+      url,
+      idPrefix: `${label}-p${p}`,
+      workers: options.workers,
+      maxConcurrency: options.concurrency,
+    };
+    workers.push(
+      spawn<WorkersReply, WorkersRequest>(
+        './e2e-workers.js',
+        `workers(${label} ${p})`,
+        wc,
+        options.cpuProf === 'workers' ? profDir : undefined,
+      ),
+    );
+  }
+  await Promise.all(workers.map((w) => w.next('ready', 60_000)));
+  const gate = await startGate(url, label);
+  return { label, server, url, admin, workers, gate };
+}
+
+async function stopFleet(fleet: Fleet): Promise<void> {
+  await fleet.gate.stop();
+  for (const w of fleet.workers) w.send({ type: 'close' });
+  await Promise.all(fleet.workers.map((w) => w.exited));
+  fleet.server.send({ type: 'close' });
+  await fleet.server.exited;
+}
+
+/** mulberry32: a small seeded PRNG, so every run adds the same DAG. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Each task depends on 0–3 distinct earlier tasks, uniformly within the previous `window`. */
+function dagSpecs(prefix: string, n: number, window: number): { specs: NewTask[]; depth: number } {
+  const random = prng(42);
+  const level = new Int32Array(n);
+  const specs: NewTask[] = [];
+  let depth = 0;
+  for (let i = 0; i < n; i++) {
+    const deps = new Set<number>();
+    const want = Math.min(i, Math.floor(random() * 4));
+    while (deps.size < want) deps.add(i - 1 - Math.floor(random() * Math.min(i, window)));
+    let l = 1;
+    for (const d of deps) l = Math.max(l, (level[d] as number) + 1);
+    level[i] = l;
+    depth = Math.max(depth, l);
+    specs.push({ id: `${prefix}${i}`, deps: [...deps].map((d) => `${prefix}${d}`) });
+  }
+  return { specs, depth };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function cpuOf(fleet: Fleet): Promise<{ server: number; workers: number }> {
+  const [s, ...w] = await Promise.all([
+    fleet.server.ask({ type: 'cpu' }, 'cpu'),
+    ...fleet.workers.map((c) => c.ask({ type: 'cpu' }, 'cpu')),
+  ]);
+  return { server: s?.ms ?? 0, workers: w.reduce((sum, r) => sum + r.ms, 0) };
+}
+
+async function collect(fleet: Fleet): Promise<Extract<WorkersReply, { type: 'collected' }>> {
+  const replies = await Promise.all(fleet.workers.map((w) => w.ask({ type: 'collect' }, 'collected')));
+  return {
+    type: 'collected',
+    tasks: replies.reduce((sum, r) => sum + r.tasks, 0),
+    dispatchMs: replies.flatMap((r) => r.dispatchMs),
+    chain: replies.flatMap((r) => r.chain),
+  };
+}
+
+interface RunResult {
+  readonly seconds: number;
+  readonly tasks: number;
+  readonly serverCpuUsPerTask: number;
+  readonly workerCpuUsPerTask: number;
+  readonly received: Extract<WorkersReply, { type: 'collected' }>;
+}
+
+/**
+ * Adds `specs` (in batches, or through `add` when given) and waits for coord:all-complete with
+ * every one of them complete. Times from the first add to the committed all-complete.
+ */
+let gates = 0;
+
+/**
+ * The category of every measured task: only the worker processes list it, so the capability
+ * strategy never gives one to the gate worker (and the gate task goes only to it).
+ */
+const WORK = 'work';
+
+/**
+ * Runs `specs` to completion: waits for coord:all-complete (committed) with every one complete.
+ * `gated`: the tasks are added behind a gate task (see Gate) and the clock runs from opening
+ * the gate; otherwise from the first add (`add`, or batches of `options.batch` in order).
+ */
+async function run(
+  fleet: Fleet,
+  specs: readonly NewTask[],
+  options: Options,
+  mode: { readonly gated: boolean; readonly add?: () => Promise<void> },
+): Promise<RunResult> {
+  const work = specs.map((s) => ({ ...s, category: WORK }));
+  await collect(fleet); // forget anything earlier
+  const before = (await fleet.admin.progress()).complete;
+  let target = before + specs.length;
+  let gateOpen: (() => void) | undefined;
+  if (mode.gated) {
+    const gateId = `gate-${++gates}`;
+    const held = fleet.gate.held(gateId);
+    await fleet.admin.addTask({ id: gateId, category: 'gate' });
+    await held;
+    for (let i = 0; i < work.length; i += options.batch) {
+      await fleet.admin.addTasks(
+        work
+          .slice(i, i + options.batch)
+          .map((s) => ((s.deps ?? []).length === 0 ? { ...s, deps: [gateId] } : s)),
+      );
+    }
+    target++;
+    gateOpen = () => fleet.gate.open();
+  }
+  let resolveDone!: (at: number) => void;
+  const done = new Promise<number>((resolve) => {
+    resolveDone = resolve;
+  });
+  const off = fleet.server.on((r) => {
+    if (r.type === 'all-complete' && r.complete >= target) resolveDone(r.at);
+  });
+  const cpu0 = await cpuOf(fleet);
+  const t0 = wallMs();
+  try {
+    if (gateOpen !== undefined) gateOpen();
+    else if (mode.add !== undefined) await mode.add();
+    else {
+      for (let i = 0; i < work.length; i += options.batch) {
+        await fleet.admin.addTasks(work.slice(i, i + options.batch));
+      }
+    }
+    const timeout = sleep(options.timeoutMs).then(() => {
+      throw new Error(`${fleet.label}: not all complete after ${options.timeoutMs} ms`);
+    });
+    const t1 = await Promise.race([done, timeout]);
+    const cpu1 = await cpuOf(fleet);
+    const received = await collect(fleet);
+    if (received.tasks !== specs.length) {
+      throw new Error(`${fleet.label}: workers ran ${received.tasks} tasks, expected ${specs.length}`);
+    }
+    return {
+      seconds: (t1 - t0) / 1000,
+      tasks: specs.length,
+      serverCpuUsPerTask: ((cpu1.server - cpu0.server) * 1000) / specs.length,
+      workerCpuUsPerTask: ((cpu1.workers - cpu0.workers) * 1000) / specs.length,
+      received,
+    };
+  } finally {
+    off();
+  }
+}
+
+const flatSpecs = (prefix: string, n: number): NewTask[] =>
+  Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}` }));
+
+async function paced(
+  fleet: Fleet,
+  prefix: string,
+  rate: number,
+  seconds: number,
+  options: Options,
+): Promise<RunResult & { achieved: number }> {
+  const n = Math.max(1, Math.round(rate * seconds));
+  const specs = flatSpecs(prefix, n); // ids only: the t0 is stamped at add time
+  let achieved = 0;
+  const add = async (): Promise<void> => {
+    const inFlight: Promise<unknown>[] = [];
+    const start = wallMs();
+    let added = 0;
+    while (added < n) {
+      const due = Math.min(n, Math.floor((rate * (wallMs() - start)) / 1000));
+      if (due > added) {
+        const t0 = wallMs();
+        const batch = specs.slice(added, due).map((s) => ({ ...s, category: WORK, metadata: { t0 } }));
+        inFlight.push(fleet.admin.addTasks(batch));
+        added = due;
+      }
+      await sleep(2);
+    }
+    achieved = n / ((wallMs() - start) / 1000);
+    await Promise.all(inFlight);
+  };
+  const result = await run(fleet, specs, options, { gated: false, add });
+  return { ...result, achieved };
+}
+
+async function chainRun(
+  fleet: Fleet,
+  prefix: string,
+  options: Options,
+): Promise<{ stepMs: number; meanMs: number }> {
+  const n = options.chain;
+  const specs: NewTask[] = Array.from({ length: n }, (_, i) => ({
+    id: `${prefix}${i}`,
+    deps: i === 0 ? [] : [`${prefix}${i - 1}`],
+    metadata: { chain: i },
+  }));
+  const result = await run(fleet, specs, { ...options, batch: n }, { gated: false });
+  const at = new Float64Array(n);
+  for (const [k, t] of result.received.chain) at[k] = t;
+  const gaps: number[] = [];
+  for (let k = 1; k < n; k++) gaps.push((at[k] as number) - (at[k - 1] as number));
+  return { stepMs: median(gaps), meanMs: ((at[n - 1] as number) - (at[0] as number)) / (n - 1) };
+}
+
+// --- report ------------------------------------------------------------------------------------
+
+const fmt = (n: number, digits = 0): string =>
+  Number.isFinite(n)
+    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : '—';
+
+interface Row {
+  readonly figure: string;
+  readonly values: number[];
+  readonly digits: number;
+  readonly target?: { readonly text: string; readonly value: number; readonly atMost: boolean };
+}
+
+function printTable(rows: readonly Row[], reps: number): void {
+  const header = [
+    'figure',
+    ...Array.from({ length: reps }, (_, i) => `run ${i + 1}`),
+    'median',
+    'target',
+    'ratio',
+    '',
+  ];
+  const lines = rows.map((r) => {
+    const m = median(r.values);
+    const ratio = r.target === undefined ? Number.NaN : m / r.target.value;
+    const ok =
+      r.target === undefined
+        ? ''
+        : (r.target.atMost ? m <= r.target.value : m >= r.target.value)
+          ? 'ok'
+          : 'MISSED';
+    return [
+      r.figure,
+      ...Array.from({ length: reps }, (_, i) => fmt(r.values[i] ?? Number.NaN, r.digits)),
+      fmt(m, r.digits),
+      r.target?.text ?? '',
+      r.target === undefined ? '' : `${ratio.toFixed(2)}x`,
+      ok,
+    ];
+  });
+  const all = [header, ...lines];
+  const widths = header.map((_, c) => Math.max(...all.map((l) => (l[c] as string).length)));
+  for (const [i, l] of all.entries()) {
+    console.log(
+      l.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join('  '),
+    );
+    if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  }
+}
+
+// --- main ----------------------------------------------------------------------------------------
+
+async function main(options: Options): Promise<void> {
+  const want = (what: string): boolean => options.only.size === 0 || options.only.has(what);
+  const dbDir = mkdtempSync(join(tmpdir(), 'baton-e2e-'));
+  const log = (line: string): void => {
+    process.stderr.write(`${line}\n`);
+  };
+  const total = options.procs * options.workers;
+  log(
+    `bench:e2e — ${options.tasks} tasks, ${options.procs} worker processes × ${options.workers} workers ` +
+      `(maxConcurrency ${options.concurrency}), ${options.reps} repetitions; load ${loadavg()[0]?.toFixed(2)}`,
+  );
+
+  const memory = await startFleet('mem', { mode: 'baton', store: 'memory' }, options);
+  const sqlite = want('sqlite')
+    ? await startFleet('sql', { mode: 'baton', store: 'sqlite', dbPath: join(dbDir, 'baton.db') }, options)
+    : undefined;
+  const echo = spawn<ServerReply, ServerRequest>(
+    './e2e-server.js',
+    'echo',
+    { mode: 'echo', store: 'memory' },
+    undefined,
+  );
+  const echoUrl = (await echo.next('ready', 30_000)).url;
+
+  const rows = new Map<string, Row>();
+  const record = (figure: string, value: number, digits: number, target?: Row['target']): void => {
+    let row = rows.get(figure);
+    if (row === undefined) {
+      row = { figure, values: [], digits, ...(target === undefined ? {} : { target }) };
+      rows.set(figure, row);
+    }
+    row.values.push(value);
+  };
+  const dag = dagSpecs('x', options.tasks, options.dagWindow);
+  const flatRates: number[] = [];
+
+  try {
+    // Warm-up: JIT both servers and all workers.
+    for (const fleet of [memory, sqlite]) {
+      if (fleet !== undefined) {
+        await run(fleet, flatSpecs('warm-', Math.min(options.tasks, 4000)), options, { gated: true });
+      }
+    }
+    for (let rep = 1; rep <= options.reps; rep++) {
+      log(`repetition ${rep}`);
+      if (want('chain')) {
+        const { rttMs } = await (memory.workers[0] as WorkersChild).ask(
+          { type: 'ping-pong', url: echoUrl, warmup: 200, count: 1000 },
+          'ping-pong',
+        );
+        const rtt = median(rttMs);
+        record('bare bidi ping-pong RTT, ms (median)', rtt, 3);
+        const chain = await chainRun(memory, `c${rep}-`, options);
+        record(`chain of ${options.chain}: ms per step (median)`, chain.stepMs, 3, {
+          text: `≤ ${fmt(TARGET.stepRatio * rtt, 3)}`,
+          value: TARGET.stepRatio * rtt,
+          atMost: true,
+        });
+        record('  step ÷ ping-pong RTT', chain.stepMs / rtt, 2, {
+          text: `≤ ${TARGET.stepRatio}`,
+          value: TARGET.stepRatio,
+          atMost: true,
+        });
+        record(`chain of ${options.chain}: ms per step (mean)`, chain.meanMs, 3);
+        log(
+          `  ping-pong ${fmt(rtt, 3)} ms; chain step ${fmt(chain.stepMs, 3)} ms (mean ${fmt(chain.meanMs, 3)})`,
+        );
+      }
+      let memFlat = Number.NaN;
+      if (want('flat')) {
+        const r = await run(memory, flatSpecs(`f${rep}-`, options.tasks), options, { gated: true });
+        memFlat = r.tasks / r.seconds;
+        flatRates.push(memFlat);
+        record('flat, memory: tasks/s', memFlat, 0, {
+          text: `≥ ${fmt(TARGET.throughput)}`,
+          value: TARGET.throughput,
+          atMost: false,
+        });
+        record('  server CPU µs/task', r.serverCpuUsPerTask, 1);
+        record('  workers CPU µs/task', r.workerCpuUsPerTask, 1);
+        log(
+          `  flat memory ${fmt(memFlat)} tasks/s (server ${fmt(r.serverCpuUsPerTask, 1)} µs/task, workers ${fmt(r.workerCpuUsPerTask, 1)} µs/task)`,
+        );
+      }
+      if (sqlite !== undefined && want('flat')) {
+        const r = await run(sqlite, flatSpecs(`f${rep}-`, options.tasks), options, { gated: true });
+        const rate = r.tasks / r.seconds;
+        record('flat, SQLite (sync=full): tasks/s', rate, 0);
+        record('  durable ÷ memory', rate / memFlat, 2, {
+          text: `≥ ${TARGET.durableRatio}`,
+          value: TARGET.durableRatio,
+          atMost: false,
+        });
+        record('  server CPU µs/task ', r.serverCpuUsPerTask, 1);
+        log(`  flat sqlite ${fmt(rate)} tasks/s (server ${fmt(r.serverCpuUsPerTask, 1)} µs/task)`);
+      }
+      let memDag = Number.NaN;
+      if (want('dag')) {
+        const specs = dag.specs.map((s) => ({
+          ...s,
+          id: `d${rep}-${s.id}`,
+          deps: (s.deps ?? []).map((d) => `d${rep}-${d}`),
+        }));
+        const r = await run(memory, specs, options, { gated: true });
+        memDag = r.tasks / r.seconds;
+        record(`DAG (depth ${dag.depth}), memory: tasks/s`, memDag, 0, {
+          text: `≥ ${fmt(TARGET.throughput)}`,
+          value: TARGET.throughput,
+          atMost: false,
+        });
+        log(`  dag memory ${fmt(memDag)} tasks/s`);
+        if (sqlite !== undefined) {
+          const rs = await run(sqlite, specs, options, { gated: true });
+          const rate = rs.tasks / rs.seconds;
+          record(`DAG, SQLite (sync=full): tasks/s`, rate, 0);
+          record('  durable ÷ memory ', rate / memDag, 2, {
+            text: `≥ ${TARGET.durableRatio}`,
+            value: TARGET.durableRatio,
+            atMost: false,
+          });
+          log(`  dag sqlite ${fmt(rate)} tasks/s`);
+        }
+      }
+      if (want('dispatch')) {
+        const rate = options.dispatchRate > 0 ? options.dispatchRate : Math.round(median(flatRates) / 2);
+        if (Number.isFinite(rate) && rate > 0) {
+          const r = await paced(memory, `p${rep}-`, rate, options.dispatchSeconds, options);
+          const p50 = percentile(r.received.dispatchMs, 0.5);
+          const p99 = percentile(r.received.dispatchMs, 0.99);
+          record('dispatch rate offered, tasks/s', r.achieved, 0);
+          record('dispatch latency p50, ms', p50, 2);
+          record('dispatch latency p99, ms', p99, 2, {
+            text: `≤ ${TARGET.dispatchP99Ms}`,
+            value: TARGET.dispatchP99Ms,
+            atMost: true,
+          });
+          log(`  dispatch at ${fmt(r.achieved)} tasks/s: p50 ${fmt(p50, 2)} ms, p99 ${fmt(p99, 2)} ms`);
+        }
+      }
+    }
+  } finally {
+    echo.send({ type: 'close' });
+    await stopFleet(memory);
+    if (sqlite !== undefined) await stopFleet(sqlite);
+    await echo.exited;
+    rmSync(dbDir, { recursive: true, force: true });
+  }
+
+  const model = cpus()[0]?.model ?? 'unknown CPU';
+  console.log(
+    `\nEnd to end — ${options.tasks} no-op tasks, ${options.procs} worker processes × ${options.workers} SDK workers ` +
+      `(${total} workers, maxConcurrency ${options.concurrency}), server and workers in separate processes, loopback; ` +
+      `Node ${process.versions.node}, ${availableParallelism()} × ${model}, load ${loadavg()[0]?.toFixed(2)}\n`,
+  );
+  printTable([...rows.values()], options.reps);
+}
+
+const arg = (name: string, fallback: number): number => {
+  const hit = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return hit === undefined ? fallback : Number(hit.slice(name.length + 3));
+};
+const argText = (name: string, fallback: string): string => {
+  const hit = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return hit === undefined ? fallback : hit.slice(name.length + 3);
+};
+
+const only = argText('only', '');
+await main({
+  tasks: arg('tasks', 20_000),
+  reps: arg('reps', 3),
+  procs: arg('procs', 4),
+  workers: arg('workers', 16),
+  concurrency: arg('concurrency', 16),
+  chain: arg('chain', 200),
+  batch: arg('batch', 1000),
+  dagWindow: arg('dag-window', 2000),
+  dispatchSeconds: arg('dispatch-seconds', 3),
+  dispatchRate: arg('dispatch-rate', 0),
+  only: new Set(only === '' ? [] : only.split(',')),
+  cpuProf: argText('cpu-prof', ''),
+  timeoutMs: arg('timeout-ms', 120_000),
+});
