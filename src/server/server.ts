@@ -123,6 +123,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         pump,
         now,
         reservationTtlMs: options.reservationTtlMs ?? 120_000,
+        shutdown: shutdown.signal,
         log: logError,
       }),
     );
