@@ -108,10 +108,10 @@ export interface Coordinator {
   request(workerId: string, count?: number): Assignment[];
   heartbeat(workerId: string): number;
   /** The worker began a task it was given (optional: completing an assigned task is fine). */
-  taskStarted(workerId: string, taskId: string, attempt: number): TaskSnapshot;
-  /** Returns the task, and whether this was a repeat of a report already applied. */
-  complete(workerId: string, taskId: string, attempt: number, result?: unknown): ReportOutcome;
-  fail(workerId: string, taskId: string, attempt: number, error: string, retryable?: boolean): ReportOutcome;
+  taskStarted(workerId: string, taskId: string, attempt: number): void;
+  /** Applies the report, or says it repeats one already applied (and changes nothing). */
+  complete(workerId: string, taskId: string, attempt: number, result?: unknown): ReportResult;
+  fail(workerId: string, taskId: string, attempt: number, error: string, retryable?: boolean): ReportResult;
   rateRequest(workerId: string, tokens: number, requestId?: string): RateDecision;
   /** Records spend, stops the worker (or the fleet) when a budget is spent, and returns the check. */
   recordCost(workerId: string, cost: CostReport): BudgetCheck;
@@ -122,10 +122,8 @@ export interface Coordinator {
   status(): CoordinatorStatus;
 }
 
-export interface ReportOutcome {
-  readonly task: TaskSnapshot;
-  readonly duplicate: boolean;
-}
+/** `duplicate`: the report repeats one already applied (the worker did not hear the answer). */
+export type ReportResult = 'applied' | 'duplicate';
 
 const DEFAULT_LEASE_TTL_MS = 30_000;
 
@@ -267,8 +265,8 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       : undefined;
 
   /**
-   * The task as a report left it, when the report repeats one already applied (the worker did
-   * not hear the answer and said it again): same worker, same attempt, same outcome.
+   * True when a refused report repeats one already applied (the worker did not hear the answer
+   * and said it again): same worker, same attempt, same outcome.
    */
   const alreadyReported = (
     error: unknown,
@@ -276,11 +274,10 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
     workerId: string,
     attempt: number,
     status: 'complete' | 'failed',
-  ): TaskSnapshot | undefined => {
-    if (!isBatonError(error) || error.code !== 'aborted') return undefined;
+  ): boolean => {
+    if (!isBatonError(error) || error.code !== 'aborted') return false;
     const seen = taskQueue.peek(taskId);
-    if (seen?.status !== status || seen.attempt !== attempt || seen.workerId !== workerId) return undefined;
-    return taskQueue.get(taskId);
+    return seen?.status === status && seen.attempt === attempt && seen.workerId === workerId;
   };
 
   const announceIfAllComplete = (): void => {
@@ -321,8 +318,24 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
     }
   };
 
+  /**
+   * Assigns what fits and sends each assignment, collecting them only when asked: after every
+   * report this runs for the one slot it freed, and a list per call would be the only garbage.
+   */
+  const assignAndSend = (collect?: Assignment[]): void => {
+    if (state !== 'running' || globalStop) return;
+    for (let a = workAssigner.assignNext(); a !== undefined; a = workAssigner.assignNext()) {
+      pool.sendTo(a.workerId, {
+        type: 'coord:proceed',
+        task: a.task,
+        leaseExpiresAt: leases.expiresAt(a.workerId) ?? touch(a.workerId),
+      });
+      collect?.push(a);
+    }
+  };
+
   const settle = (): void => {
-    coordinator.dispatch();
+    assignAndSend();
     announceIfAllComplete();
     stopIfDrained();
   };
@@ -576,24 +589,26 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
     taskStarted(workerId, taskId, attempt) {
       renew(workerId);
       const wasRunning = taskQueue.peek(taskId, workerId)?.status === 'running';
-      const task = taskQueue.start(taskId, { workerId, attempt });
-      if (!wasRunning) events.emit('coord:task-started', { task });
-      return task;
+      taskQueue.start(taskId, { workerId, attempt });
+      // Payloads are copies (listeners may keep them): only built when someone listens.
+      if (!wasRunning && events.wants('coord:task-started')) {
+        events.emit('coord:task-started', { task: taskQueue.get(taskId) as TaskSnapshot });
+      }
     },
     complete(workerId, taskId, attempt, result) {
       renew(workerId);
-      let task: TaskSnapshot;
       try {
-        task = taskQueue.complete(taskId, result, { workerId, attempt });
+        taskQueue.complete(taskId, result, { workerId, attempt });
       } catch (error) {
-        const repeated = alreadyReported(error, taskId, workerId, attempt, 'complete');
-        if (repeated === undefined) throw error;
-        return { task: repeated, duplicate: true };
+        if (alreadyReported(error, taskId, workerId, attempt, 'complete')) return 'duplicate';
+        throw error;
       }
       pool.release(workerId);
-      events.emit('coord:task-complete', { task });
+      if (events.wants('coord:task-complete')) {
+        events.emit('coord:task-complete', { task: taskQueue.get(taskId) as TaskSnapshot });
+      }
       settle();
-      return { task, duplicate: false };
+      return 'applied';
     },
     fail(workerId, taskId, attempt, error, retryable = false) {
       renew(workerId);
@@ -601,13 +616,12 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       try {
         outcome = taskQueue.fail(taskId, error, { workerId, attempt }, { retryable });
       } catch (thrown) {
-        const repeated = alreadyReported(thrown, taskId, workerId, attempt, 'failed');
-        if (repeated === undefined) throw thrown;
-        return { task: repeated, duplicate: true };
+        if (alreadyReported(thrown, taskId, workerId, attempt, 'failed')) return 'duplicate';
+        throw thrown;
       }
       afterRelease(outcome, workerId);
       settle();
-      return { task: outcome.task, duplicate: false };
+      return 'applied';
     },
     rateRequest(workerId, tokens, requestId) {
       unavailableIfStopped();
@@ -649,15 +663,8 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       return expired;
     },
     dispatch() {
-      if (state !== 'running' || globalStop) return [];
-      const assigned = workAssigner.assignAll();
-      for (const { task, workerId } of assigned) {
-        pool.sendTo(workerId, {
-          type: 'coord:proceed',
-          task,
-          leaseExpiresAt: leases.expiresAt(workerId) ?? touch(workerId),
-        });
-      }
+      const assigned: Assignment[] = [];
+      assignAndSend(assigned);
       return assigned;
     },
     status() {

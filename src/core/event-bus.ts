@@ -11,6 +11,8 @@ export interface EventBus<Events extends object> {
   /** Listens to every kind: what bridges (the server's event stream, the store) use. */
   onAny(listener: (kind: keyof Events, payload: Events[keyof Events]) => void): () => void;
   listenerCount(kind?: keyof Events): number;
+  /** True when an emit of `kind` would reach someone: lets hot paths skip building a payload. */
+  wants(kind: keyof Events): boolean;
 }
 
 export interface EventBusOptions {
@@ -74,5 +76,6 @@ export function createEventBus<Events extends object>(options: EventBusOptions =
       for (const set of listeners.values()) n += set.size;
       return n;
     },
+    wants: (kind) => anyListeners.size > 0 || (listeners.get(kind)?.size ?? 0) > 0,
   };
 }

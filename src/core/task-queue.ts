@@ -1,5 +1,6 @@
 import type { Now } from './clock.js';
 import { BatonError, failedPrecondition, invalidArgument, notFound } from './errors.js';
+import { IntrusiveList } from './intrusive-list.js';
 import { createReadySet } from './ready-set.js';
 import { isTerminal, TASK_STATUSES, type TaskSnapshot, type TaskSpec, type TaskStatus } from './task.js';
 import {
@@ -83,6 +84,10 @@ export interface TaskQueue {
   peekReadyWhere(accept: (category: string) => boolean): string | undefined;
   /** Categories that have ready tasks, best first. */
   readyCategories(): string[];
+  /**
+   * The transitions below return the live task, typed read-only and not copied (a million-task
+   * drive makes three of them per task): read it at once, or `get(id)` a copy to keep.
+   */
   assign(id: string, workerId: string): TaskSnapshot;
   start(id: string, fence?: Fence): TaskSnapshot;
   complete(id: string, result?: unknown, fence?: Fence): TaskSnapshot;
@@ -123,7 +128,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
   const changed = options.onChange ?? (() => {});
   const tasks = new Map<string, TaskRecord>();
   const ready = createReadySet();
-  const byWorker = new Map<string, Set<TaskRecord>>();
+  const byWorker = new Map<string, IntrusiveList<TaskRecord>>();
   const counts: Record<TaskStatus, number> = {
     pending: 0,
     assigned: 0,
@@ -146,7 +151,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       // A report names its worker: its few held tasks are hot in cache, the big Map is not.
       const held = byWorker.get(holder);
       if (held !== undefined && held.size <= HELD_SCAN_LIMIT) {
-        for (const task of held) {
+        for (let task = held.first; task !== null; task = task.next) {
           if (task.id === id) {
             lastFound = task;
             return task;
@@ -165,19 +170,36 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     return task;
   };
 
+  /**
+   * Workers' held lists are kept when they empty (a worker that finishes its only task gets the
+   * next one at once: no Map churn per task) and swept out once there are over a thousand empty
+   * ones and twice as many as held ones: O(1) amortized, and bounded for fleets whose worker ids
+   * come and go.
+   */
+  let emptyHeld = 0;
+  const sweepEmptyHeld = (): void => {
+    for (const [workerId, held] of byWorker) if (held.size === 0) byWorker.delete(workerId);
+    emptyHeld = 0;
+  };
+
+  /** Moves the task to `workerId`'s held list (or out of any); `task.workerId` is still the old holder. */
   const holdBy = (task: TaskRecord, workerId: string | null): void => {
-    if (task.workerId !== null && (task.status === 'assigned' || task.status === 'running')) {
-      const held = byWorker.get(task.workerId);
-      held?.delete(task);
-      if (held?.size === 0) byWorker.delete(task.workerId);
+    const from = task.list;
+    if (from !== null) {
+      from.remove(task);
+      if (from.size === 0 && ++emptyHeld > 1024 && emptyHeld > 2 * (byWorker.size - emptyHeld)) {
+        sweepEmptyHeld();
+      }
     }
     if (workerId !== null) {
       let held = byWorker.get(workerId);
       if (held === undefined) {
-        held = new Set();
+        held = new IntrusiveList();
         byWorker.set(workerId, held);
+      } else if (held.size === 0) {
+        emptyHeld--;
       }
-      held.add(task);
+      held.push(task);
     }
   };
 
@@ -357,7 +379,9 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     },
     get: (id) => find(id)?.snapshot(),
     peek: (id, holder) => find(id, holder),
-    holders: () => byWorker.keys(),
+    *holders() {
+      for (const [workerId, held] of byWorker) if (held.size > 0) yield workerId;
+    },
     has: (id) => tasks.has(id),
     getAll(filter) {
       const status = filter?.status;
@@ -414,16 +438,16 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       holdBy(task, workerId);
       task.workerId = workerId;
       setStatus(task, 'assigned', at);
-      return task.snapshot();
+      return task;
     },
     start(id, fence) {
       const task = lookup(id, 'id', fence?.workerId);
       checkFence(task, fence, 'start');
-      if (task.status === 'running') return task.snapshot();
+      if (task.status === 'running') return task;
       const at = now();
       task.startedAt = at;
       setStatus(task, 'running', at);
-      return task.snapshot();
+      return task;
     },
     complete(id, result, fence) {
       const task = lookup(id, 'id', fence?.workerId);
@@ -437,7 +461,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
         dependent.pendingDeps--;
         if (dependent.pendingDeps === 0 && dependent.status === 'pending') ready.add(dependent);
       }
-      return task.snapshot();
+      return task;
     },
     fail(id, error, fence, failOptions) {
       const task = lookup(id, 'id', fence?.workerId);
@@ -613,6 +637,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       lastFound = undefined;
       ready.clear();
       byWorker.clear();
+      emptyHeld = 0;
       for (const status of TASK_STATUSES) counts[status] = 0;
       nextSeq = 0;
     },

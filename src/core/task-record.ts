@@ -1,3 +1,4 @@
+import type { IntrusiveList, ListNode } from './intrusive-list.js';
 import type { Metadata, TaskSnapshot, TaskStatus } from './task.js';
 import type { NormalizedSpec } from './task-spec.js';
 
@@ -8,7 +9,7 @@ const EMPTY_METADATA: Metadata = Object.freeze({});
  * The queue's mutable, internal form of a task. A class (not an object literal) so V8 gives all
  * million of them one hidden class and a compact layout; fields that are rarely set start null.
  */
-export class TaskRecord {
+export class TaskRecord implements ListNode<TaskRecord> {
   readonly id: string;
   /** Frozen: shared with snapshots without copying. */
   readonly deps: readonly string[];
@@ -37,6 +38,10 @@ export class TaskRecord {
   dependents: TaskRecord[] | null = null;
   /** Position in the ready heap, -1 when not in it. */
   heapIndex = -1;
+  /** Links in the list of tasks its worker holds (assigned or running); null when not held. */
+  prev: TaskRecord | null = null;
+  next: TaskRecord | null = null;
+  list: IntrusiveList<TaskRecord> | null = null;
 
   constructor(spec: NormalizedSpec, seq: number, createdAt: number) {
     this.id = spec.id;

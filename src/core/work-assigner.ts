@@ -43,17 +43,20 @@ export interface WorkAssignerOptions {
 
 /** Fewer running tasks first; between equals, the one that has waited longest (pool order). */
 function leastLoaded(
-  workers: Iterable<WorkerInfo>,
-  accept: (w: WorkerInfo) => boolean,
+  pool: WorkerPool,
+  category: string,
+  accept: (w: WorkerInfo, category: string) => boolean,
 ): WorkerInfo | undefined {
   let best: WorkerInfo | undefined;
-  for (const w of workers) {
-    if (!accept(w)) continue;
+  for (let w = pool.nextAvailable(); w !== undefined; w = pool.nextAvailable(w)) {
+    if (!accept(w, category)) continue;
     if (w.running === 0) return w;
     if (best === undefined || w.running < best.running) best = w;
   }
   return best;
 }
+
+const anyWorker = (): boolean => true;
 
 export function createWorkAssigner(options: WorkAssignerOptions): WorkAssigner {
   const { pool, taskQueue, events } = options;
@@ -68,6 +71,7 @@ export function createWorkAssigner(options: WorkAssignerOptions): WorkAssigner {
   const registeredBy = new Map<string, Set<string>>();
 
   const capabilitiesOf = (w: WorkerInfo): ReadonlySet<string> => registered.get(w.id) ?? w.capabilities;
+  const canRun = (w: WorkerInfo, category: string): boolean => capabilitiesOf(w).has(category);
   const takesWork = (w: WorkerInfo | undefined): boolean =>
     w !== undefined && (w.status === 'idle' || w.status === 'busy');
   /**
@@ -87,20 +91,21 @@ export function createWorkAssigner(options: WorkAssignerOptions): WorkAssigner {
   };
 
   const chooseWorker = (category: string): WorkerInfo | undefined => {
-    const available = pool.available();
     switch (strategy) {
       case 'round-robin':
-        return available[Symbol.iterator]().next().value;
+        return pool.nextAvailable();
       case 'work-stealing':
-        return leastLoaded(available, () => true);
+        return leastLoaded(pool, category, anyWorker);
       case 'capability':
-        if (category === '' || !anyoneCan(category)) return leastLoaded(available, () => true);
-        return leastLoaded(available, (w) => capabilitiesOf(w).has(category));
+        if (category === '' || !anyoneCan(category)) return leastLoaded(pool, category, anyWorker);
+        return leastLoaded(pool, category, canRun);
     }
   };
 
   const place = (taskId: string, workerId: string): Assignment => {
-    const task = taskQueue.assign(taskId, workerId);
+    taskQueue.assign(taskId, workerId);
+    // The assignment outlives this turn (the proceed message is sent after the commit): a copy.
+    const task = taskQueue.get(taskId) as TaskSnapshot;
     pool.occupy(workerId);
     const assignment = { task, workerId };
     events?.emit('coord:assigned', assignment);

@@ -1,4 +1,5 @@
 import { BatonError, invalidArgument, notFound } from './errors.js';
+import { IntrusiveList, type ListNode } from './intrusive-list.js';
 import type { CoordinatorMessage } from './messages.js';
 
 /** idle/busy: online and taking work; draining/stopped: online, taking none; offline: gone, maybe holding leases. */
@@ -26,6 +27,11 @@ export interface WorkerPool {
   list(): WorkerInfo[];
   /** Online workers taking work with a free slot, least recently given a task first. */
   available(): Iterable<WorkerInfo>;
+  /**
+   * The available worker after `after` (the first one without it), in the same order as
+   * `available()`: walks them without allocating an iterator, as the assigner does per task.
+   */
+  nextAvailable(after?: WorkerInfo): WorkerInfo | undefined;
   readonly availableCount: number;
   /** True when some online worker that takes work lists the capability. */
   hasCapability(category: string): boolean;
@@ -66,7 +72,7 @@ export interface WorkerPoolOptions {
 }
 
 /** Live entries double as read-only `WorkerInfo` views, so `available()` allocates nothing. */
-class WorkerState implements WorkerInfo {
+class WorkerState implements WorkerInfo, ListNode<WorkerState> {
   capabilities: ReadonlySet<string> = new Set();
   labels: Readonly<Record<string, string>> = {};
   running = 0;
@@ -74,6 +80,9 @@ class WorkerState implements WorkerInfo {
   wanted: number;
   online = false;
   mode: 'active' | 'draining' | 'stopped' = 'active';
+  prev: WorkerState | null = null;
+  next: WorkerState | null = null;
+  list: IntrusiveList<WorkerState> | null = null;
 
   constructor(
     readonly id: string,
@@ -102,15 +111,15 @@ const info = (w: WorkerState): WorkerInfo => ({
 });
 
 /**
- * The pool Baton itself uses. It keeps the set of workers with a free slot incrementally (as an
- * insertion-ordered Set, so round-robin is "take the first, move it to the back") and a count of
+ * The pool Baton itself uses. It keeps the workers with a free slot incrementally, in a linked
+ * list (round-robin is "take the first, move it to the back", with no hashing), and a count of
  * online workers per capability, so the assigner never scans all workers per task.
  */
 export function createWorkerPool(options: WorkerPoolOptions = {}): MutableWorkerPool {
   const send = options.send ?? (() => {});
   const limit = options.maxConcurrencyLimit ?? 1024;
   const workers = new Map<string, WorkerState>();
-  const available = new Set<WorkerState>();
+  const available = new IntrusiveList<WorkerState>();
   const capabilityCount = new Map<string, number>();
 
   const takesWork = (w: WorkerState): boolean => w.online && w.mode === 'active';
@@ -128,9 +137,9 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): MutableWorker
     const taking = takesWork(w);
     if (taking !== wasTakingWork) countCapabilities(w, taking ? 1 : -1);
     if (taking && w.running < Math.min(w.wanted, w.maxConcurrency)) {
-      if (!available.has(w)) available.add(w);
+      if (!available.has(w)) available.push(w);
     } else {
-      available.delete(w);
+      available.remove(w);
     }
     if (!w.online && w.running === 0) workers.delete(w.id);
   };
@@ -148,6 +157,12 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): MutableWorker
     },
     list: () => Array.from(workers.values(), info),
     available: () => available,
+    nextAvailable(after) {
+      if (after === undefined) return available.first ?? undefined;
+      // Entries of `available()` are the states themselves; a copy from `get()` is looked up.
+      const state = after instanceof WorkerState ? after : workers.get(after.id);
+      return state?.next ?? undefined;
+    },
     get availableCount() {
       return available.size;
     },
@@ -156,7 +171,7 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): MutableWorker
       const w = lookup(workerId);
       w.running++;
       // Re-inserting moves the worker to the back: round-robin order for free.
-      available.delete(w);
+      available.remove(w);
       refresh(w, takesWork(w));
     },
     release(workerId) {

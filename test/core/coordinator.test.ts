@@ -673,16 +673,16 @@ describe('Coordinator', () => {
       s.coordinator.start();
       s.coordinator.workerJoined({ id: 'w1' });
       s.coordinator.addTasks([{ id: 'a' }, { id: 'b' }, { id: 'c' }]);
-      const first = s.coordinator.complete('w1', 'a', 1, 'ok');
-      expect(first.duplicate).to.equal(false);
-      const again = s.coordinator.complete('w1', 'a', 1, 'ok');
-      expect(again).to.deep.equal({ task: task(s.coordinator, 'a'), duplicate: true });
+      expect(s.coordinator.complete('w1', 'a', 1, 'ok')).to.equal('applied');
+      const after = task(s.coordinator, 'a');
+      expect(s.coordinator.complete('w1', 'a', 1, 'ok')).to.equal('duplicate');
+      expect(task(s.coordinator, 'a')).to.deep.equal(after);
       s.events.emit('coord:complete', { workerId: 'w1', taskId: 'a', attempt: 1 });
       expect(s.announced('coord:task-complete')).to.have.length(1);
       expect(s.to('w1', 'coord:rejected')).to.deep.equal([]);
 
-      expect(s.coordinator.fail('w1', 'b', 1, 'boom').duplicate).to.equal(false);
-      expect(s.coordinator.fail('w1', 'b', 1, 'boom').duplicate).to.equal(true);
+      expect(s.coordinator.fail('w1', 'b', 1, 'boom')).to.equal('applied');
+      expect(s.coordinator.fail('w1', 'b', 1, 'boom')).to.equal('duplicate');
       expect(s.announced('coord:task-failed')).to.have.length(1);
 
       s.coordinator.taskStarted('w1', 'c', 1);
@@ -690,15 +690,16 @@ describe('Coordinator', () => {
       expect(s.announced('coord:task-started')).to.have.length(1);
     });
 
-    it('the duplicate answer is a copy, not the live task', () => {
+    it('event payloads are copies that later changes leave alone', () => {
       const s = setup();
       s.coordinator.start();
       s.coordinator.workerJoined({ id: 'w1' });
       s.coordinator.addTask({ id: 'a' });
+      s.coordinator.taskStarted('w1', 'a', 1);
       s.coordinator.complete('w1', 'a', 1);
-      const { task: copy } = s.coordinator.complete('w1', 'a', 1);
-      expect(copy).to.not.equal(s.coordinator.taskQueue.peek('a'));
-      expect(copy).to.deep.equal(s.coordinator.taskQueue.get('a'));
+      const [started] = s.announced('coord:task-started') as { task: TaskSnapshot }[];
+      expect(started?.task).to.include({ status: 'running' });
+      expect(started?.task).to.not.equal(s.coordinator.taskQueue.peek('a'));
     });
   });
 

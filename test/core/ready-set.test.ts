@@ -71,6 +71,28 @@ describe('ReadySet', () => {
     expect(ready.best()).to.equal(a);
   });
 
+  it('keeps its order through thousands of removals below the top and re-adds', () => {
+    const ready = createReadySet();
+    const all = Array.from({ length: 6000 }, (_, i) => task(`m${i}`, i % 5, i % 2 === 0 ? 'x' : 'y'));
+    for (const t of all) ready.add(t);
+    // The later half of every priority: each removal is below the top.
+    const removed = all.filter((_, i) => i >= 3000);
+    for (const t of removed) expect(ready.remove(t)).to.equal(true);
+    for (const t of removed.slice(0, 1000)) ready.add(t);
+    const expected = [...all.slice(0, 3000), ...removed.slice(0, 1000)].sort((a, b) =>
+      runsBefore(a, b) ? -1 : 1,
+    );
+    expect(ready.size).to.equal(4000);
+    expect(ids(ready.top(4000))).to.deep.equal(ids(expected));
+    const drained: TaskRecord[] = [];
+    for (let t = ready.best(); t !== undefined; t = ready.best()) {
+      ready.remove(t);
+      drained.push(t);
+    }
+    expect(ids(drained)).to.deep.equal(ids(expected));
+    for (const t of all) expect(ready.has(t)).to.equal(false);
+  });
+
   it('agrees with a sorted list through random adds and removes', () => {
     const op = fc.oneof(
       {
