@@ -58,10 +58,10 @@ export interface TaskQueue {
   /** Removes a task that no other task depends on. */
   remove(id: string): TaskSnapshot;
   get(id: string): TaskSnapshot | undefined;
-  /** The live task, typed read-only: for hot paths that must not copy. Do not keep it. */
   /**
-   * `holder`, when the caller knows which worker holds the task (a fenced report), lets it be
-   * found among that worker's few tasks instead of probing the index of all of them.
+   * The live task, typed read-only: for hot paths that must not copy. Do not keep it. `holder`,
+   * when the caller knows which worker holds the task (a fenced report), lets it be found among
+   * that worker's few tasks instead of probing the index of all of them.
    */
   peek(id: string, holder?: string): TaskSnapshot | undefined;
   /** Workers currently holding assigned or running tasks. */
