@@ -625,7 +625,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
     },
     rateRequest(workerId, tokens, requestId) {
       unavailableIfStopped();
-      const decision = rateLimiter.tryAcquire(workerId, tokens);
+      const decision = rateLimiter.tryAcquire(workerId, tokens, requestId);
       pool.sendTo(
         workerId,
         decision.granted

@@ -41,6 +41,8 @@ export interface Reservation {
   readonly tokens: number;
   /** After this instant the reservation can no longer be settled and counts as fully used. */
   readonly expiresAt: number;
+  /** The worker's own id for the request, when it gave one: a repeat gets this reservation back. */
+  readonly requestId?: string;
 }
 
 export interface RateGrant {
@@ -136,18 +138,25 @@ export interface RateLimiter {
    * Grants now or denies with the wait. Never jumps the queue: while anyone is queued, it denies.
    * Throws `invalid-argument` for an empty `workerId`, a `tokens` that is not a non-negative
    * integer, or one above `maxTokensPerMinute` (it could never be granted).
+   *
+   * `requestId` (the worker's own id for the request) makes a repeat idempotent: while the
+   * reservation granted to that worker's request is live, asking again returns it, charging
+   * nothing. A worker that lost the answer to a dropped connection or a server restart resends
+   * its request and gets its grant back instead of a second one.
    */
-  tryAcquire(workerId: string, tokens: number): RateDecision;
+  tryAcquire(workerId: string, tokens: number, requestId?: string): RateDecision;
   /**
    * Grants now if the queue is empty and the buckets allow, else queues FIFO until `deadline`
    * (an instant of `now()`, exclusive; `Infinity` for none). `onDecision` is called exactly once,
    * later, for a queued request — unless it is cancelled — and never for an immediate grant.
+   * `requestId` as for `tryAcquire`, also for a grant made from the queue.
    */
   enqueue(
     workerId: string,
     tokens: number,
     deadline: number,
     onDecision: (outcome: WaiterOutcome) => void,
+    requestId?: string,
   ): RateGrant | RateQueued;
   /**
    * `enqueue` as a promise: rejects with `resource-exhausted` once `timeoutMs` has passed (noticed
@@ -184,6 +193,7 @@ interface Waiter {
   readonly id: string;
   readonly seq: number;
   readonly workerId: string;
+  readonly requestId: string | undefined;
   readonly tokens: number;
   readonly deadline: number;
   readonly onDecision: (outcome: WaiterOutcome) => void;
@@ -238,6 +248,9 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   let outcomes: (SettleOutcome | undefined)[] = [];
   let liveHead = 0;
   let settledCount = 0;
+  /** `workerId \n requestId` → reservation id, for live reservations granted to a request id. */
+  const byRequest = new Map<string, string>();
+  const requestKey = (workerId: string, requestId: string): string => `${workerId}\n${requestId}`;
 
   const waiters = new Map<string, Waiter>();
   let head: Waiter | null = null;
@@ -263,6 +276,8 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
 
   const dropExpired = (t: number): void => {
     while (liveHead < live.length && (live[liveHead] as Reservation).expiresAt <= t) {
+      const expired = live[liveHead] as Reservation;
+      if (expired.requestId !== undefined) byRequest.delete(requestKey(expired.workerId, expired.requestId));
       if (outcomes[liveHead] !== undefined) settledCount--;
       liveHead++;
     }
@@ -286,6 +301,23 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     outcomes = [];
     liveHead = 0;
     settledCount = 0;
+    byRequest.clear();
+  };
+
+  const addReservation = (reservation: Reservation, outcome: SettleOutcome | undefined): void => {
+    live.push(reservation);
+    outcomes.push(outcome);
+    if (outcome !== undefined) settledCount++;
+    if (reservation.requestId !== undefined) {
+      byRequest.set(requestKey(reservation.workerId, reservation.requestId), reservation.id);
+    }
+  };
+
+  /** The live reservation already granted to this request, if it is a repeat. */
+  const repeatOf = (workerId: string, requestId: string | undefined): Reservation | undefined => {
+    if (requestId === undefined || requestId === '') return undefined;
+    const id = byRequest.get(requestKey(workerId, requestId));
+    return id === undefined ? undefined : live[indexOf(id)];
   };
 
   const remaining = (): RateAmounts => ({
@@ -312,12 +344,17 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     return u;
   };
 
-  const grant = (workerId: string, tokens: number, t: number): RateGrant => {
+  const grant = (workerId: string, tokens: number, t: number, requestId: string | undefined): RateGrant => {
     requestLevel -= SCALE;
     tokenLevel -= tokens * SCALE;
-    const reservation: Reservation = { id: idPrefix + nextId++, workerId, tokens, expiresAt: t + ttl };
-    live.push(reservation);
-    outcomes.push(undefined);
+    const reservation: Reservation = {
+      id: idPrefix + nextId++,
+      workerId,
+      tokens,
+      expiresAt: t + ttl,
+      ...(requestId === undefined || requestId === '' ? {} : { requestId }),
+    };
+    addReservation(reservation, undefined);
     const u = usageOf(workerId);
     u.requests++;
     u.tokens += tokens;
@@ -371,7 +408,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
         const w: Waiter = head;
         unlink(w);
         decided++;
-        w.onDecision(grant(w.workerId, w.tokens, t));
+        w.onDecision(grant(w.workerId, w.tokens, t, w.requestId));
       }
     } finally {
       draining = false;
@@ -386,18 +423,21 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     if (head !== null) drain(t);
   };
 
-  const enqueue: RateLimiter['enqueue'] = (workerId, tokens, deadline, onDecision) => {
+  const enqueue: RateLimiter['enqueue'] = (workerId, tokens, deadline, onDecision, requestId) => {
     checkRequest(workerId, tokens);
     if (typeof deadline !== 'number' || Number.isNaN(deadline)) {
       throw invalidArgument(`deadline must be a number, got ${deadline}`, { field: 'deadline' });
     }
     const t = now();
     advance(t);
-    if (head === null && fits(tokens)) return grant(workerId, tokens, t);
+    const repeat = repeatOf(workerId, requestId);
+    if (repeat !== undefined) return { granted: true, reservation: repeat, remaining: remaining() };
+    if (head === null && fits(tokens)) return grant(workerId, tokens, t, requestId);
     const w: Waiter = {
       id: `q-${waiterSeq}`,
       seq: waiterSeq++,
       workerId,
+      requestId,
       tokens,
       deadline,
       onDecision,
@@ -441,10 +481,12 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
         workerId: r.workerId,
         tokens: r.tokens,
         expiresAt: r.expiresAt,
+        ...(r.requestId === undefined ? {} : { requestId: r.requestId }),
       };
-      live.push(reservation);
-      outcomes.push(r.settledTokens === null ? undefined : outcomeOf(reservation, r.settledTokens));
-      if (r.settledTokens !== null) settledCount++;
+      addReservation(
+        reservation,
+        r.settledTokens === null ? undefined : outcomeOf(reservation, r.settledTokens),
+      );
     }
     usageByWorker.clear();
     for (const { workerId, requests, tokens, denials } of snapshot.usage) {
@@ -455,11 +497,13 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   if (options.initial !== undefined) restore(options.initial);
 
   return {
-    tryAcquire(workerId, tokens) {
+    tryAcquire(workerId, tokens, requestId) {
       checkRequest(workerId, tokens);
       const t = now();
       advance(t);
-      if (head === null && fits(tokens)) return grant(workerId, tokens, t);
+      const repeat = repeatOf(workerId, requestId);
+      if (repeat !== undefined) return { granted: true, reservation: repeat, remaining: remaining() };
+      if (head === null && fits(tokens)) return grant(workerId, tokens, t, requestId);
       usageOf(workerId).denials++;
       return {
         granted: false,

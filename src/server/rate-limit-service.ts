@@ -129,7 +129,7 @@ export function createRateLimitService(deps: RateLimitServiceDeps): ServiceImpl<
             try {
               commit.ensureWritable();
               const deadline = timeoutMs === 0 ? Number.POSITIVE_INFINITY : now() + timeoutMs;
-              const result = limiter.enqueue(worker, tokens, deadline, onDecision(requestId));
+              const result = limiter.enqueue(worker, tokens, deadline, onDecision(requestId), requestId);
               if (result.granted) {
                 sendAfterCommit(grantOf(requestId, result), { requestId });
               } else {

@@ -464,6 +464,53 @@ describe('RateLimiter', () => {
       });
     });
 
+    it('answers a repeated request id with the same reservation, charging nothing', () => {
+      const { clock, limiter } = setup({ reservationTtlMs: 5000 });
+      const first = limiter.tryAcquire('w1', 1000, 'req-1');
+      if (!first.granted) return expect.fail('expected a grant');
+      expect(first.reservation.requestId).to.equal('req-1');
+      const before = limiter.snapshot();
+      const again = limiter.tryAcquire('w1', 1000, 'req-1');
+      expect(again).to.deep.equal({
+        granted: true,
+        reservation: first.reservation,
+        remaining: first.remaining,
+      });
+      const queued = limiter.enqueue('w1', 1000, Number.POSITIVE_INFINITY, () => {}, 'req-1');
+      expect(queued).to.deep.include({ granted: true, reservation: first.reservation });
+      expect(limiter.snapshot()).to.deep.equal(before);
+      // Another worker's request of the same id, or the same worker's next one, is a new request.
+      expect(granted(limiter, 'w2', 1).id).to.not.equal(first.reservation.id);
+      const next = limiter.tryAcquire('w1', 1, 'req-2');
+      expect(next.granted && next.reservation.id).to.not.equal(first.reservation.id);
+      // Once the reservation expired (counted as used), the id asks anew.
+      clock.advance(5000);
+      const later = limiter.tryAcquire('w1', 1000, 'req-1');
+      expect(later.granted && later.reservation.id).to.not.equal(first.reservation.id);
+    });
+
+    it('gives a queued request its request id, and a restored limiter still knows it', () => {
+      const { clock, limiter } = setup();
+      drainTokens(limiter);
+      const { outcomes, onDecision } = collect();
+      limiter.enqueue('w1', 100, Number.POSITIVE_INFINITY, onDecision, 'req-9');
+      clock.advance(1000);
+      limiter.processWaiters();
+      const [outcome] = outcomes;
+      if (outcome?.granted !== true) return expect.fail('expected a grant from the queue');
+      expect(outcome.reservation.requestId).to.equal('req-9');
+      const copy = createRateLimiter({
+        maxRequestsPerMinute: 60,
+        maxTokensPerMinute: 6000,
+        now: clock.now,
+        initial: JSON.parse(JSON.stringify(limiter.snapshot())),
+      });
+      expect(copy.tryAcquire('w1', 100, 'req-9')).to.deep.include({
+        granted: true,
+        reservation: outcome.reservation,
+      });
+    });
+
     it('keeps a settled reservation settleable (idempotently) until its TTL, then forgets it', () => {
       const { clock, limiter } = setup({ reservationTtlMs: 5000 });
       const r = granted(limiter, 'w1', 100);

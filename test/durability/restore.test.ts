@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { Code, ConnectError } from '@connectrpc/connect';
+import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import {
@@ -11,7 +12,7 @@ import {
   type RateLimitClient,
   TaskStatus,
 } from '../../src/client/index.js';
-import type { CoordinatorMessage } from '../../src/server/proto.js';
+import { type CoordinatorMessage, RateLimitService } from '../../src/server/proto.js';
 import { type BatonServer, type ServerOptions, startServer } from '../../src/server/server.js';
 import { openSqliteStore } from '../../src/server/store/sqlite-store.js';
 import { openRawSession, type RawSession, sleep, tempDir } from './harness.js';
@@ -152,6 +153,39 @@ describe('durability: what a restart restores', function () {
     await client.acquire(1);
     await client.acquire(1);
     expect((await admin.rateLimit()).availableRequests).to.equal(0);
+  });
+
+  /** One acquire on a fresh rate stream, as a worker that never hears back would send it; the grant's reservation id. */
+  async function acquireOnce(workerId: string, requestId: string, tokens: number): Promise<string> {
+    const client = createClient(
+      RateLimitService,
+      createGrpcTransport({ baseUrl: (server as BatonServer).url }),
+    );
+    const controller = new AbortController();
+    async function* requests() {
+      yield { kind: { case: 'hello' as const, value: { workerId } } };
+      yield { kind: { case: 'acquire' as const, value: { requestId, tokens } } };
+      await new Promise((done) => controller.signal.addEventListener('abort', done));
+    }
+    try {
+      for await (const decision of client.acquire(requests(), { signal: controller.signal })) {
+        if (decision.kind.case === 'grant') return decision.kind.value.reservationId;
+      }
+    } finally {
+      controller.abort();
+    }
+    throw new Error(`no grant for ${requestId}`);
+  }
+
+  it('a request resent after a restart gets the grant it was given before, not a second one', async () => {
+    const limits = { maxRequestsPerMinute: 5, maxTokensPerMinute: 1000 };
+    await restart(limits);
+    const before = await acquireOnce('w1', 'lost-answer', 300);
+    await restart(limits);
+    expect(await acquireOnce('w1', 'lost-answer', 300)).to.equal(before);
+    const rate = await admin.rateLimit();
+    expect(rate).to.deep.include({ availableTokens: 700, outstandingReservations: 1 });
+    expect(rate.workers.map((w) => [w.workerId, w.requests, w.tokens])).to.deep.equal([['w1', 1n, 300n]]);
   });
 
   it('the lifecycle state survives: draining stays draining, stopped stays stopped', async () => {
