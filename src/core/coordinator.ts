@@ -195,6 +195,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       maxRequestsPerMinute: options.maxRequestsPerMinute ?? 600,
       maxTokensPerMinute: options.maxTokensPerMinute ?? 1_000_000,
       now,
+      scheduler: options.scheduler,
     });
   const costAggregator =
     deps.costAggregator ??
@@ -447,18 +448,22 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
         throw new BatonError('failed-precondition', `cannot start: coordinator is ${state}`);
       }
       state = 'running';
-      unsubscribe = inbound();
       events.emit('coord:started', { at: now() });
       scheduleSweep();
       settle();
     },
     drain() {
       if (state === 'draining' || state === 'stopped') return;
-      const wasRunning = state === 'running';
+      // Draining a coordinator that never ran would stop it for good: refuse (stop() is explicit).
+      if (state === 'init') {
+        throw new BatonError(
+          'failed-precondition',
+          'cannot drain: coordinator has not started (start or stop it)',
+        );
+      }
       state = 'draining';
       events.emit('coord:draining', { at: now() });
-      if (wasRunning)
-        for (const w of pool.list()) if (w.status !== 'offline') pool.sendTo(w.id, { type: 'coord:drain' });
+      for (const w of pool.list()) if (w.status !== 'offline') pool.sendTo(w.id, { type: 'coord:drain' });
       stopIfDrained();
     },
     stop() {
@@ -679,9 +684,8 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
     },
   };
 
-  if (state === 'running') {
-    unsubscribe = inbound();
-    scheduleSweep();
-  }
+  // Workers on the bus are answered from the start (a request before `start()` gets a wait).
+  if (state !== 'stopped') unsubscribe = inbound();
+  if (state === 'running') scheduleSweep();
   return coordinator;
 }

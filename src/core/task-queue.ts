@@ -294,42 +294,72 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     }
   };
 
-  const checkBatch = (specs: readonly TaskSpec[]): NormalizedSpec[] => {
-    if (!Array.isArray(specs)) throw invalidArgument('tasks must be an array', { field: 'tasks' });
-    const normalized = specs.map((s, i) => normalizeSpec(s, `tasks[${i}]`, defaultMaxAttempts));
+  /**
+   * Examines a proposed batch: bad fields, duplicate ids, unknown deps, and the cycle among the
+   * tasks that are otherwise sound. With `all` false it stops at the first problem (what `addMany`
+   * refuses with); `validate` lists them all. When there is none, `normalized` is the batch in the
+   * order given and `order` the same specs deps first.
+   */
+  const examineBatch = (
+    specs: readonly TaskSpec[],
+    all: boolean,
+  ): { problems: BatonError[]; normalized?: NormalizedSpec[]; order?: NormalizedSpec[] } => {
+    if (!Array.isArray(specs))
+      return { problems: [invalidArgument('tasks must be an array', { field: 'tasks' })] };
+    const problems: BatonError[] = [];
+    const normalized: NormalizedSpec[] = [];
+    /** Position of each normalized spec in `specs`, for the field names of errors. */
+    const positions: number[] = [];
+    for (const [i, spec] of specs.entries()) {
+      try {
+        normalized.push(normalizeSpec(spec, `tasks[${i}]`, defaultMaxAttempts));
+        positions.push(i);
+      } catch (error) {
+        if (!(error instanceof BatonError)) throw error;
+        problems.push(error);
+        if (!all) return { problems };
+      }
+    }
     const inBatch = new Set<string>();
-    for (const [i, spec] of normalized.entries()) {
+    for (const [k, spec] of normalized.entries()) {
       if (tasks.has(spec.id) || inBatch.has(spec.id)) {
-        throw new BatonError('already-exists', `task ${spec.id} already exists`, {
-          field: `tasks[${i}].id`,
-          taskId: spec.id,
-        });
+        problems.push(
+          new BatonError('already-exists', `task ${spec.id} already exists`, {
+            field: `tasks[${positions[k]}].id`,
+            taskId: spec.id,
+          }),
+        );
+        if (!all) return { problems };
       }
       inBatch.add(spec.id);
     }
-    for (const [i, spec] of normalized.entries()) {
+    for (const [k, spec] of normalized.entries()) {
       const unknown = spec.deps.filter((d) => !tasks.has(d) && !inBatch.has(d));
       if (unknown.length > 0) {
-        throw invalidArgument(`task ${spec.id} depends on unknown task(s): ${unknown.join(', ')}`, {
-          field: `tasks[${i}].deps`,
-          taskId: spec.id,
-          data: { unknownDeps: unknown },
-        });
+        problems.push(
+          invalidArgument(`task ${spec.id} depends on unknown task(s): ${unknown.join(', ')}`, {
+            field: `tasks[${positions[k]}].deps`,
+            taskId: spec.id,
+            data: { unknownDeps: unknown },
+          }),
+        );
+        if (!all) return { problems };
       }
     }
-    return normalized;
+    const ordered = orderBatch(normalized);
+    if ('cycle' in ordered) return { problems: [...problems, cycleError(ordered.cycle)] };
+    return problems.length > 0 ? { problems } : { problems, normalized, order: ordered.order };
   };
 
   const addMany = (specs: readonly TaskSpec[]): TaskSnapshot[] => {
-    const normalized = checkBatch(specs);
-    const ordered = orderBatch(normalized);
-    if ('cycle' in ordered) throw cycleError(ordered.cycle);
+    const { problems, normalized, order } = examineBatch(specs, false);
+    if (normalized === undefined || order === undefined) throw problems[0] as BatonError;
     // Validation is complete: from here nothing throws, so the batch applies whole.
     const at = now();
     const seqBase = nextSeq;
     nextSeq += normalized.length;
     const created = normalized.map((spec, i) => create(spec, seqBase + i, at));
-    for (const spec of ordered.order) link(tasks.get(spec.id) as TaskRecord, at);
+    for (const spec of order) link(tasks.get(spec.id) as TaskRecord, at);
     return created.map((task) => task.snapshot());
   };
 
@@ -567,14 +597,16 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     getLevels: () => levelsOf(tasks.values()),
     validate(specs) {
       if (specs === undefined) return validateGraph(tasks);
-      try {
-        const ordered = orderBatch(checkBatch(specs));
-        if ('cycle' in ordered) throw cycleError(ordered.cycle);
-        return { valid: true, errors: [] };
-      } catch (error) {
-        if (!(error instanceof BatonError)) throw error;
-        return { valid: false, errors: [{ message: error.message, ...(error.data ?? {}) }] };
-      }
+      const { problems } = examineBatch(specs, true);
+      return {
+        valid: problems.length === 0,
+        errors: problems.map((p) => ({
+          message: p.message,
+          ...(p.field === undefined ? {} : { field: p.field }),
+          ...(p.taskId === undefined ? {} : { taskId: p.taskId }),
+          ...(p.data ?? {}),
+        })),
+      };
     },
     getDependencyGraph() {
       const nodes = Array.from(tasks.values(), (t) => ({

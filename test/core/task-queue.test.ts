@@ -1192,6 +1192,32 @@ describe('TaskQueue', () => {
       expect(queue.size).to.equal(0);
     });
 
+    it('lists every problem of a proposed batch: bad fields, duplicates, each unknown dep and the cycle', () => {
+      const { queue } = setup();
+      queue.add({ id: 'a' });
+      const result = queue.validate([
+        { id: 'v1', deps: ['v3'] },
+        { id: 'v2', deps: ['v1'] },
+        { id: 'v3', deps: ['v2'] },
+        { id: 'v4', deps: ['nope'] },
+        { id: 'v5', deps: ['a', 'nope2'] },
+        { id: 'a' },
+        { id: 'v6', priority: Number.POSITIVE_INFINITY },
+      ]);
+      expect(result.valid).to.equal(false);
+      expect(result.errors.map((e) => e.field)).to.deep.equal([
+        'tasks[6].priority',
+        'tasks[5].id',
+        'tasks[3].deps',
+        'tasks[4].deps',
+        'deps',
+      ]);
+      expect(result.errors[2]).to.deep.include({ taskId: 'v4', unknownDeps: ['nope'] });
+      expect(result.errors[3]).to.deep.include({ taskId: 'v5', unknownDeps: ['nope2'] });
+      expect(result.errors[4]).to.deep.include({ cycle: ['v1', 'v2', 'v3', 'v1'] });
+      expect(queue.size).to.equal(1);
+    });
+
     it('reports a duplicate id and a bad field of a proposed batch', () => {
       const { queue } = setup();
       queue.add({ id: 'a' });
