@@ -1,4 +1,4 @@
-import type { Now } from './clock.js';
+import type { Cancel, Now, Scheduler } from './clock.js';
 import { BatonError, invalidArgument, notFound } from './errors.js';
 import { createIndexedHeap } from './indexed-heap.js';
 
@@ -17,6 +17,12 @@ export interface RateLimiterOptions {
   /** Capacity and refill rate of the shared LLM-token bucket: a positive integer. */
   readonly maxTokensPerMinute: number;
   readonly now: Now;
+  /**
+   * With a scheduler, queued requests are decided on their own: a timer fires when the head can
+   * be granted or a deadline passes. Without one, whoever owns the limiter calls
+   * `processWaiters()` at `nextWakeAt()` (the server's rate pump does).
+   */
+  readonly scheduler?: Scheduler | undefined;
   /** How long a grant may stay unsettled before it counts as fully used. Default 120 000. */
   readonly reservationTtlMs?: number | undefined;
   /**
@@ -159,8 +165,9 @@ export interface RateLimiter {
     requestId?: string,
   ): RateGrant | RateQueued;
   /**
-   * `enqueue` as a promise: rejects with `resource-exhausted` once `timeoutMs` has passed (noticed
-   * when the queue is next processed), `aborted` on `reset`, and `invalid-argument` for bad input.
+   * `enqueue` as a promise: rejects with `resource-exhausted` once `timeoutMs` has passed (at once
+   * with a scheduler, else when the queue is next processed), `aborted` on `reset`, and
+   * `invalid-argument` for bad input.
    */
   acquire(workerId: string, tokens: number, timeoutMs: number): Promise<RateGrant>;
   /** Removes a queued request without calling its `onDecision`. False if it was not queued. */
@@ -416,6 +423,45 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     return decided;
   };
 
+  const nextWakeAt = (): number | null => {
+    if (head === null) return null;
+    const t = now();
+    refill(t);
+    const ready = t + waitFor(1, head.tokens);
+    const overdue = deadlines.peek();
+    return overdue === undefined ? ready : Math.min(ready, overdue.deadline);
+  };
+
+  const { scheduler } = options;
+  let wake: Cancel | undefined;
+  let wakeAt: number | null = null;
+  /** Keeps the scheduler's one timer at the next wake-up; called after anything that moves it. */
+  const arm = (): void => {
+    if (scheduler === undefined || (head === null && wake === undefined)) return;
+    const next = nextWakeAt();
+    if (next === wakeAt) return;
+    wake?.();
+    wake = undefined;
+    wakeAt = next;
+    if (next === null) return;
+    wake = scheduler.setTimeout(
+      () => {
+        wake = undefined;
+        wakeAt = null;
+        processWaiters();
+        arm();
+      },
+      Math.max(0, next - now()),
+    );
+  };
+
+  const processWaiters = (): number => {
+    const t = now();
+    refill(t);
+    dropExpired(t);
+    return drain(t);
+  };
+
   /** Brings the buckets and reservations up to `t` and serves whoever can now be served. */
   const advance = (t: number): void => {
     refill(t);
@@ -430,6 +476,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     }
     const t = now();
     advance(t);
+    arm();
     const repeat = repeatOf(workerId, requestId);
     if (repeat !== undefined) return { granted: true, reservation: repeat, remaining: remaining() };
     if (head === null && fits(tokens)) return grant(workerId, tokens, t, requestId);
@@ -451,6 +498,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     waiters.set(w.id, w);
     if (deadline !== Number.POSITIVE_INFINITY) deadlines.push(w);
     queuedTokens += tokens;
+    arm();
     return {
       granted: false,
       waiterId: w.id,
@@ -492,6 +540,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     for (const { workerId, requests, tokens, denials } of snapshot.usage) {
       usageByWorker.set(workerId, { requests, tokens, denials });
     }
+    arm();
   };
 
   if (options.initial !== undefined) restore(options.initial);
@@ -501,6 +550,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       checkRequest(workerId, tokens);
       const t = now();
       advance(t);
+      arm();
       const repeat = repeatOf(workerId, requestId);
       if (repeat !== undefined) return { granted: true, reservation: repeat, remaining: remaining() };
       if (head === null && fits(tokens)) return grant(workerId, tokens, t, requestId);
@@ -535,6 +585,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       const w = waiters.get(waiterId);
       if (w === undefined) return false;
       unlink(w);
+      arm();
       return true;
     },
 
@@ -546,20 +597,12 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     },
 
     processWaiters() {
-      const t = now();
-      refill(t);
-      dropExpired(t);
-      return drain(t);
+      const decided = processWaiters();
+      arm();
+      return decided;
     },
 
-    nextWakeAt() {
-      if (head === null) return null;
-      const t = now();
-      refill(t);
-      const ready = t + waitFor(1, head.tokens);
-      const overdue = deadlines.peek();
-      return overdue === undefined ? ready : Math.min(ready, overdue.deadline);
-    },
+    nextWakeAt,
 
     settle(reservationId, actualTokens) {
       if (!Number.isSafeInteger(actualTokens) || actualTokens < 0) {
@@ -589,6 +632,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       usageOf(reservation.workerId).tokens += actualTokens - reservation.tokens;
       tokenLevel = Math.min(tokenCap, tokenLevel + (outcome.refundedTokens - outcome.chargedTokens) * SCALE);
       if (outcome.refundedTokens > 0) drain(t);
+      arm();
       return outcome;
     },
 
@@ -624,6 +668,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
         });
         w.onDecision({ granted: false, reason: 'reset', error });
       }
+      arm();
     },
 
     snapshot() {

@@ -195,6 +195,14 @@ describe('Coordinator', () => {
       expect(s.announced('coord:started')).to.have.length(1);
     });
 
+    it('refuses to drain before it has started, and stays startable', () => {
+      const s = setup();
+      expectBatonError(() => s.coordinator.drain(), 'failed-precondition', 'has not started');
+      expect(s.coordinator.state).to.equal('init');
+      s.coordinator.start();
+      expect(s.coordinator.state).to.equal('running');
+    });
+
     it('cannot be restarted once draining or stopped (failed-precondition)', () => {
       const draining = setup();
       draining.coordinator.start();
@@ -269,25 +277,26 @@ describe('Coordinator', () => {
       expect(s.seen.map((e) => e.kind).slice(-2)).to.deep.equal(['coord:draining', 'coord:stopped']);
     });
 
-    it('listens to the bus only while running or draining, and removes every listener on stop', () => {
+    it('listens to the bus from creation until stop, then removes every listener', () => {
       const events = createEventBus<CoordEvents>();
       const before = events.listenerCount();
       const s = setup({}, { events });
-      const withRecorder = events.listenerCount();
-      s.coordinator.start();
-      expect(events.listenerCount()).to.be.greaterThan(withRecorder);
-      for (const kind of [
+      const inbound = [
         'coord:request',
         'coord:complete',
         'coord:failed',
         'coord:rate-request',
         'coord:cost',
-      ] as const) {
-        expect(events.listenerCount(kind), kind).to.equal(1);
-      }
+      ] as const;
+      for (const kind of inbound) expect(events.listenerCount(kind), kind).to.equal(1);
+      // Before start a worker on the bus is answered: wait, the coordinator is not running yet.
+      s.coordinator.workerJoined({ id: 'w1' });
+      events.emit('coord:request', { workerId: 'w1' });
+      expect(s.to('w1', 'coord:wait').map((m) => m.reason)).to.deep.equal(['coordinator is init']);
+      s.coordinator.start();
       s.coordinator.stop();
-      expect(events.listenerCount()).to.equal(withRecorder);
-      expect(withRecorder - before).to.equal(1); // the test's own onAny recorder
+      for (const kind of inbound) expect(events.listenerCount(kind), kind).to.equal(0);
+      expect(events.listenerCount() - before).to.equal(1); // the test's own onAny recorder
       const sentBefore = s.sent.length;
       events.emit('coord:request', { workerId: 'w1' });
       expect(s.sent).to.have.length(sentBefore);
@@ -476,6 +485,15 @@ describe('Coordinator', () => {
       const [wait] = s.to('w1', 'coord:rate-wait');
       expect(wait).to.deep.include({ requestId: 'r3' });
       expect(wait?.waitMs).to.equal(30_000);
+    });
+
+    it("grants a queued acquire on the coordinator's limiter on its own, through the scheduler", async () => {
+      const s = setup({ maxRequestsPerMinute: 60, maxTokensPerMinute: 6000 });
+      s.coordinator.start();
+      expect(s.coordinator.rateLimiter.tryAcquire('w1', 6000).granted).to.equal(true);
+      const pending = s.coordinator.rateLimiter.acquire('w2', 600, 60_000);
+      s.clock.advance(6000);
+      expect((await pending).reservation).to.include({ workerId: 'w2', tokens: 600 });
     });
 
     it('coord:rate-request with a bad token count is answered with coord:rejected', () => {

@@ -367,6 +367,35 @@ describe('RateLimiter', () => {
       expect((await head).reservation.tokens).to.equal(5000);
     });
 
+    it('with a scheduler, grants and times out on its own, keeping one timer at the next wake-up', async () => {
+      const clock = createManualClock(1_000_000);
+      const limiter = createRateLimiter({
+        maxRequestsPerMinute: 60,
+        maxTokensPerMinute: 6000,
+        now: clock.now,
+        scheduler: clock,
+      });
+      drainTokens(limiter);
+      const head = limiter.acquire('w1', 5000, 60_000);
+      const behind = limiter.acquire('w2', 100, 1000);
+      expect(clock.pending()).to.equal(1);
+      clock.advance(1000);
+      await rejected(behind, 'resource-exhausted');
+      clock.advance(49_000);
+      expect((await head).reservation).to.include({ workerId: 'w1', tokens: 5000 });
+      expect(clock.pending()).to.equal(0);
+      // Queued and cancelled requests leave exactly the timer the rest of the queue needs.
+      const next = limiter.acquire('w4', 1000, 60_000);
+      expect(clock.pending()).to.equal(1);
+      const queued = limiter.enqueue('w5', 10, Number.POSITIVE_INFINITY, () => {});
+      if (queued.granted) return expect.fail('expected to queue');
+      limiter.cancel(queued.waiterId);
+      expect(clock.pending()).to.equal(1);
+      clock.advance(10_000);
+      expect((await next).reservation.tokens).to.equal(1000);
+      expect(clock.pending()).to.equal(0);
+    });
+
     it('rejects bad input with invalid-argument instead of throwing', async () => {
       const { limiter } = setup();
       await rejected(limiter.acquire('w1', 100, -1), 'invalid-argument');
