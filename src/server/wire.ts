@@ -1,4 +1,4 @@
-import { create, fromJson, type JsonObject, type JsonValue, toJson } from '@bufbuild/protobuf';
+import { create, fromJson, type JsonObject, type JsonValue } from '@bufbuild/protobuf';
 import { type Timestamp, timestampFromMs, type Value, ValueSchema } from '@bufbuild/protobuf/wkt';
 import type { BudgetScopeStatus, CostStatus as CoreCostStatus } from '../core/cost-aggregator.js';
 import type { BatonError } from '../core/errors.js';
@@ -91,8 +91,31 @@ export const timestamp = (ms: number | null | undefined): Timestamp | undefined 
 export const jsonToValue = (json: unknown): Value | undefined =>
   json === null || json === undefined ? undefined : fromJson(ValueSchema, json as JsonValue);
 
-export const valueToJson = (value: Value | undefined): unknown =>
-  value === undefined ? undefined : toJson(ValueSchema, value);
+/**
+ * A `google.protobuf.Value` as JSON, undefined when absent. A Value with no kind set (what
+ * `Value()` is in Python or Go) reads as null, at any depth, as it does inside metadata:
+ * protobuf-es's `toJson` refuses to write one, which made a worker's report an internal error.
+ */
+export function valueToJson(value: Value | undefined): JsonValue | undefined {
+  if (value === undefined) return undefined;
+  const { kind } = value;
+  switch (kind.case) {
+    case undefined:
+    case 'nullValue':
+      return null;
+    case 'numberValue':
+    case 'stringValue':
+    case 'boolValue':
+      return kind.value;
+    case 'structValue': {
+      const out: JsonObject = {};
+      for (const [key, field] of Object.entries(kind.value.fields)) out[key] = valueToJson(field) ?? null;
+      return out;
+    }
+    case 'listValue':
+      return kind.value.values.map((item) => valueToJson(item) ?? null);
+  }
+}
 
 export function taskToWire(t: TaskSnapshot): Task {
   return create(TaskSchema, {

@@ -1,4 +1,5 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
+import type { ValueSchema } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, createClient, type Interceptor, type Transport } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { expect } from 'chai';
@@ -607,6 +608,40 @@ describe('Baton end to end', () => {
   });
 
   // ---- 5 ----------------------------------------------------------------------------------------
+
+  it('a result Value with no kind set reads as null at any depth; a non-finite number is refused naming the field', async () => {
+    const { admin, server } = await serve();
+    const w = raw(server.url);
+    w.say(hello('valuer', 2));
+    await w.take('welcome');
+    await admin.addTasks([{ id: 'empty' }, { id: 'nested' }]);
+    const held: string[] = [];
+    while (held.length < 2) held.push(...(await w.take('proceed')).assignments.map((a) => a.taskId));
+    expect(held.sort()).to.deep.equal(['empty', 'nested']);
+    const complete = (seq: number, taskId: string, result: MessageInitShape<typeof ValueSchema>) =>
+      w.say({ kind: { case: 'complete', value: { seq, taskId, attempt: 1, result } } });
+
+    complete(1, 'empty', {});
+    expect((await w.take('ack')).receipts.map((r) => [r.seq, r.ok])).to.deep.equal([[1, true]]);
+    const empty = await admin.getTask('empty');
+    expect([empty.status, resultOf(empty)]).to.deep.equal([TaskStatus.COMPLETE, undefined]);
+
+    complete(2, 'nested', {
+      kind: {
+        case: 'structValue',
+        value: { fields: { n: { kind: { case: 'numberValue', value: Number.NaN } } } },
+      },
+    });
+    const [refused] = (await w.take('ack')).receipts;
+    expect([refused?.ok, refused?.error?.code]).to.deep.equal([false, ErrorCode.INVALID_ARGUMENT]);
+    expect(refused?.error?.message).to.include('result.n');
+    expect((await admin.getTask('nested')).status).to.equal(TaskStatus.ASSIGNED);
+
+    complete(3, 'nested', { kind: { case: 'structValue', value: { fields: { unset: {} } } } });
+    expect((await w.take('ack')).receipts.map((r) => r.ok)).to.deep.equal([true]);
+    expect(resultOf(await admin.getTask('nested'))).to.deep.equal({ unset: null });
+    expectNoServerErrors();
+  });
 
   it('a worker that goes silent without closing loses its task within lease + one heartbeat, and its stream is ended UNAVAILABLE', async () => {
     const { admin, server } = await serve({ leaseTtlMs: 300 });
