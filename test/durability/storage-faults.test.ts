@@ -240,6 +240,8 @@ describe('durability: storage faults', function () {
         async () => (await admin.getTask('t')).status === TaskStatus.COMPLETE,
         5000,
       );
+      // The store has it; the worker hears so a moment later (the ack crosses the interceptor).
+      await waitFor('the completion to be acknowledged', () => tally.completions.has('t'), 5000);
       expect(outcomes).to.deep.equal(['applied']);
       expect(tally.completions.get('t')).to.equal(1);
       expect(tally.costMicros).to.equal(10_000);
