@@ -3,6 +3,7 @@ import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, createClient, type Transport } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
+import { onAbort } from './abort-listeners.js';
 import { createAsyncQueue } from './async-queue.js';
 import { backoffDelay, defaultReconnect, type ReconnectOptions, sleep, waitAtMost } from './backoff.js';
 import { connectErrorFromDetail, isFatalSessionEnd } from './errors.js';
@@ -355,7 +356,7 @@ export function createRateLimitClient(options: RateLimitClientOptions): RateLimi
           write({ kind: { case: 'cancel', value: { requestId } } });
           reject(error);
         };
-        const onAbort = (): void =>
+        const abortAcquire = (): void =>
           giveUp(new ConnectError('acquire aborted', Code.Canceled, undefined, undefined, signal?.reason));
         const deadline = timeoutMs !== undefined && timeoutMs > 0 ? Date.now() + timeoutMs : undefined;
         let timer: NodeJS.Timeout | undefined;
@@ -368,6 +369,8 @@ export function createRateLimitClient(options: RateLimitClientOptions): RateLimi
           );
           timer.unref();
         }
+        // One signal may guard many acquires: one listener on it for all (abort-listeners.ts).
+        const forgetAbort = signal === undefined ? () => {} : onAbort(signal, abortAcquire);
         const w: WaitingAcquire = {
           requestId,
           tokens,
@@ -377,10 +380,9 @@ export function createRateLimitClient(options: RateLimitClientOptions): RateLimi
           reject,
           cleanup() {
             clearTimeout(timer);
-            signal?.removeEventListener('abort', onAbort);
+            forgetAbort();
           },
         };
-        signal?.addEventListener('abort', onAbort, { once: true });
         waiting.set(requestId, w);
         if (!write(acquireMessage(w))) ensureLoop();
       });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { fromJson, type JsonObject, type JsonValue, type MessageInitShape } from '@bufbuild/protobuf';
 import { timestampDate, type Value, ValueSchema } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, type Transport } from '@connectrpc/connect';
+import { onAbort } from './abort-listeners.js';
 import { backoffDelay, defaultReconnect, type ReconnectOptions, sleep } from './backoff.js';
 import { isFatalSessionEnd } from './errors.js';
 import { type Assignment, BudgetScope, type CoordinatorMessage, type WorkerMessageSchema } from './proto.js';
@@ -849,8 +850,8 @@ export function createWorker(options: WorkerOptions): Worker {
         // Any stop() call may force, including a second one made while a graceful stop waits.
         if (signal.aborted) forceStop();
         else {
-          signal.addEventListener('abort', forceStop, { once: true });
-          const forget = (): void => signal.removeEventListener('abort', forceStop);
+          // Often one signal for a whole fleet's stop: one listener on it for all (abort-listeners.ts).
+          const forget = onAbort(signal, forceStop);
           done.promise.then(forget, forget);
         }
       }
