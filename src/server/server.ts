@@ -23,6 +23,7 @@ import { createRestGateway } from './rest-gateway.js';
 import { createSessionFastPath } from './session-fast-path.js';
 import { openSqliteStore, type SyncMode } from './store/sqlite-store.js';
 import { systemNow, systemScheduler } from './system-clock.js';
+import { taskEncoders } from './task-codec.js';
 import { createUnaryFastPath, type FastPathService, recordServices } from './unary-fast-path.js';
 import { createWorkerService } from './worker-service.js';
 import { createWorkerSessions } from './worker-sessions.js';
@@ -158,7 +159,12 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   const unaryHandler =
     options.unaryFastPath === false
       ? connectHandler
-      : createUnaryFastPath({ services: fastServices, mapError, fallback: connectHandler });
+      : createUnaryFastPath({
+          services: fastServices,
+          mapError,
+          fallback: connectHandler,
+          encoders: taskEncoders,
+        });
   const handler =
     options.sessionFastPath === false
       ? unaryHandler

@@ -266,14 +266,14 @@ function writeCoordinatorMessage(w: ProtoWriter, message: CoordinatorMessageInit
 }
 
 /** A non-negative int64 that fits a number, as one; anything else is left to protobuf-es. */
-function safeNumber(value: bigint | number | string): number {
+export function safeNumber(value: bigint | number | string): number {
   const n = typeof value === 'number' ? value : typeof value === 'bigint' ? Number(value) : Number.NaN;
   if (!Number.isSafeInteger(n) || n < 0) throw unsupported;
   return n;
 }
 
 /** A JsonObject as google.protobuf.Struct, as protobuf-es writes it (keys in property order). */
-function writeStruct(w: ProtoWriter, object: JsonObject): void {
+export function writeStruct(w: ProtoWriter, object: JsonObject): void {
   for (const key of Object.keys(object)) {
     if (key === '__proto__') throw unsupported; // protobuf-es's own handling, whatever it is
     w.tag(1, WIRE_LEN);

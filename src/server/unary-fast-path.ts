@@ -40,6 +40,11 @@ export interface UnaryFastPathOptions {
   readonly fallback: NodeHandler;
   /** Response compressions, as connectNodeAdapter's `acceptCompression`. Default gzip, br. */
   readonly acceptCompression?: readonly Compression[];
+  /**
+   * Hand-written binary encoders by output message type name, tried before protobuf-es; one that
+   * returns undefined leaves that message to protobuf-es.
+   */
+  readonly encoders?: ReadonlyMap<string, (message: unknown) => Uint8Array | undefined>;
 }
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -51,6 +56,7 @@ interface Route {
   readonly service: DescService;
   readonly impl: UnaryFn;
   readonly serialization: MethodSerializationLookup<DescMessage, DescMessage>;
+  readonly encode: ((message: unknown) => Uint8Array | undefined) | undefined;
 }
 
 /** The protocols the fast path speaks; anything else goes to the fallback. */
@@ -251,6 +257,7 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): NodeHandler 
         service,
         impl: (fn as UnaryFn).bind(impl),
         serialization: createMethodSerializationLookup(method, undefined, undefined, limits),
+        encode: options.encoders?.get(method.output.typeName),
       });
     }
   }
@@ -438,7 +445,9 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): NodeHandler 
       }
       let bytes: Uint8Array;
       try {
-        bytes = route.serialization.getO(binary).serialize(message);
+        bytes =
+          (binary ? route.encode?.(message) : undefined) ??
+          route.serialization.getO(binary).serialize(message);
       } catch (error) {
         context.end(error);
         fail(context, asConnectError(error));
