@@ -21,7 +21,11 @@ export type ServerReply =
   | { readonly type: 'all-complete'; readonly at: number; readonly complete: number }
   | { readonly type: 'cpu'; readonly ms: number };
 
-export type ServerRequest = { readonly type: 'cpu' } | { readonly type: 'close' };
+export type ServerRequest =
+  | { readonly type: 'cpu' }
+  /** Send `all-complete` once coord:all-complete fires with at least `complete` tasks complete. */
+  | { readonly type: 'await'; readonly complete: number }
+  | { readonly type: 'close' };
 
 export interface WorkersConfig {
   readonly url: string;
@@ -32,6 +36,8 @@ export interface WorkersConfig {
 
 export type WorkersRequest =
   | { readonly type: 'collect' }
+  /** Record the receipt time of tasks whose id starts with `prefix` ('' for none). */
+  | { readonly type: 'track'; readonly prefix: string }
   | { readonly type: 'cpu' }
   | { readonly type: 'ping-pong'; readonly url: string; readonly warmup: number; readonly count: number }
   | { readonly type: 'close' };
@@ -41,8 +47,8 @@ export type WorkersReply =
   | {
       readonly type: 'collected';
       readonly tasks: number;
-      /** Receipt time − metadata.t0 of tasks that carry a t0, ms. */
-      readonly dispatchMs: number[];
+      /** [task id, receipt wall time] of the tracked tasks. */
+      readonly received: [string, number][];
       /** [chain index, receipt wall time] of chain tasks. */
       readonly chain: [number, number][];
     }

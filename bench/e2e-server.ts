@@ -8,7 +8,8 @@ import { cpuMs, type ServerConfig, type ServerReply, type ServerRequest, wallMs 
 
 /**
  * A server process of bench/e2e.bench.ts. `baton`: startServer on a free loopback port (memory or
- * SQLite store), telling the parent when coord:all-complete becomes true (after its commit).
+ * SQLite store), telling the parent when coord:all-complete becomes true with as many tasks
+ * complete as it awaits (after the commit).
  * `echo`: the baseline, a bare connect-node WorkerService.Session that answers every message
  * with one empty Ack, on its own HTTP/2 server: the round trip the DAG step latency is judged by.
  * Prints its URL; the parent reads it from the `ready` message.
@@ -49,6 +50,7 @@ async function startEcho(): Promise<{ url: string; close(): Promise<void> }> {
 }
 
 async function main(config: ServerConfig): Promise<void> {
+  let awaited = Number.POSITIVE_INFINITY;
   let close: () => Promise<void>;
   let url: string;
   if (config.mode === 'echo') {
@@ -65,6 +67,9 @@ async function main(config: ServerConfig): Promise<void> {
     url = server.url;
     close = () => server.close();
     server.coordinator.events.on('coord:all-complete', ({ complete }) => {
+      // Only the awaited one: in a paced run all-complete fires after nearly every batch.
+      if (complete < awaited) return;
+      awaited = Number.POSITIVE_INFINITY;
       // The group commit of this turn was scheduled (setImmediate) before this one: by the time
       // this runs, the state that made all-complete true is stored.
       setImmediate(() => send({ type: 'all-complete', at: wallMs(), complete }));
@@ -73,6 +78,7 @@ async function main(config: ServerConfig): Promise<void> {
   console.log(`e2e-server (${config.mode}${config.mode === 'baton' ? `, ${config.store}` : ''}): ${url}`);
   process.on('message', (request: ServerRequest) => {
     if (request.type === 'cpu') send({ type: 'cpu', ms: cpuMs() });
+    else if (request.type === 'await') awaited = request.complete;
     else if (request.type === 'close') {
       void close().finally(() => process.exit(0));
     }

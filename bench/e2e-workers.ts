@@ -9,10 +9,10 @@ import { cpuMs, type WorkersConfig, type WorkersReply, type WorkersRequest, wall
 
 /**
  * A worker process of bench/e2e.bench.ts: `workers` SDK workers (src/client, default transport:
- * gRPC over HTTP/2, one connection each) running no-op tasks. The handler records, for tasks
- * whose metadata carries them, the dispatch latency (receipt wall time − metadata.t0, set by the
- * parent when it added the task) and the receipt time of chain steps; the parent collects them.
- * Also runs the bare ping-pong baseline against the echo server.
+ * gRPC over HTTP/2, one connection per process) running no-op tasks. The handler records the
+ * receipt time of tracked tasks (the dispatch-latency run: the parent knows when it added each)
+ * and of chain steps (metadata.chain); the parent collects them. Also runs the bare ping-pong
+ * baseline against the echo server.
  */
 
 const send = (reply: WorkersReply): void => {
@@ -20,15 +20,14 @@ const send = (reply: WorkersReply): void => {
 };
 
 let tasks = 0;
-let dispatchMs: number[] = [];
+let track = '';
+let received: [string, number][] = [];
 let chain: [number, number][] = [];
 
-const handler = (task: { metadata: Record<string, unknown> }): undefined => {
+const handler = (task: { id: string; metadata: Record<string, unknown> }): undefined => {
   tasks++;
-  const m = task.metadata;
-  const t0 = m.t0;
-  if (typeof t0 === 'number') dispatchMs.push(wallMs() - t0);
-  const step = m.chain;
+  if (track !== '' && task.id.startsWith(track)) received.push([task.id, wallMs()]);
+  const step = task.metadata.chain;
   if (typeof step === 'number') chain.push([step, wallMs()]);
   return undefined;
 };
@@ -78,10 +77,13 @@ async function main(config: WorkersConfig): Promise<void> {
   process.on('message', (request: WorkersRequest) => {
     switch (request.type) {
       case 'collect':
-        send({ type: 'collected', tasks, dispatchMs, chain });
+        send({ type: 'collected', tasks, received, chain });
         tasks = 0;
-        dispatchMs = [];
+        received = [];
         chain = [];
+        break;
+      case 'track':
+        track = request.prefix;
         break;
       case 'cpu':
         send({ type: 'cpu', ms: cpuMs() });
