@@ -2,9 +2,9 @@ import { performance } from 'node:perf_hooks';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
-import { createAsyncQueue } from '../src/client/async-queue.js';
 import { createWorker, type Worker } from '../src/client/index.js';
 import { type WorkerMessageSchema, WorkerService } from '../src/client/proto.js';
+import { createAsyncQueue } from '../src/wire/async-queue.js';
 import { cpuMs, type WorkersConfig, type WorkersReply, type WorkersRequest, wallMs } from './e2e-ipc.js';
 
 /**

@@ -7,9 +7,10 @@ import {
   validateReadWriteMaxBytes,
 } from '@connectrpc/connect/protocol';
 import { validateResponse, validateTrailer } from '@connectrpc/connect/protocol-grpc';
-import { createAsyncQueue } from './async-queue.js';
+import { createAsyncQueue } from '../wire/async-queue.js';
+import { createEnvelopeReader, incompleteEnvelope } from '../wire/envelope-reader.js';
+import { ProtoWriter } from '../wire/protowire.js';
 import { type CoordinatorMessage, type WorkerMessageSchema, WorkerService } from './proto.js';
-import { ProtoWriter } from './protowire.js';
 import { decodeCoordinatorMessage, writeWorkerEnvelope } from './session-codec.js';
 
 type WorkerMessageInit = MessageInitShape<typeof WorkerMessageSchema>;
@@ -153,7 +154,6 @@ export function grpcSessions(baseUrl: string): OpenSession {
     let header: Headers | undefined;
     let trailer: Headers | undefined;
     let foundStatus = false;
-    let buffered: Buffer | undefined;
 
     const cleanup = (): void => {
       signal.removeEventListener('abort', onAbort);
@@ -233,37 +233,21 @@ export function grpcSessions(baseUrl: string): OpenSession {
       },
     };
 
+    const envelopes = createEnvelopeReader();
+    const open = (): boolean => !settled;
     const onData = (chunk: Buffer): void => {
       if (settled) return;
-      let data = buffered === undefined ? chunk : Buffer.concat([buffered, chunk]);
-      buffered = undefined;
       try {
-        while (data.length >= 5) {
-          const end = 5 + data.readUInt32BE(1);
-          if (data.length < end) break;
-          if (((data[0] as number) & 0b1) !== 0) {
-            throw new ConnectError(
-              'received compressed envelope, but do not know how to decompress',
-              Code.Internal,
-            );
-          }
-          const bytes = data.subarray(5, end);
-          const message = decodeCoordinatorMessage(bytes) ?? parse(bytes);
-          data = data.subarray(end);
-          onMessage(message);
-          if (settled) return;
-        }
+        envelopes.push(chunk, (bytes) => onMessage(decodeCoordinatorMessage(bytes) ?? parse(bytes)), open);
       } catch (error) {
         fail(ConnectError.from(error));
-        return;
       }
-      if (data.length > 0) buffered = data;
     };
 
     const onEnd = (): void => {
       if (settled) return;
-      if (buffered !== undefined) {
-        fail(new ConnectError('protocol error: incomplete envelope', Code.InvalidArgument));
+      if (envelopes.partial) {
+        fail(incompleteEnvelope());
         return;
       }
       if (!foundStatus) {

@@ -1,21 +1,22 @@
 import type { JsonObject, JsonValue, MessageInitShape } from '@bufbuild/protobuf';
 import type { Timestamp } from '@bufbuild/protobuf/wkt';
-import type { Assignment, CoordinatorMessage, WorkerMessageSchema } from './proto.js';
 import {
-  ProtoReader,
+  type ProtoReader,
   type ProtoWriter,
-  Unsupported,
+  readOrLeave,
   unsupported,
   WIRE_I64,
   WIRE_LEN,
   WIRE_VARINT,
-} from './protowire.js';
+  writeEnvelope,
+} from '../wire/protowire.js';
+import type { Assignment, CoordinatorMessage, WorkerMessageSchema } from './proto.js';
 
 type WorkerMessageInit = MessageInitShape<typeof WorkerMessageSchema>;
 type Receipt = Extract<CoordinatorMessage['kind'], { case: 'ack' }>['value']['receipts'][number];
 
 /**
- * The worker's half of the Session's hot messages, by hand (see protowire.ts): encoding reports,
+ * The worker's half of the Session's hot messages, by hand (see wire/protowire.ts): encoding reports,
  * requests and heartbeats, decoding proceeds, acks and waits. Byte for byte what protobuf-es
  * writes and reads (test/client/session-codec.test.ts checks both ways); anything rarer (hello,
  * cost, a result value, an error receipt, welcome, cancel, an unknown field) is left to
@@ -26,18 +27,7 @@ export function writeWorkerEnvelope(
   message: WorkerMessageInit,
   fallback: (message: WorkerMessageInit) => Uint8Array,
 ): void {
-  const at = w.startEnvelope();
-  try {
-    writeWorkerMessage(w, message);
-  } catch (error) {
-    if (!(error instanceof Unsupported)) throw error;
-    w.rewind(at + 5);
-    const bytes = fallback(message);
-    w.ensure(bytes.byteLength);
-    w.buf.set(bytes, w.pos);
-    w.pos += bytes.byteLength;
-  }
-  w.endEnvelope(at);
+  writeEnvelope(w, message, writeWorkerMessage, fallback);
 }
 
 interface TaskReportInit {
@@ -145,12 +135,7 @@ function writeWorkerMessage(w: ProtoWriter, message: WorkerMessageInit): void {
 
 /** A proceed, an ack without errors or a wait; undefined for anything else (protobuf-es decodes it). */
 export function decodeCoordinatorMessage(bytes: Uint8Array): CoordinatorMessage | undefined {
-  try {
-    return readCoordinatorMessage(new ProtoReader(bytes));
-  } catch (error) {
-    if (error instanceof Unsupported) return undefined;
-    throw error;
-  }
+  return readOrLeave(bytes, readCoordinatorMessage);
 }
 
 function readCoordinatorMessage(r: ProtoReader): CoordinatorMessage {

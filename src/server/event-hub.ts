@@ -1,6 +1,6 @@
 import type { EventBus } from '../core/event-bus.js';
 import { ANNOUNCED_EVENTS, type CoordEventKind, type CoordEvents } from '../core/events.js';
-import { type AsyncQueue, createAsyncQueue } from './async-queue.js';
+import { type AsyncQueue, createAsyncQueue } from '../wire/async-queue.js';
 
 type Announced = (typeof ANNOUNCED_EVENTS)[number];
 

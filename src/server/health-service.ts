@@ -8,7 +8,7 @@ import {
   type Health,
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from '../gen/grpc/health/v1/health_pb.js';
-import { createAsyncQueue } from './async-queue.js';
+import { createAsyncQueue } from '../wire/async-queue.js';
 import type { GroupCommit } from './group-commit.js';
 
 export { Health } from '../gen/grpc/health/v1/health_pb.js';

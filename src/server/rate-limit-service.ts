@@ -4,7 +4,7 @@ import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@conn
 import type { Coordinator } from '../core/coordinator.js';
 import { isBatonError } from '../core/errors.js';
 import type { RateAmounts, RateGrant, WaiterOutcome } from '../core/rate-limiter.js';
-import { createAsyncQueue } from './async-queue.js';
+import { createAsyncQueue } from '../wire/async-queue.js';
 import { toConnectError } from './errors.js';
 import type { GroupCommit } from './group-commit.js';
 import {

@@ -1,13 +1,14 @@
 import type { JsonObject, JsonValue, MessageInitShape } from '@bufbuild/protobuf';
 import {
-  ProtoReader,
+  type ProtoReader,
   type ProtoWriter,
-  Unsupported,
+  readOrLeave,
   unsupported,
   WIRE_I64,
   WIRE_LEN,
   WIRE_VARINT,
-} from '../client/protowire.js';
+  writeEnvelope,
+} from '../wire/protowire.js';
 import type {
   CoordinatorMessageSchema,
   Failed,
@@ -20,19 +21,14 @@ import type {
 type CoordinatorMessageInit = MessageInitShape<typeof CoordinatorMessageSchema>;
 
 /**
- * The server's half of the Session's hot messages, by hand (see client/protowire.ts): decoding
+ * The server's half of the Session's hot messages, by hand (see wire/protowire.ts): decoding
  * the worker's reports, requests and heartbeats, encoding proceeds, waits and acks. Byte for byte what
  * protobuf-es reads and writes (test/server/session-codec.test.ts checks both ways); whatever is
  * rare or unusual (hello, cost, a result value, an error receipt, an unknown field) returns
  * undefined / is left to the caller's protobuf-es path.
  */
 export function decodeWorkerMessage(bytes: Uint8Array): WorkerMessage | undefined {
-  try {
-    return readWorkerMessage(new ProtoReader(bytes));
-  } catch (error) {
-    if (error instanceof Unsupported) return undefined;
-    throw error;
-  }
+  return readOrLeave(bytes, readWorkerMessage);
 }
 
 function readWorkerMessage(r: ProtoReader): WorkerMessage {
@@ -158,18 +154,7 @@ export function writeCoordinatorEnvelope(
   message: CoordinatorMessageInit,
   fallback: (message: CoordinatorMessageInit) => Uint8Array,
 ): void {
-  const at = w.startEnvelope();
-  try {
-    writeCoordinatorMessage(w, message);
-  } catch (error) {
-    if (!(error instanceof Unsupported)) throw error;
-    w.rewind(at + 5);
-    const bytes = fallback(message);
-    w.ensure(bytes.byteLength);
-    w.buf.set(bytes, w.pos);
-    w.pos += bytes.byteLength;
-  }
-  w.endEnvelope(at);
+  writeEnvelope(w, message, writeCoordinatorMessage, fallback);
 }
 
 function writeCoordinatorMessage(w: ProtoWriter, message: CoordinatorMessageInit): void {

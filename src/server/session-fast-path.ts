@@ -1,9 +1,10 @@
 import type * as http2 from 'node:http2';
 import { create } from '@bufbuild/protobuf';
-import { Code, ConnectError } from '@connectrpc/connect';
+import type { ConnectError } from '@connectrpc/connect';
 import { createMethodSerializationLookup, validateReadWriteMaxBytes } from '@connectrpc/connect/protocol';
 import { setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
-import { ProtoWriter } from '../client/protowire.js';
+import { createEnvelopeReader, incompleteEnvelope } from '../wire/envelope-reader.js';
+import { ProtoWriter } from '../wire/protowire.js';
 import type { NodeHandler } from './one-port.js';
 import { CoordinatorMessageSchema, WorkerService } from './proto.js';
 import { decodeWorkerMessage, writeCoordinatorEnvelope } from './session-codec.js';
@@ -145,36 +146,24 @@ export function createSessionFastPath(options: SessionFastPathOptions): NodeHand
       call.end(true);
     });
 
-    let buffered: Buffer | undefined;
+    const envelopes = createEnvelopeReader();
+    const stillReading = (): boolean => reading;
     request.on('data', (chunk: Buffer) => {
       if (!reading) return;
-      let data = buffered === undefined ? chunk : Buffer.concat([buffered, chunk]);
-      buffered = undefined;
       try {
-        while (data.length >= 5 && reading) {
-          const end = 5 + data.readUInt32BE(1);
-          if (data.length < end) break;
-          if (((data[0] as number) & 0b1) !== 0) {
-            throw new ConnectError(
-              'received compressed envelope, but do not know how to decompress',
-              Code.Internal,
-            );
-          }
-          const bytes = data.subarray(5, end);
-          const message = decodeWorkerMessage(bytes) ?? parse(bytes);
-          data = data.subarray(end);
-          call.receive(message);
-        }
+        envelopes.push(
+          chunk,
+          (bytes) => call.receive(decodeWorkerMessage(bytes) ?? parse(bytes)),
+          stillReading,
+        );
       } catch (error) {
         outbox.close(error);
-        return;
       }
-      if (data.length > 0) buffered = data;
     });
     request.once('end', () => {
       if (!reading) return;
-      if (buffered !== undefined) {
-        outbox.close(new ConnectError('protocol error: incomplete envelope', Code.InvalidArgument));
+      if (envelopes.partial) {
+        outbox.close(incompleteEnvelope());
         return;
       }
       call.halfClose();

@@ -1,12 +1,5 @@
 import type { Timestamp } from '@bufbuild/protobuf/wkt';
-import {
-  ProtoWriter,
-  Unsupported,
-  unsupported,
-  WIRE_I64,
-  WIRE_LEN,
-  WIRE_VARINT,
-} from '../client/protowire.js';
+import { ProtoWriter, Unsupported, unsupported, WIRE_I64, WIRE_LEN, WIRE_VARINT } from '../wire/protowire.js';
 import {
   type AddTaskResponse,
   AddTaskResponseSchema,
@@ -17,7 +10,7 @@ import {
 import { safeNumber, writeStruct } from './session-codec.js';
 
 /**
- * The answers to AddTask and BatchAddTasks by hand (see client/protowire.ts): the added tasks as
+ * The answers to AddTask and BatchAddTasks by hand (see wire/protowire.ts): the added tasks as
  * stored. protobuf-es's reflective writer spent more CPU on them than the coordinator spent adding
  * the tasks. Byte for byte what protobuf-es writes (test/server/task-codec.test.ts); a task with
  * something unusual (a result value, unknown fields) leaves the whole answer to protobuf-es.

@@ -3,7 +3,7 @@ import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import type { Coordinator } from '../core/coordinator.js';
 import { isBatonError } from '../core/errors.js';
-import { createAsyncQueue } from './async-queue.js';
+import { createAsyncQueue } from '../wire/async-queue.js';
 import type { GroupCommit } from './group-commit.js';
 import {
   CoordinatorMessageSchema,

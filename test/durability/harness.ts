@@ -7,7 +7,6 @@ import { fileURLToPath } from 'node:url';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { ConnectError, createClient, type Interceptor } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
-import { createAsyncQueue } from '../../src/client/async-queue.js';
 import { ErrorCode } from '../../src/client/proto.js';
 import {
   type CoordinatorMessage,
@@ -15,6 +14,7 @@ import {
   type WorkerMessageSchema,
   WorkerService,
 } from '../../src/server/proto.js';
+import { createAsyncQueue } from '../../src/wire/async-queue.js';
 
 /** dist/src/server/cli.js, next to this file's compiled form in dist/test/durability. */
 export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/server/cli.js');

@@ -3,7 +3,6 @@ import type { ValueSchema } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, createClient, type Interceptor, type Transport } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { expect } from 'chai';
-import { createAsyncQueue } from '../../src/client/async-queue.js';
 import {
   type AdminClient,
   createAdminClient,
@@ -28,6 +27,7 @@ import {
   WorkerService,
 } from '../../src/client/proto.js';
 import { type BatonServer, type ServerOptions, startServer } from '../../src/server/server.js';
+import { createAsyncQueue } from '../../src/wire/async-queue.js';
 
 type WorkerMessageInit = MessageInitShape<typeof WorkerMessageSchema>;
 type Kind = CoordinatorMessage['kind'];

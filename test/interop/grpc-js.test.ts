@@ -1,7 +1,6 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { expect } from 'chai';
 import { type Channel, type Client, ClientError, createChannel, createClient, Status } from 'nice-grpc';
-import { createAsyncQueue } from '../../src/client/async-queue.js';
 import { ErrorCode } from '../../src/gen/coord/v1/common_pb.js';
 import { CoordinatorService } from '../../src/gen/coord/v1/coordinator_pb.js';
 import { EventKind } from '../../src/gen/coord/v1/events_pb.js';
@@ -12,6 +11,7 @@ import {
   WorkerService,
 } from '../../src/gen/coord/v1/worker_pb.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
+import { createAsyncQueue } from '../../src/wire/async-queue.js';
 import { type NiceDefinitionOf, niceDefinition } from './nice-definition.js';
 
 // grpc-js is what most Node gRPC code runs on, and it speaks h2c with prior knowledge on an

@@ -3,7 +3,6 @@ import { type FileDescriptorProto, FileDescriptorProtoSchema } from '@bufbuild/p
 import { createClient as createConnectClient, createRouterTransport } from '@connectrpc/connect';
 import { expect } from 'chai';
 import { ClientError, createChannel, createClient, Status } from 'nice-grpc';
-import { createAsyncQueue } from '../../src/client/async-queue.js';
 import { createEventBus } from '../../src/core/event-bus.js';
 import type { CoordEvents } from '../../src/core/events.js';
 import { createMemoryStore } from '../../src/core/memory-store.js';
@@ -24,6 +23,7 @@ import {
 } from '../../src/gen/grpc/reflection/v1alpha/reflection_pb.js';
 import { createHealthService } from '../../src/server/health-service.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
+import { createAsyncQueue } from '../../src/wire/async-queue.js';
 import { niceDefinition } from '../interop/nice-definition.js';
 
 // Health and reflection as generic gRPC tooling sees them (grpc_health_probe, Kubernetes probes,

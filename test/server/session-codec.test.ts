@@ -9,10 +9,10 @@ import {
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { ProtoWriter } from '../../src/client/protowire.js';
 import { decodeCoordinatorMessage, writeWorkerEnvelope } from '../../src/client/session-codec.js';
 import { CoordinatorMessageSchema, WorkerMessageSchema } from '../../src/server/proto.js';
 import { decodeWorkerMessage, writeCoordinatorEnvelope } from '../../src/server/session-codec.js';
+import { ProtoWriter } from '../../src/wire/protowire.js';
 
 /**
  * The hand-written Session codecs against protobuf-es: the same bytes out, the same messages in,

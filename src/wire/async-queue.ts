@@ -1,7 +1,9 @@
 /**
- * An unbounded push queue consumed as an async iterable: how a stream handler yields messages
- * that other parts of the server produce (assignments, acks, events). `close(error)` ends the
- * iteration, throwing `error` to the consumer if given.
+ * An unbounded push queue consumed as an async iterable: one side of a stream fed by whoever has
+ * something to say. A server's stream handler yields what other parts of the server produce
+ * (assignments, acks, events); a client pushes its requests whenever it has one, and connect
+ * pulls the next when it can write. `close()` ends the iteration after the queued items;
+ * `close(error)` then throws `error` to the consumer.
  */
 export interface AsyncQueue<T> extends AsyncIterable<T> {
   push(item: T): void;

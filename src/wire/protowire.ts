@@ -1,6 +1,7 @@
 /**
  * The protobuf wire format at its lowest level, for the hand-written codecs of the Session's hot
- * messages (client/session-codec.ts, server/session-codec.ts). protobuf-es's reflective
+ * messages (client/session-codec.ts, server/session-codec.ts, server/task-codec.ts), shared by
+ * the SDK and the server. protobuf-es's reflective
  * toBinary/fromBinary cost several µs per small message (create, reflection, a writer per nested
  * message); these write into one growing buffer, gRPC envelopes included, and read without
  * reflection. Anything the codecs do not expect makes them hand the message to protobuf-es.
@@ -249,3 +250,37 @@ export class ProtoReader {
 }
 
 const utf8 = new TextDecoder('utf-8');
+
+/**
+ * Appends `message` to `w` as one gRPC envelope: written by `write`, a hand encoder that throws
+ * `unsupported` for anything it leaves alone, and then by `fallback` (protobuf-es) instead.
+ */
+export function writeEnvelope<M>(
+  w: ProtoWriter,
+  message: M,
+  write: (w: ProtoWriter, message: M) => void,
+  fallback: (message: M) => Uint8Array,
+): void {
+  const at = w.startEnvelope();
+  try {
+    write(w, message);
+  } catch (error) {
+    if (!(error instanceof Unsupported)) throw error;
+    w.rewind(at + 5);
+    const bytes = fallback(message);
+    w.ensure(bytes.byteLength);
+    w.buf.set(bytes, w.pos);
+    w.pos += bytes.byteLength;
+  }
+  w.endEnvelope(at);
+}
+
+/** Reads `bytes` with a hand decoder; undefined when it leaves the message to protobuf-es. */
+export function readOrLeave<T>(bytes: Uint8Array, read: (r: ProtoReader) => T): T | undefined {
+  try {
+    return read(new ProtoReader(bytes));
+  } catch (error) {
+    if (error instanceof Unsupported) return undefined;
+    throw error;
+  }
+}
