@@ -143,7 +143,11 @@ export interface WorkerOptions {
   readonly url: string;
   /** The worker's stable id; reconnecting with the same id resumes the same worker and its tasks. */
   readonly id: string;
-  /** Task categories the worker takes. Empty: any category. */
+  /**
+   * Task categories the worker is meant for. Under the `capability` strategy a task goes to a
+   * worker listing its category while any connected worker lists it; a category that no connected
+   * worker lists (and a task without one) goes to the least-loaded worker, whatever it lists.
+   */
   readonly capabilities: readonly string[];
   /** Free-form labels shown in status (host, model, region, ...). */
   readonly labels?: Readonly<Record<string, string>>;
