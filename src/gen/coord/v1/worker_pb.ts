@@ -117,7 +117,9 @@ export type Hello = Message<"coord.v1.Hello"> & {
   workerId: string;
 
   /**
-   * Task categories the worker can take, for the capability strategy. Empty: any category.
+   * Task categories the worker is meant for. Under the capability strategy a task goes to a worker
+   * listing its category while any connected worker lists it; a task whose category no connected
+   * worker lists (or that has none) goes to the least-loaded worker, whatever it lists.
    *
    * @generated from field: repeated string capabilities = 2;
    */
