@@ -355,10 +355,16 @@ async function run(
         await fleet.admin.addTasks(work.slice(i, i + options.batch));
       }
     }
-    const timeout = sleep(options.timeoutMs).then(() => {
-      throw new Error(`${fleet.label}: not all complete after ${options.timeoutMs} ms`);
+    // Cleared once the run is done: a pending timer kept the bench alive (and then failed it)
+    // two minutes after it had printed its table.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`${fleet.label}: not all complete after ${options.timeoutMs} ms`)),
+        options.timeoutMs,
+      );
     });
-    const t1 = await Promise.race([done, timeout]);
+    const t1 = await Promise.race([done, timeout]).finally(() => clearTimeout(timer));
     const cpu1 = await cpuOf(fleet);
     const received = await collect(fleet);
     if (received.tasks !== specs.length) {
