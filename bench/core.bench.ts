@@ -6,6 +6,7 @@ import { type Coordinator, createCoordinator } from '../src/core/coordinator.js'
 import type { CoordinatorMessage } from '../src/core/messages.js';
 import type { TaskSpec } from '../src/core/task.js';
 import { createWorkerPool } from '../src/core/worker-pool.js';
+import { prng } from './prng.js';
 
 /** The figures the core engine is judged by (see docs/benchmarks.md). */
 export const TARGETS = {
@@ -21,18 +22,6 @@ const WORKERS = 256;
 const BATCH = 10_000;
 /** A realistic epoch-milliseconds start, so timestamps are heap numbers as in production. */
 const EPOCH = 1_750_000_000_000;
-
-/** Mulberry32: a small, fast, seeded PRNG, so every run builds the same graph and fleet. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Task `i` depends on 0–3 earlier tasks, at distances drawn from a cubic bias towards recent ones

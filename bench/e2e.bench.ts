@@ -19,6 +19,7 @@ import {
   type WorkersRequest,
   wallMs,
 } from './e2e-ipc.js';
+import { prng } from './prng.js';
 
 /**
  * End to end (docs/benchmarks.md, "End to end (npm run bench:e2e)"): a Baton server process and
@@ -237,18 +238,6 @@ async function stopFleet(fleet: Fleet): Promise<void> {
   await Promise.all(fleet.workers.map((w) => w.exited));
   fleet.server.send({ type: 'close' });
   await fleet.server.exited;
-}
-
-/** mulberry32: a small seeded PRNG, so every run adds the same DAG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Each task depends on 0–3 distinct earlier tasks, uniformly within the previous `window`. */

@@ -3,6 +3,7 @@ import type { ValueSchema } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, createClient, type Interceptor, type Transport } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { expect } from 'chai';
+import { prng } from '../../bench/prng.js';
 import {
   type AdminClient,
   createAdminClient,
@@ -80,18 +81,6 @@ async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
     return ConnectError.from(e);
   }
   throw new Error('expected a rejection');
-}
-
-/** mulberry32: a small seeded PRNG, so the random DAG is the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
