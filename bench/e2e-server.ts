@@ -1,10 +1,10 @@
 import * as http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { type CoordinatorMessageSchema, WorkerService } from '../src/server/proto.js';
 import { startServer } from '../src/server/server.js';
 import { cpuMs, type ServerConfig, type ServerReply, type ServerRequest, wallMs } from './e2e-ipc.js';
+import { type LoopbackServer, listenOnLoopback } from './loopback-h2.js';
 
 /**
  * A server process of bench/e2e.bench.ts. `baton`: startServer on a free loopback port (memory or
@@ -21,7 +21,7 @@ const send = (reply: ServerReply): void => {
 
 type Out = MessageInitShape<typeof CoordinatorMessageSchema>;
 
-async function startEcho(): Promise<{ url: string; close(): Promise<void> }> {
+async function startEcho(): Promise<LoopbackServer> {
   const handler = connectNodeAdapter({
     routes: (router) =>
       router.service(WorkerService, {
@@ -31,22 +31,7 @@ async function startEcho(): Promise<{ url: string; close(): Promise<void> }> {
         },
       }),
   });
-  const server = http2.createServer(handler);
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on('session', (s) => {
-    sessions.add(s);
-    s.once('close', () => sessions.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise((resolve) => {
-        for (const s of sessions) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return listenOnLoopback(http2.createServer(handler), 'destroy');
 }
 
 async function main(config: ServerConfig): Promise<void> {

@@ -1,9 +1,9 @@
 import { fork } from 'node:child_process';
 import * as http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type BatonServer, startServer } from '../src/server/server.js';
+import { type LoopbackServer, listenOnLoopback } from './loopback-h2.js';
 import type { LoadMessage, LoadRequest } from './unary-load.js';
 
 /**
@@ -67,10 +67,7 @@ function grpcCall(url: string, path: string, frame: Buffer): Promise<Buffer> {
 }
 
 /** The baseline: node:http2's stream API, parse the frame, answer one frame and the trailers. */
-async function startRawServer(
-  path: string,
-  response: Buffer,
-): Promise<{ url: string; close(): Promise<void> }> {
+async function startRawServer(path: string, response: Buffer): Promise<LoopbackServer> {
   const frame = Buffer.alloc(5 + response.length);
   frame.writeUInt32BE(response.length, 1);
   response.copy(frame, 5);
@@ -93,21 +90,7 @@ async function startRawServer(
       stream.end(frame);
     });
   });
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on('session', (s) => {
-    sessions.add(s);
-    s.once('close', () => sessions.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise((resolve) => {
-        for (const s of sessions) s.close();
-        server.close(() => resolve());
-      }),
-  };
+  return listenOnLoopback(server, 'close');
 }
 
 /** One measured run: a fresh load-generator process against one server. */
