@@ -3,7 +3,9 @@ import type { Timestamp } from '@bufbuild/protobuf/wkt';
 import {
   type ProtoReader,
   type ProtoWriter,
+  readOneof,
   readOrLeave,
+  readRepeated,
   unsupported,
   WIRE_I64,
   WIRE_LEN,
@@ -139,47 +141,31 @@ export function decodeCoordinatorMessage(bytes: Uint8Array): CoordinatorMessage 
 }
 
 function readCoordinatorMessage(r: ProtoReader): CoordinatorMessage {
-  let kind: CoordinatorMessage['kind'] = { case: undefined };
-  while (r.pos < r.end) {
-    const tag = r.uint32();
-    if ((tag & 7) !== WIRE_LEN || kind.case !== undefined) throw unsupported;
-    const end = r.delimited();
-    switch (tag >>> 3) {
-      case 2: {
-        const assignments: Assignment[] = [];
-        while (r.pos < end) {
-          if (r.uint32() !== ((1 << 3) | WIRE_LEN)) throw unsupported;
-          const at = r.delimited();
-          assignments.push(readAssignment(r, at));
-        }
-        kind = { case: 'proceed', value: { $typeName: 'coord.v1.Proceed', assignments } };
-        break;
-      }
-      case 3: {
-        let reason = '';
-        while (r.pos < end) {
-          if (r.uint32() !== ((1 << 3) | WIRE_LEN)) throw unsupported;
-          reason = r.string();
-        }
-        kind = { case: 'wait', value: { $typeName: 'coord.v1.Wait', reason } };
-        break;
-      }
-      case 7: {
-        const receipts: Receipt[] = [];
-        while (r.pos < end) {
-          if (r.uint32() !== ((1 << 3) | WIRE_LEN)) throw unsupported;
-          const at = r.delimited();
-          receipts.push(readReceipt(r, at));
-        }
-        kind = { case: 'ack', value: { $typeName: 'coord.v1.Ack', receipts } };
-        break;
-      }
-      default:
-        throw unsupported;
-    }
-    if (r.pos !== end) throw unsupported;
-  }
+  const kind = readOneof<CoordinatorMessage['kind']>(r, r.end, { case: undefined }, readCoordinatorKind);
   return { $typeName: 'coord.v1.CoordinatorMessage', kind };
+}
+
+function readCoordinatorKind(r: ProtoReader, field: number, end: number): CoordinatorMessage['kind'] {
+  switch (field) {
+    case 2: {
+      const assignments = readRepeated(r, end, readAssignment);
+      return { case: 'proceed', value: { $typeName: 'coord.v1.Proceed', assignments } };
+    }
+    case 3: {
+      let reason = '';
+      while (r.pos < end) {
+        if (r.uint32() !== ((1 << 3) | WIRE_LEN)) throw unsupported;
+        reason = r.string();
+      }
+      return { case: 'wait', value: { $typeName: 'coord.v1.Wait', reason } };
+    }
+    case 7: {
+      const receipts = readRepeated(r, end, readReceipt);
+      return { case: 'ack', value: { $typeName: 'coord.v1.Ack', receipts } };
+    }
+    default:
+      throw unsupported;
+  }
 }
 
 function readReceipt(r: ProtoReader, end: number): Receipt {

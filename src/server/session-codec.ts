@@ -2,7 +2,9 @@ import type { JsonObject, JsonValue, MessageInitShape } from '@bufbuild/protobuf
 import {
   type ProtoReader,
   type ProtoWriter,
+  readOneof,
   readOrLeave,
+  readRepeated,
   unsupported,
   WIRE_I64,
   WIRE_LEN,
@@ -32,76 +34,51 @@ export function decodeWorkerMessage(bytes: Uint8Array): WorkerMessage | undefine
 }
 
 function readWorkerMessage(r: ProtoReader): WorkerMessage {
-  let kind: WorkerMessage['kind'] = { case: undefined };
-  while (r.pos < r.end) {
-    const tag = r.uint32();
-    if ((tag & 7) !== WIRE_LEN || kind.case !== undefined) throw unsupported;
-    const end = r.delimited();
-    switch (tag >>> 3) {
-      case 2: {
-        let count = 0;
-        while (r.pos < end) {
-          const t = r.uint32();
-          if (t !== ((1 << 3) | WIRE_VARINT)) throw unsupported;
-          count = r.uint32();
-        }
-        kind = { case: 'request', value: { $typeName: 'coord.v1.Request', count } };
-        break;
-      }
-      case 3:
-        if (end !== r.pos) throw unsupported;
-        kind = { case: 'heartbeat', value: { $typeName: 'coord.v1.Heartbeat' } };
-        break;
-      case 4:
-        kind = { case: 'started', value: readStarted(r, end) };
-        break;
-      case 5:
-        kind = { case: 'complete', value: readComplete(r, end) };
-        break;
-      case 6:
-        kind = { case: 'failed', value: readFailed(r, end) };
-        break;
-      case 8: {
-        const reports: Report[] = [];
-        while (r.pos < end) {
-          if (r.uint32() !== ((1 << 3) | WIRE_LEN)) throw unsupported;
-          const reportEnd = r.delimited();
-          reports.push(readReport(r, reportEnd));
-          r.pos = reportEnd;
-        }
-        kind = { case: 'reports', value: { $typeName: 'coord.v1.Reports', reports } };
-        break;
-      }
-      default:
-        throw unsupported;
-    }
-    if (r.pos !== end) throw unsupported;
-  }
+  const kind = readOneof<WorkerMessage['kind']>(r, r.end, { case: undefined }, readWorkerKind);
   return { $typeName: 'coord.v1.WorkerMessage', kind };
 }
 
-function readReport(r: ProtoReader, end: number): Report {
-  let kind: Report['kind'] = { case: undefined };
-  while (r.pos < end) {
-    const tag = r.uint32();
-    if ((tag & 7) !== WIRE_LEN || kind.case !== undefined) throw unsupported;
-    const fieldEnd = r.delimited();
-    switch (tag >>> 3) {
-      case 1:
-        kind = { case: 'started', value: readStarted(r, fieldEnd) };
-        break;
-      case 2:
-        kind = { case: 'complete', value: readComplete(r, fieldEnd) };
-        break;
-      case 3:
-        kind = { case: 'failed', value: readFailed(r, fieldEnd) };
-        break;
-      default:
-        throw unsupported;
+function readWorkerKind(r: ProtoReader, field: number, end: number): WorkerMessage['kind'] {
+  switch (field) {
+    case 2: {
+      let count = 0;
+      while (r.pos < end) {
+        if (r.uint32() !== ((1 << 3) | WIRE_VARINT)) throw unsupported;
+        count = r.uint32();
+      }
+      return { case: 'request', value: { $typeName: 'coord.v1.Request', count } };
     }
-    if (r.pos !== fieldEnd) throw unsupported;
+    case 3:
+      if (end !== r.pos) throw unsupported;
+      return { case: 'heartbeat', value: { $typeName: 'coord.v1.Heartbeat' } };
+    case 8: {
+      const reports = readRepeated(r, end, readReport);
+      return { case: 'reports', value: { $typeName: 'coord.v1.Reports', reports } };
+    }
+    default:
+      return readReportKind(r, field - 3, end) as WorkerMessage['kind'];
   }
-  return { $typeName: 'coord.v1.Report', kind };
+}
+
+/** A report on its own (Report, fields 1–3) or in a WorkerMessage (fields 4–6): the same members. */
+function readReportKind(r: ProtoReader, field: number, end: number): Report['kind'] {
+  switch (field) {
+    case 1:
+      return { case: 'started', value: readStarted(r, end) };
+    case 2:
+      return { case: 'complete', value: readComplete(r, end) };
+    case 3:
+      return { case: 'failed', value: readFailed(r, end) };
+    default:
+      throw unsupported;
+  }
+}
+
+function readReport(r: ProtoReader, end: number): Report {
+  return {
+    $typeName: 'coord.v1.Report',
+    kind: readOneof<Report['kind']>(r, end, { case: undefined }, readReportKind),
+  };
 }
 
 /** Fields 1–3 of Started, Complete and Failed; `more` reads the others or refuses them. */

@@ -284,3 +284,37 @@ export function readOrLeave<T>(bytes: Uint8Array, read: (r: ProtoReader) => T): 
     throw error;
   }
 }
+
+/**
+ * Reads, up to `end`, a message that is one oneof of message members (the Session's envelopes
+ * and reports): `member(r, field, fieldEnd)` reads the one that is set and must consume it. A
+ * second member, or one that is not length-delimited, is left to protobuf-es; `none` when unset.
+ */
+export function readOneof<K>(
+  r: ProtoReader,
+  end: number,
+  none: K,
+  member: (r: ProtoReader, field: number, end: number) => K,
+): K {
+  let kind: K | undefined;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if ((tag & 7) !== WIRE_LEN || kind !== undefined) throw unsupported;
+    const fieldEnd = r.delimited();
+    kind = member(r, tag >>> 3, fieldEnd);
+    if (r.pos !== fieldEnd) throw unsupported;
+  }
+  return kind ?? none;
+}
+
+/** Reads, up to `end`, a message whose one field is the repeated message field 1. */
+export function readRepeated<T>(r: ProtoReader, end: number, read: (r: ProtoReader, end: number) => T): T[] {
+  const items: T[] = [];
+  while (r.pos < end) {
+    if (r.uint32() !== ((1 << 3) | WIRE_LEN)) throw unsupported;
+    const itemEnd = r.delimited();
+    items.push(read(r, itemEnd));
+    if (r.pos !== itemEnd) throw unsupported;
+  }
+  return items;
+}
