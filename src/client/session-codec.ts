@@ -288,18 +288,9 @@ function readValue(r: ProtoReader, end: number): JsonValue {
         value = readStruct(r, at);
         break;
       }
-      case (6 << 3) | WIRE_LEN: {
-        const at = r.delimited();
-        const list: JsonValue[] = [];
-        while (r.pos < at) {
-          if (r.uint32() !== ((1 << 3) | WIRE_LEN)) throw unsupported;
-          const item = r.delimited();
-          list.push(readValue(r, item));
-        }
-        if (r.pos !== at) throw unsupported;
-        value = list;
+      case (6 << 3) | WIRE_LEN:
+        value = readRepeated(r, r.delimited(), readValue);
         break;
-      }
       default:
         throw unsupported;
     }
