@@ -147,8 +147,9 @@ export interface WorkerOptions {
    * Task categories the worker is meant for. Under the `capability` strategy a task goes to a
    * worker listing its category while any connected worker lists it; a category that no connected
    * worker lists (and a task without one) goes to the least-loaded worker, whatever it lists.
+   * Default: none.
    */
-  readonly capabilities: readonly string[];
+  readonly capabilities?: readonly string[];
   /** Free-form labels shown in status (host, model, region, ...). */
   readonly labels?: Readonly<Record<string, string>>;
   /** The most tasks run at once (the coordinator may cap it lower in its Welcome). */
@@ -699,7 +700,7 @@ export function createWorker(options: WorkerOptions): Worker {
         case: 'hello',
         value: {
           workerId: options.id,
-          capabilities: [...options.capabilities],
+          capabilities: [...(options.capabilities ?? [])],
           labels: { ...options.labels },
           maxConcurrency: options.maxConcurrency,
         },

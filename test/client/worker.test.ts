@@ -107,6 +107,21 @@ describe('client worker', () => {
     expect(await cost).to.equal('applied');
   });
 
+  it('lists no capabilities when given none', async () => {
+    const fake = createFakeCoordinator();
+    const worker = createWorker({
+      url: 'http://in-memory',
+      id: 'w1',
+      maxConcurrency: 1,
+      transport: fake.transport,
+      handler: async () => 'ok',
+    });
+    workers.push(worker);
+    void worker.start();
+    const s = await fake.sessions.next();
+    expect((await s.take('hello')).capabilities).to.deep.equal([]);
+  });
+
   it('takes the lower of its own and the welcomed max concurrency', async () => {
     const { fake, worker } = setup({ maxConcurrency: 4 });
     const started = worker.start();
