@@ -38,7 +38,6 @@ import { prng } from './prng.js';
  *
  * Each repetition starts fresh processes and warms them up with the same work, unmeasured; the
  * table shows every repetition and the median.
- * shows every repetition and the median.
  */
 
 interface Options {
@@ -53,8 +52,11 @@ interface Options {
   readonly dispatchSeconds: number;
   /** How often the dispatch-latency run adds a batch. */
   readonly paceMs: number;
-  /** Tasks/s for the dispatch-latency run; 0: half the median flat in-memory throughput so far. */
-  readonly dispatchRate: number;
+  /**
+   * Tasks/s of the dispatch-latency runs, one run each (a latency-by-load curve); empty: one run
+   * at half the median flat in-memory throughput so far (the issue's figure).
+   */
+  readonly dispatchRates: readonly number[];
   readonly only: ReadonlySet<string>;
   /** `server` or `workers`: write CPU profiles of those processes to ./prof. */
   readonly cpuProf: string;
@@ -677,14 +679,18 @@ async function main(options: Options): Promise<void> {
         }
       }
       if (want('dispatch')) {
-        const rate = options.dispatchRate > 0 ? options.dispatchRate : Math.round(median(flatRates) / 2);
-        if (Number.isFinite(rate) && rate > 0) {
-          const r = await paced(memory, `p${rep}-`, rate, options.dispatchSeconds, options);
+        const runs =
+          options.dispatchRates.length > 0
+            ? options.dispatchRates.map((rate) => ({ rate, label: `at ${fmt(rate)}/s` }))
+            : [{ rate: Math.round(median(flatRates) / 2), label: 'at ½ flat' }];
+        for (const { rate, label } of runs) {
+          if (!Number.isFinite(rate)) continue; // half of flat, but flat was not run
+          const r = await paced(memory, `p${rep}-${rate}-`, rate, options.dispatchSeconds, options);
           const p50 = percentile(r.dispatchMs, 0.5);
           const p99 = percentile(r.dispatchMs, 0.99);
-          record('dispatch rate offered, tasks/s', r.achieved, 0);
-          record('dispatch latency p50, ms', p50, 2);
-          record('dispatch latency p99, ms', p99, 2, {
+          record(`dispatch ${label}: offered tasks/s`, r.achieved, 0);
+          record(`dispatch ${label}: latency p50, ms`, p50, 2);
+          record(`dispatch ${label}: latency p99, ms`, p99, 2, {
             text: `≤ ${TARGET.dispatchP99Ms}`,
             value: TARGET.dispatchP99Ms,
             atMost: true,
@@ -727,6 +733,13 @@ const argText = (name: string, fallback: string): string => {
 };
 
 const only = argText('only', '');
+const dispatchRates = argText('dispatch-rate', '')
+  .split(',')
+  .filter((r) => r !== '')
+  .map(Number);
+if (dispatchRates.some((r) => !(r > 0))) {
+  throw new Error(`--dispatch-rate takes tasks/s, comma-separated: ${argText('dispatch-rate', '')}`);
+}
 await main({
   tasks: arg('tasks', 20_000),
   reps: arg('reps', 3),
@@ -738,7 +751,7 @@ await main({
   dagWindow: arg('dag-window', 2000),
   dispatchSeconds: arg('dispatch-seconds', 3),
   paceMs: arg('pace-ms', 5),
-  dispatchRate: arg('dispatch-rate', 0),
+  dispatchRates,
   only: new Set(only === '' ? [] : only.split(',')),
   cpuProf: argText('cpu-prof', ''),
   timeoutMs: arg('timeout-ms', 120_000),
