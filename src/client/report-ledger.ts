@@ -37,12 +37,18 @@ export type ReportBody =
  */
 export type ReportOutcome = 'applied' | 'stale';
 
+/**
+ * How a report ended: its outcome, or the ConnectError that refused it (or closed the ledger).
+ * A callback rather than a promise: a worker makes two reports per task, and a promise with its
+ * reactions per report was most of the SDK's allocation per task.
+ */
+export type ReportSettled = (outcome: ReportOutcome | ConnectError, body: ReportBody) => void;
+
 interface Entry {
   readonly body: ReportBody;
   /** The session generation the report was last written to; 0 when never. */
   sentOn: number;
-  readonly resolve: (outcome: ReportOutcome) => void;
-  readonly reject: (error: ConnectError) => void;
+  readonly settled: ReportSettled;
 }
 
 /**
@@ -52,8 +58,11 @@ interface Entry {
  * an applied report as a no-op success), so no report is ever dropped.
  */
 export interface ReportLedger {
-  /** Records a report under a fresh seq (unique among unacknowledged ones) and returns its outcome. */
-  add(make: (seq: number) => ReportBody): Promise<ReportOutcome>;
+  /**
+   * Records `body` under a fresh seq, written into it (unique among unacknowledged reports).
+   * `settled` runs once: from `settle` when the receipt arrives, or in a microtask after `close`.
+   */
+  add(body: ReportBody, settled: ReportSettled): void;
   /** The reports not yet written to session `generation`, in seq order, now marked as written. */
   takeUnsent(generation: number): ReportBody[];
   /**
@@ -61,7 +70,7 @@ export interface ReportLedger {
    * An UNAVAILABLE receipt settles nothing: the report is kept and counts as not yet written.
    */
   settle(receipt: { seq: number; ok: boolean; error?: BatonErrorDetail | undefined }): boolean;
-  /** Rejects every outstanding report and every later `add` with `error`. */
+  /** Settles every outstanding report and every later `add` with `error`. */
   close(error: ConnectError): void;
   readonly size: number;
 }
@@ -82,12 +91,15 @@ export function createReportLedger(): ReportLedger {
   };
 
   return {
-    add(make) {
-      if (closedWith !== undefined) return Promise.reject(closedWith);
+    add(body, settled) {
+      const error = closedWith;
+      if (error !== undefined) {
+        queueMicrotask(() => settled(error, body));
+        return;
+      }
       const seq = allocate();
-      return new Promise<ReportOutcome>((resolve, reject) => {
-        entries.set(seq, { body: make(seq), sentOn: 0, resolve, reject });
-      });
+      body.value.seq = seq;
+      entries.set(seq, { body, sentOn: 0, settled });
     },
     takeUnsent(generation) {
       const out: ReportBody[] = [];
@@ -108,16 +120,24 @@ export function createReportLedger(): ReportLedger {
         return true;
       }
       entries.delete(receipt.seq);
-      if (receipt.ok) entry.resolve('applied');
-      else if (receipt.error?.code === ErrorCode.ABORTED) entry.resolve('stale');
-      else entry.reject(connectErrorFromDetail(receipt.error, `report ${receipt.seq} refused`));
+      const outcome = receipt.ok
+        ? 'applied'
+        : receipt.error?.code === ErrorCode.ABORTED
+          ? 'stale'
+          : connectErrorFromDetail(receipt.error, `report ${receipt.seq} refused`);
+      entry.settled(outcome, entry.body);
       return true;
     },
     close(error) {
       closedWith ??= error;
       const pending = [...entries.values()];
       entries.clear();
-      for (const entry of pending) entry.reject(error);
+      // Later, as a rejection would: the closer finishes its own work first.
+      if (pending.length > 0) {
+        queueMicrotask(() => {
+          for (const entry of pending) entry.settled(error, entry.body);
+        });
+      }
     },
     get size() {
       return entries.size;

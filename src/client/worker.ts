@@ -12,8 +12,16 @@ import {
   type RateLimitClient,
   type Reservation,
 } from './rate-limit-client.js';
-import { createReportLedger, type ReportBody, type ReportOutcome } from './report-ledger.js';
+import {
+  createReportLedger,
+  type ReportBody,
+  type ReportOutcome,
+  type ReportSettled,
+} from './report-ledger.js';
 import { connectSessions, grpcSessions, type SessionChannel } from './session-channel.js';
+
+/** A report about a task (not a cost report). */
+type TaskReportBody = Exclude<ReportBody, { case: 'cost' }>;
 
 type WorkerMessageInit = MessageInitShape<typeof WorkerMessageSchema>;
 
@@ -396,29 +404,29 @@ export function createWorker(options: WorkerOptions): Worker {
     });
   };
 
-  const report = (make: (seq: number) => ReportBody): Promise<ReportOutcome> => {
-    const outcome = ledger.add(make);
-    scheduleFlush();
-    outcome.then(maybeFinish, maybeFinish);
-    return outcome;
+  /**
+   * The end of a task's report: a stale attempt aborts the handler still running it (if any);
+   * any other refusal becomes an event. One function for every report, so a report costs no closure.
+   */
+  const taskReportSettled: ReportSettled = (outcome, body) => {
+    maybeFinish();
+    if (outcome === 'applied' || body.case === 'cost') return;
+    if (outcome === 'stale') {
+      const { taskId, attempt } = body.value;
+      emit({ type: 'stale', taskId, attempt, report: body.case });
+      const r = running.get(keyOf(taskId, attempt));
+      if (r !== undefined) {
+        abortTask(r, 'stale', 'the attempt is stale: the task was reassigned or cancelled');
+      }
+      return;
+    }
+    emit({ type: 'report-refused', report: body.case, error: outcome });
   };
 
-  /** Reports a task's report, tolerating a stale attempt and surfacing any other refusal as an event. */
-  const reportAbout = (r: RunningTask | undefined, make: (seq: number) => ReportBody): void => {
-    let body: ReportBody | undefined;
-    report((seq) => {
-      body = make(seq);
-      return body;
-    }).then(
-      (outcome) => {
-        if (outcome !== 'stale' || body === undefined || body.case === 'cost') return;
-        emit({ type: 'stale', taskId: body.value.taskId, attempt: body.value.attempt, report: body.case });
-        if (r !== undefined)
-          abortTask(r, 'stale', 'the attempt is stale: the task was reassigned or cancelled');
-      },
-      (error: unknown) =>
-        emit({ type: 'report-refused', report: body?.case ?? 'started', error: ConnectError.from(error) }),
-    );
+  /** Reports about a task; `seq` is given by the ledger. */
+  const reportTask = (body: TaskReportBody): void => {
+    ledger.add(body, taskReportSettled);
+    scheduleFlush();
   };
 
   const requestMore = (): void => {
@@ -445,10 +453,10 @@ export function createWorker(options: WorkerOptions): Worker {
   /** Hands an assignment back: the only way to refuse one is to fail it, retryably. */
   const refuse = (a: Assignment, reason: string): void => {
     emit({ type: 'task-refused', taskId: a.taskId, attempt: a.attempt, reason });
-    reportAbout(undefined, (seq) => ({
+    reportTask({
       case: 'failed',
-      value: { seq, taskId: a.taskId, attempt: a.attempt, error: reason, retryable: true },
-    }));
+      value: { seq: 0, taskId: a.taskId, attempt: a.attempt, error: reason, retryable: true },
+    });
   };
 
   const runTask = async (a: Assignment): Promise<void> => {
@@ -461,7 +469,7 @@ export function createWorker(options: WorkerOptions): Worker {
     };
     running.set(keyOf(a.taskId, a.attempt), r);
     emit({ type: 'task-started', taskId: a.taskId, attempt: a.attempt });
-    reportAbout(r, (seq) => ({ case: 'started', value: { seq, taskId: a.taskId, attempt: a.attempt } }));
+    reportTask({ case: 'started', value: { seq: 0, taskId: a.taskId, attempt: a.attempt } });
     let deadline: Date | undefined;
     const task: WorkerTask = {
       id: a.taskId,
@@ -504,10 +512,10 @@ export function createWorker(options: WorkerOptions): Worker {
     } else if (ok) {
       const value = toResultValue(result);
       if (value instanceof Error) {
-        reportAbout(undefined, (seq) => ({
+        reportTask({
           case: 'failed',
-          value: { seq, taskId: a.taskId, attempt: a.attempt, error: value.message, retryable: false },
-        }));
+          value: { seq: 0, taskId: a.taskId, attempt: a.attempt, error: value.message, retryable: false },
+        });
         emit({
           type: 'task-finished',
           taskId: a.taskId,
@@ -516,28 +524,28 @@ export function createWorker(options: WorkerOptions): Worker {
           error: value,
         });
       } else {
-        reportAbout(undefined, (seq) => ({
+        reportTask({
           case: 'complete',
           value:
             value === undefined
-              ? { seq, taskId: a.taskId, attempt: a.attempt }
-              : { seq, taskId: a.taskId, attempt: a.attempt, result: value },
-        }));
+              ? { seq: 0, taskId: a.taskId, attempt: a.attempt }
+              : { seq: 0, taskId: a.taskId, attempt: a.attempt, result: value },
+        });
         emit({ type: 'task-finished', taskId: a.taskId, attempt: a.attempt, outcome: 'complete' });
       }
     } else {
       const budget = r.aborted === 'budget';
       const message = budget ? `worker budget-stopped: ${errorMessage(error)}` : errorMessage(error);
-      reportAbout(undefined, (seq) => ({
+      reportTask({
         case: 'failed',
         value: {
-          seq,
+          seq: 0,
           taskId: a.taskId,
           attempt: a.attempt,
           error: message,
           retryable: budget || isRetryable(error),
         },
-      }));
+      });
       emit({ type: 'task-finished', taskId: a.taskId, attempt: a.attempt, outcome: 'failed', error });
     }
     pump();
@@ -821,17 +829,25 @@ export function createWorker(options: WorkerOptions): Worker {
         new ConnectError('token counts must be integers', Code.InvalidArgument, undefined, undefined, e),
       );
     }
-    return report((seq) => ({
+    const body: ReportBody = {
       case: 'cost',
       value: {
-        seq,
+        seq: 0,
         totalUsd: cost.totalUsd,
         inputTokens,
         outputTokens,
         taskId: cost.taskId ?? '',
         reportId: `${instance}-${++costReports}`,
       },
-    }));
+    };
+    return new Promise<ReportOutcome>((resolve, reject) => {
+      ledger.add(body, (outcome) => {
+        maybeFinish();
+        if (outcome instanceof ConnectError) reject(outcome);
+        else resolve(outcome);
+      });
+      scheduleFlush();
+    });
   };
 
   return {

@@ -2,15 +2,22 @@ import { Code } from '@connectrpc/connect';
 import { expect } from 'chai';
 import { backoffDelay } from '../../src/client/backoff.js';
 import { ErrorCode } from '../../src/client/proto.js';
-import { createReportLedger } from '../../src/client/report-ledger.js';
+import { createReportLedger, type ReportLedger, type ReportOutcome } from '../../src/client/report-ledger.js';
 
-const started = (seq: number) => ({ case: 'started' as const, value: { seq, taskId: 't', attempt: 1 } });
+const started = () => ({ case: 'started' as const, value: { seq: 0, taskId: 't', attempt: 1 } });
+
+/** Adds a report and returns how it settled, as a promise. */
+function add(ledger: ReportLedger): Promise<ReportOutcome> {
+  return new Promise((resolve, reject) =>
+    ledger.add(started(), (outcome) => (typeof outcome === 'string' ? resolve(outcome) : reject(outcome))),
+  );
+}
 
 describe('client report ledger', () => {
   it('gives each outstanding report its own seq and writes each once per session', async () => {
     const ledger = createReportLedger();
-    const a = ledger.add(started);
-    const b = ledger.add(started);
+    const a = add(ledger);
+    const b = add(ledger);
     const first = ledger.takeUnsent(1);
     expect(first.map((r) => r.value.seq)).to.deep.equal([1, 2]);
     expect(ledger.takeUnsent(1)).to.be.empty;
@@ -23,11 +30,31 @@ describe('client report ledger', () => {
     expect(ledger.settle({ seq: 1, ok: true })).to.equal(false);
   });
 
-  it('rejects outstanding and later reports once closed', async () => {
+  it('keeps a report refused as UNAVAILABLE, to be written again, and settles it once', () => {
     const ledger = createReportLedger();
-    const pending = ledger.add(started);
+    const outcomes: unknown[] = [];
+    ledger.add(started(), (outcome) => outcomes.push(outcome));
+    expect(ledger.takeUnsent(1)).to.have.length(1);
+    const unavailable = { code: ErrorCode.UNAVAILABLE } as never;
+    expect(ledger.settle({ seq: 1, ok: false, error: unavailable })).to.equal(true);
+    expect(outcomes).to.be.empty;
+    expect(ledger.takeUnsent(1)).to.have.length(1); // written again on the same session
+    ledger.settle({ seq: 1, ok: true });
+    ledger.settle({ seq: 1, ok: true });
+    expect(outcomes).to.deep.equal(['applied']);
+  });
+
+  it('settles outstanding and later reports with the error once closed, after the closer returns', async () => {
+    const ledger = createReportLedger();
+    const pending = add(ledger);
+    let settledDuringClose = false;
+    void pending.catch(() => {});
     ledger.close(Object.assign(new Error('stopped'), { code: Code.Canceled }) as never);
-    for (const p of [pending, ledger.add(started)]) {
+    ledger.add(started(), () => {
+      settledDuringClose = true;
+    });
+    expect(settledDuringClose).to.equal(false);
+    for (const p of [pending, add(ledger)]) {
       try {
         await p;
         expect.fail('should reject');
@@ -35,6 +62,7 @@ describe('client report ledger', () => {
         expect((e as Error).message).to.equal('stopped');
       }
     }
+    expect(settledDuringClose).to.equal(true);
   });
 });
 
