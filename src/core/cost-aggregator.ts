@@ -152,6 +152,9 @@ const newAccount = (): Account => ({
   exceeded: false,
 });
 
+/** What a worker that never reported has spent: read by checks, never stored or changed. */
+const NO_SPEND: Readonly<Account> = Object.freeze(newAccount());
+
 const budgetOf = (usd: number | undefined, field: string): Budget | null => {
   if (usd === undefined) return null;
   const micros = Math.round(usd * MICROS_PER_USD);
@@ -165,7 +168,7 @@ const budgetOf = (usd: number | undefined, field: string): Budget | null => {
 
 const toUsd = (micros: number): number => micros / MICROS_PER_USD;
 
-const scopeStatus = (account: Account, budget: Budget | null): BudgetScopeStatus => ({
+const scopeStatus = (account: Readonly<Account>, budget: Budget | null): BudgetScopeStatus => ({
   spentUsd: toUsd(account.spentMicros),
   budgetUsd: budget === null ? null : toUsd(budget.micros),
   remainingUsd: budget === null ? null : toUsd(Math.max(0, budget.micros - account.spentMicros)),
@@ -194,7 +197,7 @@ export function createCostAggregator(options: CostAggregatorOptions = {}): CostA
     }
   };
 
-  const check = (account: Account): BudgetCheck => {
+  const check = (account: Readonly<Account>): BudgetCheck => {
     const worker = scopeStatus(account, workerBudget);
     const global = scopeStatus(total, globalBudget);
     return { allowed: !worker.exceeded && !global.exceeded, worker, global };
@@ -291,7 +294,7 @@ export function createCostAggregator(options: CostAggregatorOptions = {}): CostA
 
     checkBudget(workerId) {
       checkWorkerId(workerId);
-      return check(accounts.get(workerId) ?? newAccount());
+      return check(accounts.get(workerId) ?? NO_SPEND);
     },
 
     status() {
