@@ -737,7 +737,8 @@ export const CoordinatorService: GenService<{
   },
   /**
    * running → draining: assign nothing new, let workers finish what they hold, tell them to
-   * drain. Idempotent while draining. FAILED_PRECONDITION when stopped.
+   * drain. Idempotent: while draining or stopped it changes nothing and answers the state.
+   * FAILED_PRECONDITION before Start (draining a coordinator that never ran would stop it).
    *
    * @generated from rpc coord.v1.CoordinatorService.Drain
    */
@@ -802,7 +803,9 @@ export const CoordinatorService: GenService<{
   },
   /**
    * Cancels a task and, by cascade, every non-terminal task that depends on it. A running task's
-   * worker is told to stop. Cancelling a terminal task is FAILED_PRECONDITION.
+   * worker is told to stop. Cancelling a complete task is FAILED_PRECONDITION; a failed or
+   * cancelled one is left as it is (its dependents were cancelled with it), so a resent cancel
+   * succeeds.
    *
    * @generated from rpc coord.v1.CoordinatorService.CancelTask
    */
