@@ -125,7 +125,10 @@ async function main(): Promise<void> {
     options.store === 'memory' ? 'in memory (nothing survives a restart)' : `in ${options.dbPath}`;
   process.stdout.write(
     `baton: listening on ${server.url} (gRPC, gRPC-Web, Connect, REST /api/coordination)\n` +
-      `baton: coordinator ${server.coordinator.state}, ${progress.total} task(s), state ${where}\n`,
+      `baton: coordinator ${server.coordinator.state}, ${progress.total} task(s), state ${where}\n` +
+      (server.coordinator.state === 'stopped'
+        ? 'baton: a stopped coordinator is stopped for good (reads still work); serve another --db to run again\n'
+        : ''),
   );
   let stopping = false;
   const shutdown = (signal: string): void => {

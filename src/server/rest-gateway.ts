@@ -126,6 +126,43 @@ const requestHeaders = (request: Request): Headers => {
 
 const isHttp1 = (request: Request): boolean => request.httpVersionMajor === 1;
 
+const JSON_MEDIA = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+/**
+ * Cross-site request forgery: any web page can make a browser send a "simple" POST (a form or
+ * text/plain body, or none) to a coordinator on 127.0.0.1, and one `POST /stop` is forever on a
+ * durable store. So a write must come from no browser page or from this origin (browsers always
+ * send `Origin` with a POST), and carry JSON or nothing: a browser sends JSON across origins only
+ * after a CORS preflight, which this server never grants.
+ */
+function refuseCrossSite(request: Request): void {
+  if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return;
+  const origin = request.headers.origin;
+  if (typeof origin === 'string') {
+    const authority = request.headers[':authority'] ?? request.headers.host;
+    let host: string | undefined;
+    try {
+      host = new URL(origin).host;
+    } catch {
+      host = undefined;
+    }
+    if (host === undefined || host !== authority) {
+      throw new HttpError(403, Code.PermissionDenied, `cross-origin write refused (Origin ${origin})`);
+    }
+  }
+  const type = request.headers['content-type'];
+  if (type !== undefined && !JSON_MEDIA.test(type)) {
+    throw new HttpError(
+      415,
+      Code.InvalidArgument,
+      `request bodies are JSON: content-type ${type} is refused`,
+      {
+        accept: 'application/json',
+      },
+    );
+  }
+}
+
 /**
  * The seed's REST API on the same port as gRPC and Connect: the routes come from the service's
  * `google.api.http` options, each request is decoded with proto3 JSON into the RPC's request
@@ -326,6 +363,7 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
     let context: ReturnType<typeof createHandlerContext> | undefined;
     try {
       const { route: r, vars } = route(request, path);
+      refuseCrossSite(request);
       const message = await decode(request, url, r, vars);
       context = createHandlerContext({
         service,

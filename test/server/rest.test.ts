@@ -318,6 +318,35 @@ describe('REST gateway', () => {
       expect((await api('GET', '/tasks/a1')).body.status).to.equal('pending');
     });
 
+    it('refuses a write from another origin with 403 (CSRF), and changes nothing', async () => {
+      const evil = { origin: 'http://evil.example' };
+      const add = await api('POST', '/tasks', { id: 'csrf1' }, evil);
+      expect(add.status).to.equal(403);
+      expect(add.body).to.include({ code: 'permission_denied' });
+      expect(add.body.message).to.include('http://evil.example');
+      expect((await api('POST', '/stop', undefined, { origin: 'null' })).status).to.equal(403);
+      expect((await api('GET', '/tasks/csrf1')).status).to.equal(404);
+      expect((await api('GET', '/status')).body.state).to.equal('running');
+      // Reads stay open to any page; a write from the server's own origin is fine.
+      expect((await api('GET', '/progress', undefined, evil)).status).to.equal(200);
+      const own = { origin: new URL(server.url).origin };
+      expect((await api('POST', '/tasks', { id: 'csrf-own' }, own)).status).to.equal(200);
+    });
+
+    it('refuses a body that is not JSON (a form, text/plain) with 415, and changes nothing', async () => {
+      for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
+        const reply = await api('POST', '/tasks', '{"id": "form1"}', { 'content-type': type });
+        expect(reply.status, type).to.equal(415);
+        expect(reply.headers.get('accept'), type).to.equal('application/json');
+        expect(reply.body.message, type).to.include(type);
+      }
+      expect((await api('GET', '/tasks/form1')).status).to.equal(404);
+      const typed = await api('POST', '/tasks', '{"id": "form1"}', {
+        'content-type': 'application/json; charset=utf-8',
+      });
+      expect(typed.status).to.equal(200);
+    });
+
     it('an unknown path is 404 JSON; a known path with the wrong method is 405 with Allow', async () => {
       const missing = await api('GET', '/nothing-here');
       expect(missing.status).to.equal(404);
