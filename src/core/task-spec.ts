@@ -13,6 +13,15 @@ export interface NormalizedSpec {
 
 export const MAX_ID_LENGTH = 256;
 
+/** Control characters in an id or category would reach logs, URLs and terminals as they are. */
+const hasControl = (text: string): boolean => {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+};
+
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' &&
   value !== null &&
@@ -60,11 +69,12 @@ export function normalizeSpec(spec: TaskSpec, field: string, defaultMaxAttempts:
   if (typeof id !== 'string' || id.length === 0) {
     throw invalidArgument(`${field}.id must be a non-empty string`, { field: `${field}.id` });
   }
+  // Neither error echoes the id: it may be huge, or unprintable.
   if (id.length > MAX_ID_LENGTH) {
-    throw invalidArgument(`${field}.id is longer than ${MAX_ID_LENGTH} characters`, {
-      field: `${field}.id`,
-      taskId: id,
-    });
+    throw invalidArgument(`${field}.id is longer than ${MAX_ID_LENGTH} characters`, { field: `${field}.id` });
+  }
+  if (hasControl(id) || id.trim() === '') {
+    throw invalidArgument(`${field}.id must be printable and not blank`, { field: `${field}.id` });
   }
   const at = (name: string) => ({ field: `${field}.${name}`, taskId: id });
 
@@ -88,6 +98,12 @@ export function normalizeSpec(spec: TaskSpec, field: string, defaultMaxAttempts:
   const category = spec.category ?? '';
   if (typeof category !== 'string')
     throw invalidArgument(`task ${id}: category must be a string`, at('category'));
+  if (category.length > MAX_ID_LENGTH || hasControl(category)) {
+    throw invalidArgument(
+      `task ${id}: category must be printable and at most ${MAX_ID_LENGTH} characters`,
+      at('category'),
+    );
+  }
 
   const metadata = spec.metadata ?? {};
   if (!isPlainObject(metadata))

@@ -364,6 +364,13 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
     try {
       const { route: r, vars } = route(request, path);
       refuseCrossSite(request);
+      const encoding = request.headers['content-encoding'];
+      if (encoding !== undefined && encoding !== 'identity') {
+        // Read as it came, a compressed body would only fail later as "not valid JSON".
+        throw new HttpError(415, Code.InvalidArgument, `content-encoding ${encoding} is not supported`, {
+          'accept-encoding': 'identity',
+        });
+      }
       const message = await decode(request, url, r, vars);
       context = createHandlerContext({
         service,

@@ -36,6 +36,31 @@ describe('task specs', () => {
       );
     });
 
+    it('refuses ids that are too long, blank or unprintable, without echoing them', () => {
+      for (const id of ['x'.repeat(257), '   ', 'a\u0000b', 'line\nbreak']) {
+        const error = expectBatonError(
+          () => normalizeSpec({ id }, 'tasks[2]', 3),
+          'invalid-argument',
+          'tasks[2].id',
+        );
+        expect(error.field).to.equal('tasks[2].id');
+        expect(error.message).to.not.include(id);
+        expect(error.taskId).to.equal(undefined);
+      }
+      expect(normalizeSpec({ id: 'x'.repeat(256) }, 'task', 3).id).to.have.length(256);
+    });
+
+    it('refuses a category that is too long or unprintable, naming the field', () => {
+      for (const category of ['c'.repeat(257), 'tab\there']) {
+        const error = expectBatonError(
+          () => normalizeSpec({ id: 'a', category }, 'task', 3),
+          'invalid-argument',
+          'category',
+        );
+        expect(error.field).to.equal('task.category');
+      }
+    });
+
     it('refuses deps that are not an array of non-empty ids', () => {
       for (const deps of ['a', [''], [1]]) {
         expectBatonError(

@@ -333,7 +333,7 @@ describe('REST gateway', () => {
       expect((await api('POST', '/tasks', { id: 'csrf-own' }, own)).status).to.equal(200);
     });
 
-    it('refuses a body that is not JSON (a form, text/plain) with 415, and changes nothing', async () => {
+    it('refuses a body that is not plain JSON (a form, text/plain, gzip) with 415, and changes nothing', async () => {
       for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
         const reply = await api('POST', '/tasks', '{"id": "form1"}', { 'content-type': type });
         expect(reply.status, type).to.equal(415);
@@ -341,6 +341,9 @@ describe('REST gateway', () => {
         expect(reply.body.message, type).to.include(type);
       }
       expect((await api('GET', '/tasks/form1')).status).to.equal(404);
+      const gzipped = await api('POST', '/tasks', '{"id": "form1"}', { 'content-encoding': 'gzip' });
+      expect(gzipped.status).to.equal(415);
+      expect(gzipped.headers.get('accept-encoding')).to.equal('identity');
       const typed = await api('POST', '/tasks', '{"id": "form1"}', {
         'content-type': 'application/json; charset=utf-8',
       });
