@@ -58,6 +58,9 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
   let reportIds: [string, string][] = [];
   let replaceCosts = false;
   let lifecycle = false;
+  /** The queue's insertion counter as last committed, and as last collected. */
+  let storedSeq: number | undefined;
+  let collectedSeq: number | undefined;
   let parts: TrackedParts | undefined;
 
   const reset = (): void => {
@@ -69,6 +72,7 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
     reportIds = [];
     replaceCosts = false;
     lifecycle = false;
+    storedSeq = undefined;
   };
 
   const costChanges = (aggregator: CostAggregator): CostChanges => {
@@ -144,8 +148,10 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
     },
     reset,
     collect(): StoreChanges | undefined {
+      collectedSeq = storedSeq;
       if (parts === undefined) return undefined;
       if (tasks.size === 0 && leases.size === 0 && !rate && !costs && !lifecycle) return undefined;
+      collectedSeq = parts.taskQueue.nextSeq;
       const upsertTasks: TaskRow[] = [];
       const removeTasks: string[] = [];
       for (const id of tasks) {
@@ -162,7 +168,7 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
       }
       return {
         ...(lifecycle ? { state: parts.state() } : {}),
-        ...(tasks.size > 0 ? { nextSeq: parts.taskQueue.nextSeq } : {}),
+        ...(collectedSeq !== storedSeq ? { nextSeq: collectedSeq } : {}),
         upsertTasks,
         removeTasks,
         upsertLeases,
@@ -171,6 +177,10 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
         ...(costs ? { costs: costChanges(parts.costAggregator) } : {}),
       };
     },
-    committed: reset,
+    committed() {
+      const seq = collectedSeq;
+      reset();
+      storedSeq = seq;
+    },
   };
 }

@@ -188,6 +188,21 @@ describe('durability: what a restart restores', function () {
     expect(rate.workers.map((w) => [w.workerId, w.requests, w.tokens])).to.deep.equal([['w1', 1n, 300n]]);
   });
 
+  it('the order tasks were added in survives, and tasks added after a restart come last', async () => {
+    // In process, so that no client's kept-alive connection meets the restarted server.
+    const coordinator = async () => (await restart()).coordinator;
+    (await coordinator()).addTasks([{ id: 'first' }, { id: 'second' }]);
+    await sleep(5); // the group commit of that turn
+    // A change that adds nothing, in a commit of its own: the insertion counter is not rewritten.
+    (server as BatonServer).coordinator.cancelTask('first');
+    (await coordinator()).addTask({ id: 'third' });
+    const restored = (await coordinator()).taskQueue;
+    expect(restored.getAll().map((t) => t.id)).to.deep.equal(['first', 'second', 'third']);
+    const image = (server as BatonServer).store.load();
+    expect(image?.tasks.nextSeq).to.equal(3);
+    expect(image?.tasks.tasks.map((t) => t.seq)).to.deep.equal([0, 1, 2]);
+  });
+
   it('the lifecycle state survives: draining stays draining, stopped stays stopped', async () => {
     await restart();
     const w1 = await holder('w1', 'held');

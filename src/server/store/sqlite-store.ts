@@ -124,9 +124,11 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     return value === undefined ? null : (JSON.parse(value) as T);
   };
 
+  /** Whether a committed transaction holds a lifecycle state: then a commit need not look. */
+  let stateStored = false;
   const commit = db.transaction((changes: StoreChanges) => {
     if (changes.state !== undefined) setMeta.run('state', changes.state);
-    else if (meta('state') === undefined) setMeta.run('state', 'init');
+    else if (!stateStored && meta('state') === undefined) setMeta.run('state', 'init');
     if (changes.nextSeq !== undefined) setMeta.run('next_seq', String(changes.nextSeq));
     for (const row of changes.upsertTasks) upsertTask.run(row.id, row.seq, JSON.stringify(row));
     for (const id of changes.removeTasks) deleteTask.run(id);
@@ -206,6 +208,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     },
     commit(changes) {
       commit(changes);
+      stateStored = true;
     },
     close() {
       if (db.open) db.close();
