@@ -139,14 +139,19 @@ function refuseCrossSite(request: Request): void {
   if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return;
   const origin = request.headers.origin;
   if (typeof origin === 'string') {
-    const authority = request.headers[':authority'] ?? request.headers.host;
+    // Behind a proxy that rewrites Host, the page's host arrives as X-Forwarded-Host: a page
+    // cannot set that header on a cross-site request without a preflight.
+    const hosts = [
+      request.headers[':authority'] ?? request.headers.host,
+      request.headers['x-forwarded-host'],
+    ];
     let host: string | undefined;
     try {
       host = new URL(origin).host;
     } catch {
       host = undefined;
     }
-    if (host === undefined || host !== authority) {
+    if (host === undefined || !hosts.includes(host)) {
       throw new HttpError(403, Code.PermissionDenied, `cross-origin write refused (Origin ${origin})`);
     }
   }

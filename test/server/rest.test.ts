@@ -331,6 +331,8 @@ describe('REST gateway', () => {
       expect((await api('GET', '/progress', undefined, evil)).status).to.equal(200);
       const own = { origin: new URL(server.url).origin };
       expect((await api('POST', '/tasks', { id: 'csrf-own' }, own)).status).to.equal(200);
+      const proxied = { origin: 'https://baton.example', 'x-forwarded-host': 'baton.example' };
+      expect((await api('POST', '/tasks', { id: 'csrf-proxied' }, proxied)).status).to.equal(200);
     });
 
     it('refuses a body that is not plain JSON (a form, text/plain, gzip) with 415, and changes nothing', async () => {
