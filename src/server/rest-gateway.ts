@@ -129,13 +129,14 @@ const isHttp1 = (request: Request): boolean => request.httpVersionMajor === 1;
 const JSON_MEDIA = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
 /**
- * Cross-site request forgery: any web page can make a browser send a "simple" POST (a form or
- * text/plain body, or none) to a coordinator on 127.0.0.1, and one `POST /stop` is forever on a
- * durable store. So a write must come from no browser page or from this origin (browsers always
- * send `Origin` with a POST), and carry JSON or nothing: a browser sends JSON across origins only
- * after a CORS preflight, which this server never grants.
+ * What a write must look like. Cross-site request forgery: any web page can make a browser send
+ * a "simple" POST (a form or text/plain body, or none) to a coordinator on 127.0.0.1, and one
+ * `POST /stop` is forever on a durable store. So a write must come from no browser page or from
+ * this origin (browsers always send `Origin` with a POST), and carry JSON or nothing: a browser
+ * sends JSON across origins only after a CORS preflight, which this server never grants. The
+ * body is read as it comes, so a compressed one is refused here rather than as "not valid JSON".
  */
-function refuseCrossSite(request: Request): void {
+function refuseUnsafeWrite(request: Request): void {
   if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return;
   const origin = request.headers.origin;
   if (typeof origin === 'string') {
@@ -157,14 +158,13 @@ function refuseCrossSite(request: Request): void {
   }
   const type = request.headers['content-type'];
   if (type !== undefined && !JSON_MEDIA.test(type)) {
-    throw new HttpError(
-      415,
-      Code.InvalidArgument,
-      `request bodies are JSON: content-type ${type} is refused`,
-      {
-        accept: 'application/json',
-      },
-    );
+    const message = `request bodies are JSON: content-type ${type} is refused`;
+    throw new HttpError(415, Code.InvalidArgument, message, { accept: 'application/json' });
+  }
+  const encoding = request.headers['content-encoding'];
+  if (encoding !== undefined && encoding !== 'identity') {
+    const message = `content-encoding ${encoding} is not supported`;
+    throw new HttpError(415, Code.InvalidArgument, message, { 'accept-encoding': 'identity' });
   }
 }
 
@@ -368,14 +368,7 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
     let context: ReturnType<typeof createHandlerContext> | undefined;
     try {
       const { route: r, vars } = route(request, path);
-      refuseCrossSite(request);
-      const encoding = request.headers['content-encoding'];
-      if (encoding !== undefined && encoding !== 'identity') {
-        // Read as it came, a compressed body would only fail later as "not valid JSON".
-        throw new HttpError(415, Code.InvalidArgument, `content-encoding ${encoding} is not supported`, {
-          'accept-encoding': 'identity',
-        });
-      }
+      refuseUnsafeWrite(request);
       const message = await decode(request, url, r, vars);
       context = createHandlerContext({
         service,
