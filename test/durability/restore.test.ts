@@ -192,7 +192,7 @@ describe('durability: what a restart restores', function () {
     // In process, so that no client's kept-alive connection meets the restarted server.
     const coordinator = async () => (await restart()).coordinator;
     (await coordinator()).addTasks([{ id: 'first' }, { id: 'second' }]);
-    await sleep(5); // the group commit of that turn
+    await new Promise((resolve) => setImmediate(resolve)); // after that turn's group commit
     // A change that adds nothing, in a commit of its own: the insertion counter is not rewritten.
     (server as BatonServer).coordinator.cancelTask('first');
     (await coordinator()).addTask({ id: 'third' });
