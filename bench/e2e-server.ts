@@ -1,7 +1,7 @@
 import * as http2 from 'node:http2';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
-import { type CoordinatorMessageSchema, WorkerService } from '../src/server/proto.js';
+import { type CoordinatorMessageSchema, WorkerService } from '../src/server/codec/proto.js';
 import { startServer } from '../src/server/server.js';
 import { cpuMs, type ServerConfig, type ServerReply, type ServerRequest, wallMs } from './e2e-ipc.js';
 import { type LoopbackServer, listenOnLoopback } from './loopback-h2.js';

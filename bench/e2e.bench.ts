@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { type AdminClient, createAdminClient, createWorker, type NewTask } from '../src/client/index.js';
-import { BatchAddTasksRequestSchema } from '../src/server/proto.js';
+import { BatchAddTasksRequestSchema } from '../src/server/codec/proto.js';
 import {
   median,
   percentile,

@@ -4,29 +4,29 @@ import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Coordinator, CoordinatorOptions } from '../core/coordinator.js';
 import { createMemoryStore } from '../core/memory-store.js';
 import type { Store } from '../core/store.js';
-import { createCoordinatorService } from './coordinator-service.js';
-import { errorInterceptor } from './error-interceptor.js';
-import { toConnectError } from './errors.js';
-import { createEventHub } from './event-hub.js';
-import { createHealthService, Health } from './health-service.js';
-import { createOnePortServer } from './one-port.js';
-import { openCoordinator } from './open-coordinator.js';
-import { CoordinatorService, RateLimitService, WorkerService } from './proto.js';
-import { createRateLimitService } from './rate-limit-service.js';
-import { createRatePump } from './rate-pump.js';
+import { toConnectError } from './codec/errors.js';
+import { CoordinatorService, RateLimitService, WorkerService } from './codec/proto.js';
+import { taskEncoders } from './codec/task-codec.js';
+import { createRestGateway } from './rest/gateway.js';
+import { createEventHub } from './runtime/event-hub.js';
+import { openCoordinator } from './runtime/open-coordinator.js';
+import { createRatePump } from './runtime/rate-pump.js';
+import { systemNow, systemScheduler } from './runtime/system-clock.js';
+import { createWorkerSessions } from './runtime/worker-sessions.js';
+import { createCoordinatorService } from './services/coordinator-service.js';
+import { createHealthService, Health } from './services/health-service.js';
+import { createRateLimitService } from './services/rate-limit-service.js';
 import {
   createReflectionServices,
   ServerReflectionV1,
   ServerReflectionV1alpha,
-} from './reflection-service.js';
-import { createRestGateway } from './rest-gateway.js';
-import { createSessionFastPath } from './session-fast-path.js';
+} from './services/reflection-service.js';
+import { createWorkerService } from './services/worker-service.js';
 import { openSqliteStore, type SyncMode } from './store/sqlite-store.js';
-import { systemNow, systemScheduler } from './system-clock.js';
-import { taskEncoders } from './task-codec.js';
-import { createUnaryFastPath, type FastPathService, recordServices } from './unary-fast-path.js';
-import { createWorkerService } from './worker-service.js';
-import { createWorkerSessions } from './worker-sessions.js';
+import { errorInterceptor } from './transport/error-interceptor.js';
+import { createOnePortServer } from './transport/one-port.js';
+import { createSessionFastPath } from './transport/session-fast-path.js';
+import { createUnaryFastPath, type FastPathService, recordServices } from './transport/unary-fast-path.js';
 
 export interface ServerOptions extends Omit<CoordinatorOptions, 'now'> {
   /** Default: the system clock. */

@@ -13,11 +13,11 @@ import {
   type Receipt,
   type WorkerMessageSchema,
   WorkerService,
-} from '../../src/server/proto.js';
+} from '../../src/server/codec/proto.js';
 import { createAsyncQueue } from '../../src/wire/async-queue.js';
 
-/** dist/src/server/cli.js, next to this file's compiled form in dist/test/durability. */
-export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/server/cli.js');
+/** dist/src/cli/main.js, next to this file's compiled form in dist/test/durability. */
+export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 
 /** A port that was free a moment ago: the server is restarted on it, so workers keep one URL. */
 export async function freePort(): Promise<number> {

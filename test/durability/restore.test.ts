@@ -12,7 +12,7 @@ import {
   type RateLimitClient,
   TaskStatus,
 } from '../../src/client/index.js';
-import { type CoordinatorMessage, RateLimitService } from '../../src/server/proto.js';
+import { type CoordinatorMessage, RateLimitService } from '../../src/server/codec/proto.js';
 import { type BatonServer, type ServerOptions, startServer } from '../../src/server/server.js';
 import { openSqliteStore } from '../../src/server/store/sqlite-store.js';
 import { openRawSession, type RawSession, sleep, tempDir } from './harness.js';

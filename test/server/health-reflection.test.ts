@@ -21,8 +21,8 @@ import {
   ServerReflection as ServerReflectionV1alpha,
   type ServerReflectionRequestSchema as V1alphaRequestSchema,
 } from '../../src/gen/grpc/reflection/v1alpha/reflection_pb.js';
-import { createHealthService } from '../../src/server/health-service.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
+import { createHealthService } from '../../src/server/services/health-service.js';
 import { createAsyncQueue } from '../../src/wire/async-queue.js';
 import { niceDefinition } from '../interop/nice-definition.js';
 

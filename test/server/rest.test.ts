@@ -1,8 +1,8 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { CoordinatorService } from '../../src/server/proto.js';
-import { createRestGateway } from '../../src/server/rest-gateway.js';
+import { CoordinatorService } from '../../src/server/codec/proto.js';
+import { createRestGateway } from '../../src/server/rest/gateway.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field.

@@ -10,8 +10,8 @@ import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { decodeCoordinatorMessage, writeWorkerEnvelope } from '../../src/client/session-codec.js';
-import { CoordinatorMessageSchema, WorkerMessageSchema } from '../../src/server/proto.js';
-import { decodeWorkerMessage, writeCoordinatorEnvelope } from '../../src/server/session-codec.js';
+import { CoordinatorMessageSchema, WorkerMessageSchema } from '../../src/server/codec/proto.js';
+import { decodeWorkerMessage, writeCoordinatorEnvelope } from '../../src/server/codec/session-codec.js';
 import { ProtoWriter } from '../../src/wire/protowire.js';
 
 /**

@@ -8,8 +8,8 @@ import {
   type Task,
   TaskSchema,
   TaskStatus,
-} from '../../src/server/proto.js';
-import { taskEncoders } from '../../src/server/task-codec.js';
+} from '../../src/server/codec/proto.js';
+import { taskEncoders } from '../../src/server/codec/task-codec.js';
 
 /** The hand-written AddTask / BatchAddTasks answers against protobuf-es: the same bytes. */
 

@@ -18,18 +18,22 @@ import {
 import { expect } from 'chai';
 import { ClientError, createChannel, createClient as createNiceClient, Status } from 'nice-grpc';
 import { BatonError } from '../../src/core/errors.js';
-import { errorInterceptor } from '../../src/server/error-interceptor.js';
-import { toConnectError } from '../../src/server/errors.js';
-import { createOnePortServer, type NodeHandler, type OnePortServer } from '../../src/server/one-port.js';
+import { toConnectError } from '../../src/server/codec/errors.js';
 import {
   CoordinatorService,
   GetProgressResponseSchema,
   GetTaskResponseSchema,
   ListTasksResponseSchema,
   TaskStatus,
-} from '../../src/server/proto.js';
+} from '../../src/server/codec/proto.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
-import { createUnaryFastPath } from '../../src/server/unary-fast-path.js';
+import { errorInterceptor } from '../../src/server/transport/error-interceptor.js';
+import {
+  createOnePortServer,
+  type NodeHandler,
+  type OnePortServer,
+} from '../../src/server/transport/one-port.js';
+import { createUnaryFastPath } from '../../src/server/transport/unary-fast-path.js';
 import { niceDefinition } from '../interop/nice-definition.js';
 
 type Coord = Client<typeof CoordinatorService>;

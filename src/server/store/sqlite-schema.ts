@@ -1,3 +1,5 @@
+// store/: durable implementations of the core Store interface.
+// Imports src/core only (test/architecture/walls.test.ts).
 import type Database from 'better-sqlite3';
 import type { CostSnapshot } from '../../core/cost-aggregator.js';
 

@@ -1,3 +1,5 @@
+// store/: durable implementations of the core Store interface.
+// Imports src/core only (test/architecture/walls.test.ts).
 import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';

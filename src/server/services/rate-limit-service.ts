@@ -1,21 +1,23 @@
+// services/: one file per proto service, each handler decode -> core call -> encode.
+// Imports src/core, src/gen, src/wire, codec/ and runtime/ (test/architecture/walls.test.ts).
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
-import type { Coordinator } from '../core/coordinator.js';
-import { isBatonError } from '../core/errors.js';
-import type { RateAmounts, RateGrant, WaiterOutcome } from '../core/rate-limiter.js';
-import { createAsyncQueue } from '../wire/async-queue.js';
-import { toConnectError } from './errors.js';
-import type { GroupCommit } from './group-commit.js';
+import type { Coordinator } from '../../core/coordinator.js';
+import { isBatonError } from '../../core/errors.js';
+import type { RateAmounts, RateGrant, WaiterOutcome } from '../../core/rate-limiter.js';
+import { createAsyncQueue } from '../../wire/async-queue.js';
+import { toConnectError } from '../codec/errors.js';
 import {
   ErrorCode,
   type RateDecision,
   RateDecisionSchema,
   type RateLimitService,
   type RateRequest,
-} from './proto.js';
-import type { RatePump } from './rate-pump.js';
-import { errorToWire } from './wire.js';
+} from '../codec/proto.js';
+import { errorToWire } from '../codec/wire.js';
+import type { GroupCommit } from '../runtime/group-commit.js';
+import type { RatePump } from '../runtime/rate-pump.js';
 
 export interface RateLimitServiceDeps {
   readonly coordinator: Coordinator;

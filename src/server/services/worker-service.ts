@@ -1,10 +1,11 @@
+// services/: one file per proto service, each handler decode -> core call -> encode.
+// Imports src/core, src/gen, src/wire, codec/ and runtime/ (test/architecture/walls.test.ts).
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
-import type { Coordinator } from '../core/coordinator.js';
-import { isBatonError } from '../core/errors.js';
-import { createAsyncQueue } from '../wire/async-queue.js';
-import type { GroupCommit } from './group-commit.js';
+import type { Coordinator } from '../../core/coordinator.js';
+import { isBatonError } from '../../core/errors.js';
+import { createAsyncQueue } from '../../wire/async-queue.js';
 import {
   CoordinatorMessageSchema,
   ErrorCode,
@@ -13,9 +14,10 @@ import {
   type Report,
   type WorkerMessage,
   type WorkerService,
-} from './proto.js';
-import { errorToWire, valueToJson } from './wire.js';
-import type { Outbox, OutMessage, WorkerSessions } from './worker-sessions.js';
+} from '../codec/proto.js';
+import { errorToWire, valueToJson } from '../codec/wire.js';
+import type { GroupCommit } from '../runtime/group-commit.js';
+import type { Outbox, OutMessage, WorkerSessions } from '../runtime/worker-sessions.js';
 
 export interface WorkerServiceDeps {
   readonly coordinator: Coordinator;

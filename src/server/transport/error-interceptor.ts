@@ -1,5 +1,7 @@
+// transport/: the one port (HTTP/1.1 + HTTP/2) and the hand-written gRPC paths that bypass connect-node.
+// Imports codec/ and src/wire; services/ and runtime/ for types only (test/architecture/walls.test.ts).
 import type { Interceptor } from '@connectrpc/connect';
-import { toConnectError } from './errors.js';
+import { toConnectError } from '../codec/errors.js';
 
 async function* mapStreamErrors<T>(
   messages: AsyncIterable<T>,

@@ -1,11 +1,13 @@
-import type { CostAggregator } from '../core/cost-aggregator.js';
-import type { EventBus } from '../core/event-bus.js';
-import type { CoordEvents } from '../core/events.js';
-import type { LeaseTable } from '../core/lease.js';
-import type { CoordinatorState } from '../core/lifecycle.js';
-import type { RateLimiter } from '../core/rate-limiter.js';
-import type { CostChanges, StoreChanges, TaskRow } from '../core/store.js';
-import type { TaskQueue } from '../core/task-queue.js';
+// runtime/: the running coordinator wired to its store and listeners: group commit, sessions, events.
+// Imports src/core, src/wire and codec/ (test/architecture/walls.test.ts).
+import type { CostAggregator } from '../../core/cost-aggregator.js';
+import type { EventBus } from '../../core/event-bus.js';
+import type { CoordEvents } from '../../core/events.js';
+import type { LeaseTable } from '../../core/lease.js';
+import type { CoordinatorState } from '../../core/lifecycle.js';
+import type { RateLimiter } from '../../core/rate-limiter.js';
+import type { CostChanges, StoreChanges, TaskRow } from '../../core/store.js';
+import type { TaskQueue } from '../../core/task-queue.js';
 import type { ChangeSource } from './group-commit.js';
 
 export interface ChangeTracker extends ChangeSource {

@@ -1,17 +1,19 @@
+// services/: one file per proto service, each handler decode -> core call -> encode.
+// Imports src/core, src/gen, src/wire, codec/ and runtime/ (test/architecture/walls.test.ts).
 import type { DescService } from '@bufbuild/protobuf';
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
-import type { Coordinator } from '../core/coordinator.js';
-import type { CoordEventKind } from '../core/events.js';
+import type { Coordinator } from '../../core/coordinator.js';
+import type { CoordEventKind } from '../../core/events.js';
 // Not through ./proto.js: that module re-exports coord/v1 with `export *`, and the gRPC
 // infrastructure protos are only needed here and in the reflection service.
 import {
   type Health,
   HealthCheckResponse_ServingStatus as ServingStatus,
-} from '../gen/grpc/health/v1/health_pb.js';
-import { createAsyncQueue } from '../wire/async-queue.js';
-import type { GroupCommit } from './group-commit.js';
+} from '../../gen/grpc/health/v1/health_pb.js';
+import { createAsyncQueue } from '../../wire/async-queue.js';
+import type { GroupCommit } from '../runtime/group-commit.js';
 
-export { Health } from '../gen/grpc/health/v1/health_pb.js';
+export { Health } from '../../gen/grpc/health/v1/health_pb.js';
 export { ServingStatus };
 
 export interface HealthServiceOptions {

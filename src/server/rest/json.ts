@@ -1,3 +1,5 @@
+// rest/: the REST gateway under /api/coordination, its routes read from the proto annotations.
+// Imports src/core, src/gen and codec/ (test/architecture/walls.test.ts).
 import {
   type DescEnum,
   type DescField,

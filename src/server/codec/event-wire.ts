@@ -1,7 +1,9 @@
+// codec/: wire <-> core translation: generated messages, JSON/protobuf conversions, error mapping.
+// Imports src/core, src/gen and src/wire; runtime/ for types only (test/architecture/walls.test.ts).
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import type { CoordEventKind, CoordEvents } from '../core/events.js';
-import type { LoggedEvent } from './event-hub.js';
+import type { CoordEventKind, CoordEvents } from '../../core/events.js';
+import type { LoggedEvent } from '../runtime/event-hub.js';
 import { type Event, EventKind, EventSchema } from './proto.js';
 import { BUDGET_SCOPE, LIFECYCLE, taskToWire } from './wire.js';
 

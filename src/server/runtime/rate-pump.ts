@@ -1,5 +1,7 @@
-import type { Cancel, Scheduler } from '../core/clock.js';
-import type { RateLimiter } from '../core/rate-limiter.js';
+// runtime/: the running coordinator wired to its store and listeners: group commit, sessions, events.
+// Imports src/core, src/wire and codec/ (test/architecture/walls.test.ts).
+import type { Cancel, Scheduler } from '../../core/clock.js';
+import type { RateLimiter } from '../../core/rate-limiter.js';
 
 export interface RatePump {
   /** Call after anything that may change when the waiter queue can next move. */

@@ -1,3 +1,5 @@
+// transport/: the one port (HTTP/1.1 + HTTP/2) and the hand-written gRPC paths that bypass connect-node.
+// Imports codec/ and src/wire; services/ and runtime/ for types only (test/architecture/walls.test.ts).
 import type * as http from 'node:http';
 import type * as http2 from 'node:http2';
 import { create, type DescMessage, type DescMethod, type DescService } from '@bufbuild/protobuf';

@@ -1,3 +1,5 @@
+// services/: one file per proto service, each handler decode -> core call -> encode.
+// Imports src/core, src/gen, src/wire, codec/ and runtime/ (test/architecture/walls.test.ts).
 import {
   create,
   createRegistry,
@@ -18,12 +20,12 @@ import {
   type ServerReflectionResponse,
   ServerReflectionResponseSchema,
   ServerReflection as ServerReflectionV1,
-} from '../gen/grpc/reflection/v1/reflection_pb.js';
+} from '../../gen/grpc/reflection/v1/reflection_pb.js';
 import {
   ServerReflection as ServerReflectionV1alpha,
   ServerReflectionRequestSchema as V1alphaRequestSchema,
   ServerReflectionResponseSchema as V1alphaResponseSchema,
-} from '../gen/grpc/reflection/v1alpha/reflection_pb.js';
+} from '../../gen/grpc/reflection/v1alpha/reflection_pb.js';
 
 export { ServerReflectionV1, ServerReflectionV1alpha };
 

@@ -1,14 +1,16 @@
-import type { Scheduler } from '../core/clock.js';
-import { type Coordinator, type CoordinatorOptions, createCoordinator } from '../core/coordinator.js';
-import { createCostAggregator } from '../core/cost-aggregator.js';
-import { createEventBus } from '../core/event-bus.js';
-import type { CoordEvents } from '../core/events.js';
-import { createLeaseTable } from '../core/lease.js';
-import type { CoordinatorMessage } from '../core/messages.js';
-import { createRateLimiter } from '../core/rate-limiter.js';
-import type { Store } from '../core/store.js';
-import { createTaskQueue } from '../core/task-queue.js';
-import { createWorkerPool } from '../core/worker-pool.js';
+// runtime/: the running coordinator wired to its store and listeners: group commit, sessions, events.
+// Imports src/core, src/wire and codec/ (test/architecture/walls.test.ts).
+import type { Scheduler } from '../../core/clock.js';
+import { type Coordinator, type CoordinatorOptions, createCoordinator } from '../../core/coordinator.js';
+import { createCostAggregator } from '../../core/cost-aggregator.js';
+import { createEventBus } from '../../core/event-bus.js';
+import type { CoordEvents } from '../../core/events.js';
+import { createLeaseTable } from '../../core/lease.js';
+import type { CoordinatorMessage } from '../../core/messages.js';
+import { createRateLimiter } from '../../core/rate-limiter.js';
+import type { Store } from '../../core/store.js';
+import { createTaskQueue } from '../../core/task-queue.js';
+import { createWorkerPool } from '../../core/worker-pool.js';
 import { createChangeTracker } from './change-tracker.js';
 import { createGroupCommit, type GroupCommit } from './group-commit.js';
 

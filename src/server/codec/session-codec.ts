@@ -1,3 +1,5 @@
+// codec/: wire <-> core translation: generated messages, JSON/protobuf conversions, error mapping.
+// Imports src/core, src/gen and src/wire; runtime/ for types only (test/architecture/walls.test.ts).
 import type { JsonObject, JsonValue, MessageInitShape } from '@bufbuild/protobuf';
 import {
   type ProtoReader,
@@ -10,7 +12,7 @@ import {
   WIRE_LEN,
   WIRE_VARINT,
   writeEnvelope,
-} from '../wire/protowire.js';
+} from '../../wire/protowire.js';
 import type {
   CoordinatorMessageSchema,
   Failed,

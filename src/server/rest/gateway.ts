@@ -1,3 +1,5 @@
+// rest/: the REST gateway under /api/coordination, its routes read from the proto annotations.
+// Imports src/core, src/gen and codec/ (test/architecture/walls.test.ts).
 import {
   create,
   type DescField,
@@ -12,10 +14,10 @@ import {
 import { Code, ConnectError, createHandlerContext, type HandlerContext } from '@connectrpc/connect';
 import { codeToString } from '@connectrpc/connect/protocol-connect';
 import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
-import { isBatonError } from '../core/errors.js';
-import { httpStatusOf, toConnectError } from './errors.js';
-import { BadRequest, enumsToWords, eventName, queryToJson, setPath, wordsToEnums } from './rest-json.js';
-import { type RestRoute, restRoutes } from './rest-routes.js';
+import { isBatonError } from '../../core/errors.js';
+import { httpStatusOf, toConnectError } from '../codec/errors.js';
+import { BadRequest, enumsToWords, eventName, queryToJson, setPath, wordsToEnums } from './json.js';
+import { type RestRoute, restRoutes } from './routes.js';
 
 export interface RestGatewayOptions {
   /** The service whose `google.api.http` options give the routes. */

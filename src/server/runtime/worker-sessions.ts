@@ -1,9 +1,11 @@
+// runtime/: the running coordinator wired to its store and listeners: group commit, sessions, events.
+// Imports src/core, src/wire and codec/ (test/architecture/walls.test.ts).
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
-import type { CoordinatorMessage as CoreMessage } from '../core/messages.js';
-import type { CoordinatorMessageSchema } from './proto.js';
-import { BUDGET_SCOPE } from './wire.js';
+import type { CoordinatorMessage as CoreMessage } from '../../core/messages.js';
+import type { CoordinatorMessageSchema } from '../codec/proto.js';
+import { BUDGET_SCOPE } from '../codec/wire.js';
 
 /**
  * A message to a worker as an init shape: built without create() (the session fast path encodes

@@ -1,14 +1,20 @@
+// codec/: wire <-> core translation: generated messages, JSON/protobuf conversions, error mapping.
+// Imports src/core, src/gen and src/wire; runtime/ for types only (test/architecture/walls.test.ts).
 import { create, fromJson, type JsonObject, type JsonValue } from '@bufbuild/protobuf';
 import { type Timestamp, timestampFromMs, type Value, ValueSchema } from '@bufbuild/protobuf/wkt';
-import type { BudgetScopeStatus, CostStatus as CoreCostStatus } from '../core/cost-aggregator.js';
-import type { BatonError } from '../core/errors.js';
-import type { BudgetScope as CoreBudgetScope } from '../core/events.js';
-import type { CoordinatorState } from '../core/lifecycle.js';
-import type { RateLimiterStatus } from '../core/rate-limiter.js';
-import type { TaskSpec as CoreTaskSpec, TaskStatus as CoreTaskStatus, TaskSnapshot } from '../core/task.js';
-import type { Progress as CoreProgress } from '../core/task-queue.js';
-import type { AssignmentStrategy as CoreStrategy } from '../core/work-assigner.js';
-import type { WorkerInfo } from '../core/worker-pool.js';
+import type { BudgetScopeStatus, CostStatus as CoreCostStatus } from '../../core/cost-aggregator.js';
+import type { BatonError } from '../../core/errors.js';
+import type { BudgetScope as CoreBudgetScope } from '../../core/events.js';
+import type { CoordinatorState } from '../../core/lifecycle.js';
+import type { RateLimiterStatus } from '../../core/rate-limiter.js';
+import type {
+  TaskSpec as CoreTaskSpec,
+  TaskStatus as CoreTaskStatus,
+  TaskSnapshot,
+} from '../../core/task.js';
+import type { Progress as CoreProgress } from '../../core/task-queue.js';
+import type { AssignmentStrategy as CoreStrategy } from '../../core/work-assigner.js';
+import type { WorkerInfo } from '../../core/worker-pool.js';
 import {
   AssignmentStrategy,
   BudgetScope,

@@ -1,5 +1,7 @@
+// runtime/: the running coordinator wired to its store and listeners: group commit, sessions, events.
+// Imports src/core, src/wire and codec/ (test/architecture/walls.test.ts).
 import { Code, ConnectError } from '@connectrpc/connect';
-import type { Store, StoreChanges } from '../core/store.js';
+import type { Store, StoreChanges } from '../../core/store.js';
 
 export interface ChangeSource {
   /** What changed since the last successful commit, or undefined when nothing did. */

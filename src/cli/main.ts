@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { ASSIGNMENT_STRATEGIES, type AssignmentStrategy } from '../core/work-assigner.js';
-import { type ServerOptions, startServer } from './server.js';
-import { StoreOpenError } from './store/sqlite-store.js';
+import { type ServerOptions, startServer } from '../server/server.js';
+import { StoreOpenError } from '../server/store/sqlite-store.js';
 
 const USAGE = `Usage: baton serve [options]
 

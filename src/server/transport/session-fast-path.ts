@@ -1,15 +1,17 @@
+// transport/: the one port (HTTP/1.1 + HTTP/2) and the hand-written gRPC paths that bypass connect-node.
+// Imports codec/ and src/wire; services/ and runtime/ for types only (test/architecture/walls.test.ts).
 import type * as http2 from 'node:http2';
 import { create } from '@bufbuild/protobuf';
 import type { ConnectError } from '@connectrpc/connect';
 import { createMethodSerializationLookup, validateReadWriteMaxBytes } from '@connectrpc/connect/protocol';
 import { setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
-import { createEnvelopeReader, incompleteEnvelope } from '../wire/envelope-reader.js';
-import { ProtoWriter } from '../wire/protowire.js';
+import { createEnvelopeReader, incompleteEnvelope } from '../../wire/envelope-reader.js';
+import { ProtoWriter } from '../../wire/protowire.js';
+import { CoordinatorMessageSchema, WorkerService } from '../codec/proto.js';
+import { decodeWorkerMessage, writeCoordinatorEnvelope } from '../codec/session-codec.js';
+import type { Outbox, OutMessage } from '../runtime/worker-sessions.js';
+import type { SessionCall } from '../services/worker-service.js';
 import type { NodeHandler } from './one-port.js';
-import { CoordinatorMessageSchema, WorkerService } from './proto.js';
-import { decodeWorkerMessage, writeCoordinatorEnvelope } from './session-codec.js';
-import type { SessionCall } from './worker-service.js';
-import type { Outbox, OutMessage } from './worker-sessions.js';
 
 export interface SessionFastPathOptions {
   /** Starts a session: WorkerServiceImpl.open. */

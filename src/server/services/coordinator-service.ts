@@ -1,13 +1,18 @@
+// services/: one file per proto service, each handler decode -> core call -> encode.
+// Imports src/core, src/gen, src/wire, codec/ and runtime/ (test/architecture/walls.test.ts).
 import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
-import type { Coordinator } from '../core/coordinator.js';
-import { WARNING_THRESHOLD } from '../core/cost-aggregator.js';
-import type { CoordEventKind } from '../core/events.js';
-import type { TaskSnapshot } from '../core/task.js';
-import type { EventHub } from './event-hub.js';
-import { eventKindName, eventToWire } from './event-wire.js';
-import type { GroupCommit } from './group-commit.js';
-import { type CoordinatorService, EventKind, type TaskSpec, WatchEventsResponseSchema } from './proto.js';
+import type { Coordinator } from '../../core/coordinator.js';
+import { WARNING_THRESHOLD } from '../../core/cost-aggregator.js';
+import type { CoordEventKind } from '../../core/events.js';
+import type { TaskSnapshot } from '../../core/task.js';
+import { eventKindName, eventToWire } from '../codec/event-wire.js';
+import {
+  type CoordinatorService,
+  EventKind,
+  type TaskSpec,
+  WatchEventsResponseSchema,
+} from '../codec/proto.js';
 import {
   coreStatus,
   costsToWire,
@@ -18,7 +23,9 @@ import {
   specFromWire,
   taskToWire,
   workerToWire,
-} from './wire.js';
+} from '../codec/wire.js';
+import type { EventHub } from '../runtime/event-hub.js';
+import type { GroupCommit } from '../runtime/group-commit.js';
 
 export interface CoordinatorServiceDeps {
   readonly coordinator: Coordinator;

@@ -1,5 +1,14 @@
+// codec/: wire <-> core translation: generated messages, JSON/protobuf conversions, error mapping.
+// Imports src/core, src/gen and src/wire; runtime/ for types only (test/architecture/walls.test.ts).
 import type { Timestamp } from '@bufbuild/protobuf/wkt';
-import { ProtoWriter, Unsupported, unsupported, WIRE_I64, WIRE_LEN, WIRE_VARINT } from '../wire/protowire.js';
+import {
+  ProtoWriter,
+  Unsupported,
+  unsupported,
+  WIRE_I64,
+  WIRE_LEN,
+  WIRE_VARINT,
+} from '../../wire/protowire.js';
 import {
   type AddTaskResponse,
   AddTaskResponseSchema,

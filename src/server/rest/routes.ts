@@ -1,6 +1,8 @@
+// rest/: the REST gateway under /api/coordination, its routes read from the proto annotations.
+// Imports src/core, src/gen and codec/ (test/architecture/walls.test.ts).
 import { type DescField, type DescMethod, type DescService, getOption } from '@bufbuild/protobuf';
-import { http } from '../gen/google/api/annotations_pb.js';
-import type { HttpRule } from '../gen/google/api/http_pb.js';
+import { http } from '../../gen/google/api/annotations_pb.js';
+import type { HttpRule } from '../../gen/google/api/http_pb.js';
 
 /** One REST binding of an RPC, as its `google.api.http` option declares it. */
 export interface RestRoute {
