@@ -8,13 +8,14 @@ import { toConnectError } from './codec/errors.js';
 import { CoordinatorService, RateLimitService, WorkerService } from './codec/proto.js';
 import { taskEncoders } from './codec/task-codec.js';
 import { createRestGateway } from './rest/gateway.js';
+import { createProbes } from './rest/probes.js';
 import { createEventHub } from './runtime/event-hub.js';
 import { openCoordinator } from './runtime/open-coordinator.js';
 import { createRatePump } from './runtime/rate-pump.js';
 import { systemNow, systemScheduler } from './runtime/system-clock.js';
 import { createWorkerSessions } from './runtime/worker-sessions.js';
 import { createCoordinatorService } from './services/coordinator-service.js';
-import { createHealthService, Health } from './services/health-service.js';
+import { createHealthService, Health, isServing } from './services/health-service.js';
 import { createRateLimitService } from './services/rate-limit-service.js';
 import {
   createReflectionServices,
@@ -144,10 +145,14 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   const connectHandler = connectNodeAdapter({
     routes: (router) => routes(recordServices(router, fastServices)),
     interceptors: [errorInterceptor(logError)],
-    fallback: createRestGateway({
-      service: CoordinatorService,
-      implementation: coordinatorService,
-      log: logError,
+    fallback: createProbes({
+      live: () => !shutdown.signal.aborted,
+      ready: () => isServing({ coordinator, commit, signal: shutdown.signal }),
+      next: createRestGateway({
+        service: CoordinatorService,
+        implementation: coordinatorService,
+        log: logError,
+      }),
     }),
   });
   // Same error mapping as errorInterceptor: core refusals keep their code, anything else is logged.

@@ -33,6 +33,14 @@ export interface HealthServiceOptions {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * Whether the coordinator takes work: not shut down, not stopped, and its store writing. The gRPC
+ * health service and the HTTP readiness probe (rest/probes.ts) answer from this one rule.
+ */
+export function isServing(options: Pick<HealthServiceOptions, 'coordinator' | 'commit' | 'signal'>): boolean {
+  return !(options.signal?.aborted || options.coordinator.state === 'stopped' || options.commit.degraded);
+}
+
 /** The lifecycle events after which the serving status may have changed. */
 const LIFECYCLE_EVENTS: readonly CoordEventKind[] = ['coord:started', 'coord:draining', 'coord:stopped'];
 
@@ -44,7 +52,7 @@ const LIFECYCLE_EVENTS: readonly CoordEventKind[] = ['coord:started', 'coord:dra
  * store refuses writes (a load balancer should then send work elsewhere).
  */
 export function createHealthService(options: HealthServiceOptions): ServiceImpl<typeof Health> {
-  const { coordinator, commit, signal } = options;
+  const { coordinator, signal } = options;
   const pollMs = options.pollMs ?? 1000;
   const known = (): Set<string> => {
     const names = new Set(['']);
@@ -53,9 +61,7 @@ export function createHealthService(options: HealthServiceOptions): ServiceImpl<
   };
 
   const current = (): ServingStatus =>
-    signal?.aborted || coordinator.state === 'stopped' || commit.degraded
-      ? ServingStatus.NOT_SERVING
-      : ServingStatus.SERVING;
+    isServing(options) ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
 
   // One shared watch over the coordinator for every Watch call, attached only while there is one.
   const listeners = new Set<() => void>();
