@@ -530,7 +530,12 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       touch(info.id);
       if (held > 0) rejoined.add(info.id);
       else rejoined.delete(info.id);
-      events.emit('coord:worker-joined', { workerId: info.id, capabilities: [...info.capabilities] });
+      events.emit('coord:worker-joined', {
+        workerId: info.id,
+        capabilities: [...info.capabilities],
+        labels: { ...info.labels },
+        maxConcurrency: info.maxConcurrency,
+      });
       if (state === 'draining') {
         pool.setStatus(info.id, 'draining');
         pool.sendTo(info.id, { type: 'coord:drain' });

@@ -40,7 +40,12 @@ export interface CoordEvents {
   };
   'coord:budget-warning': BudgetEvent;
   'coord:budget-exceeded': BudgetEvent;
-  'coord:worker-joined': { readonly workerId: string; readonly capabilities: readonly string[] };
+  'coord:worker-joined': {
+    readonly workerId: string;
+    readonly capabilities: readonly string[];
+    readonly labels: Readonly<Record<string, string>>;
+    readonly maxConcurrency: number;
+  };
   'coord:worker-left': { readonly workerId: string; readonly reason: string };
 
   'coord:request': { readonly workerId: string };

@@ -402,6 +402,19 @@ describe('Coordinator', () => {
       expect(s.to('w1', 'coord:wait')).to.deep.equal([]);
     });
 
+    it('announces a joining worker with its capabilities, labels and max concurrency', () => {
+      const s = setup();
+      s.coordinator.workerJoined({
+        id: 'w1',
+        capabilities: ['llm'],
+        labels: { zone: 'a' },
+        maxConcurrency: 4,
+      });
+      expect(s.announced('coord:worker-joined')).to.deep.equal([
+        { workerId: 'w1', capabilities: ['llm'], labels: { zone: 'a' }, maxConcurrency: 4 },
+      ]);
+    });
+
     it('coord:request with nothing to do answers coord:wait with the reason', () => {
       const s = setup();
       s.coordinator.start();

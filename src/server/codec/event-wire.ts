@@ -63,7 +63,15 @@ function payloadOf(e: LoggedEvent): NonNullable<MessageInitShape<typeof EventSch
     }
     case 'coord:worker-joined': {
       const p = e.payload as Payload<'coord:worker-joined'>;
-      return { case: 'workerJoined', value: { workerId: p.workerId, capabilities: [...p.capabilities] } };
+      return {
+        case: 'workerJoined',
+        value: {
+          workerId: p.workerId,
+          capabilities: [...p.capabilities],
+          labels: { ...p.labels },
+          maxConcurrency: p.maxConcurrency,
+        },
+      };
     }
     case 'coord:worker-left': {
       const p = e.payload as Payload<'coord:worker-left'>;
