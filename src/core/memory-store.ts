@@ -1,7 +1,7 @@
 import { type CostAccountSnapshot, type FlagState, RECENT_REPORTS } from './cost-aggregator.js';
 import type { CoordinatorState } from './lifecycle.js';
 import type { RateLimiterSnapshot } from './rate-limiter.js';
-import type { CoordinatorImage, Store, TaskRow } from './store.js';
+import type { CoordinatorImage, Store, StoreRecord, TaskRow } from './store.js';
 
 /**
  * The in-memory store (`--store memory`, tests): the same commit contract as SQLite, so the
@@ -16,6 +16,8 @@ export function createMemoryStore(): Store {
   let costGlobal: FlagState | undefined;
   const costAccounts = new Map<string, CostAccountSnapshot>();
   const reportIds = new Map<string, string[]>();
+  const records = new Map<string, StoreRecord>();
+  const recordKey = (kind: string, id: string): string => `${kind}\u0000${id}`;
 
   return {
     kind: 'memory',
@@ -37,6 +39,7 @@ export function createMemoryStore(): Store {
                   recentReportIds: [...(reportIds.get(a.workerId) ?? [])],
                 })),
               },
+        records: [...records.values()],
       };
     },
     commit(changes) {
@@ -47,6 +50,8 @@ export function createMemoryStore(): Store {
       for (const [id, at] of changes.upsertLeases) leases.set(id, at);
       for (const id of changes.removeLeases) leases.delete(id);
       rateLimiter = changes.rateLimiter ?? rateLimiter;
+      for (const r of changes.upsertRecords ?? []) records.set(recordKey(r.kind, r.id), r);
+      for (const [kind, id] of changes.removeRecords ?? []) records.delete(recordKey(kind, id));
       const costs = changes.costs;
       if (costs !== undefined) {
         if (costs.replace === true) {

@@ -6,6 +6,16 @@ import type { TaskQueueJson } from './task-queue.js';
 /** One task as stored: its snapshot plus the two internal fields a restore needs. */
 export type TaskRow = TaskQueueJson['tasks'][number];
 
+/**
+ * A durable record of a subsystem beside the task graph (a worker's workspace, a merge-queue
+ * entry), by kind and id. The body is any JSON value; the store keeps it as given.
+ */
+export interface StoreRecord {
+  readonly kind: string;
+  readonly id: string;
+  readonly body: unknown;
+}
+
 /** Everything a coordinator needs to come back after a crash exactly where it was acknowledged. */
 export interface CoordinatorImage {
   readonly state: CoordinatorState;
@@ -14,6 +24,8 @@ export interface CoordinatorImage {
   readonly leases: readonly (readonly [string, number])[];
   readonly rateLimiter: RateLimiterSnapshot | null;
   readonly costs: CostSnapshot | null;
+  /** Records of the subsystems beside the graph, in no particular order. */
+  readonly records?: readonly StoreRecord[];
 }
 
 /**
@@ -40,6 +52,9 @@ export interface StoreChanges {
   readonly removeLeases: readonly string[];
   readonly rateLimiter?: RateLimiterSnapshot;
   readonly costs?: CostChanges;
+  readonly upsertRecords?: readonly StoreRecord[];
+  /** [kind, id] */
+  readonly removeRecords?: readonly (readonly [string, string])[];
 }
 
 /**

@@ -6,7 +6,7 @@ import type { CoordEvents } from '../../core/events.js';
 import type { LeaseTable } from '../../core/lease.js';
 import type { CoordinatorState } from '../../core/lifecycle.js';
 import type { RateLimiter } from '../../core/rate-limiter.js';
-import type { CostChanges, StoreChanges, TaskRow } from '../../core/store.js';
+import type { CostChanges, StoreChanges, StoreRecord, TaskRow } from '../../core/store.js';
 import type { TaskQueue } from '../../core/task-queue.js';
 import type { ChangeSource } from './group-commit.js';
 
@@ -17,6 +17,8 @@ export interface ChangeTracker extends ChangeSource {
   attach(parts: TrackedParts): TrackedParts;
   /** Forget everything marked so far: after a restore, the store already holds it. */
   reset(): void;
+  /** Stores a record (or, with `undefined`, removes it) in the next group commit. */
+  record(kind: string, id: string, body: unknown): void;
 }
 
 export interface TrackedParts {
@@ -46,6 +48,18 @@ function marking<T extends object>(
   return wrapped;
 }
 
+function recordChanges(
+  changes: Iterable<StoreRecord | readonly [string, string]>,
+): Pick<StoreChanges, 'upsertRecords' | 'removeRecords'> {
+  const upsertRecords: StoreRecord[] = [];
+  const removeRecords: (readonly [string, string])[] = [];
+  for (const change of changes) {
+    if (Array.isArray(change)) removeRecords.push(change as readonly [string, string]);
+    else upsertRecords.push(change as StoreRecord);
+  }
+  return { upsertRecords, removeRecords };
+}
+
 /**
  * Finds what a group commit must write: the tasks, leases and lifecycle that changed, and the
  * rate limiter's and cost aggregator's snapshots when they changed (both are small).
@@ -60,6 +74,8 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
   let reportIds: [string, string][] = [];
   let replaceCosts = false;
   let lifecycle = false;
+  /** Records by kind and id: the body to store, or undefined to remove. */
+  const records = new Map<string, StoreRecord | readonly [string, string]>();
   /** The queue's insertion counter as last committed, and as last collected. */
   let storedSeq: number | undefined;
   let collectedSeq: number | undefined;
@@ -74,6 +90,7 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
     reportIds = [];
     replaceCosts = false;
     lifecycle = false;
+    records.clear();
     storedSeq = undefined;
   };
 
@@ -149,10 +166,16 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
       return parts;
     },
     reset,
+    record(kind, id, body) {
+      records.set(`${kind}\u0000${id}`, body === undefined ? [kind, id] : { kind, id, body });
+      onDirty();
+    },
     collect(): StoreChanges | undefined {
       collectedSeq = storedSeq;
       if (parts === undefined) return undefined;
-      if (tasks.size === 0 && leases.size === 0 && !rate && !costs && !lifecycle) return undefined;
+      if (tasks.size === 0 && leases.size === 0 && !rate && !costs && !lifecycle && records.size === 0) {
+        return undefined;
+      }
       collectedSeq = parts.taskQueue.nextSeq;
       const upsertTasks: TaskRow[] = [];
       const removeTasks: string[] = [];
@@ -177,6 +200,7 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
         removeLeases,
         ...(rate ? { rateLimiter: parts.rateLimiter.snapshot() } : {}),
         ...(costs ? { costs: costChanges(parts.costAggregator) } : {}),
+        ...(records.size === 0 ? {} : recordChanges(records.values())),
       };
     },
     committed() {

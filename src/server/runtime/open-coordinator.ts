@@ -8,7 +8,7 @@ import type { CoordEvents } from '../../core/events.js';
 import { createLeaseTable } from '../../core/lease.js';
 import type { CoordinatorMessage } from '../../core/messages.js';
 import { createRateLimiter } from '../../core/rate-limiter.js';
-import type { Store } from '../../core/store.js';
+import type { Store, StoreRecord } from '../../core/store.js';
 import { createTaskQueue } from '../../core/task-queue.js';
 import { createWorkerPool } from '../../core/worker-pool.js';
 import { createChangeTracker } from './change-tracker.js';
@@ -28,6 +28,19 @@ export interface DurableCoordinator {
   readonly commit: GroupCommit;
   /** True when state was restored from the store rather than started fresh. */
   readonly restored: boolean;
+  readonly records: DurableRecords;
+}
+
+/**
+ * Durable records for the subsystems beside the graph (workspaces, the merge queue): what the
+ * store held at start, and writes that ride the same group commit as the coordinator's changes,
+ * so `commit.afterCommit` releases an answer only once its record is stored.
+ */
+export interface DurableRecords {
+  /** The records of `kind` as restored from the store when the server started. */
+  restored(kind: string): readonly StoreRecord[];
+  put(kind: string, id: string, body: unknown): void;
+  remove(kind: string, id: string): void;
 }
 
 /**
@@ -93,5 +106,15 @@ export function openCoordinator(options: OpenCoordinatorOptions): DurableCoordin
   });
   // A lease that lapsed while the server was down sends its tasks back to the queue now.
   if (image !== undefined) coordinator.sweepLeases();
-  return { coordinator, commit: groupCommit, restored: image !== undefined };
+  const restoredRecords = image?.records ?? [];
+  return {
+    coordinator,
+    commit: groupCommit,
+    restored: image !== undefined,
+    records: {
+      restored: (kind) => restoredRecords.filter((r) => r.kind === kind),
+      put: (kind, id, body) => tracker.record(kind, id, body),
+      remove: (kind, id) => tracker.record(kind, id, undefined),
+    },
+  };
 }

@@ -53,6 +53,13 @@ export const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
     );
     db.prepare("DELETE FROM meta WHERE key = 'costs'").run();
   },
+  // 3: records of the subsystems beside the task graph (workspaces, merge-queue entries).
+  (db) => {
+    db.exec(`
+      CREATE TABLE records (kind TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL,
+        PRIMARY KEY (kind, id)) STRICT, WITHOUT ROWID;
+    `);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -6,7 +6,14 @@ import Database from 'better-sqlite3';
 import { type CostSnapshot, type FlagState, RECENT_REPORTS } from '../../core/cost-aggregator.js';
 import { COORDINATOR_STATES, type CoordinatorState } from '../../core/lifecycle.js';
 import type { RateLimiterSnapshot } from '../../core/rate-limiter.js';
-import type { CoordinatorImage, CostChanges, Store, StoreChanges, TaskRow } from '../../core/store.js';
+import type {
+  CoordinatorImage,
+  CostChanges,
+  Store,
+  StoreChanges,
+  StoreRecord,
+  TaskRow,
+} from '../../core/store.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './sqlite-schema.js';
 
 /** "Batn": marks a SQLite file as Baton's, so a foreign database is refused, never reused. */
@@ -120,6 +127,14 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     'SELECT worker_id, report_id FROM cost_reports ORDER BY worker_id, n',
   );
 
+  const upsertRecord = db.prepare<[string, string, string]>(
+    'INSERT INTO records (kind, id, body) VALUES (?, ?, ?) ON CONFLICT(kind, id) DO UPDATE SET body = excluded.body',
+  );
+  const deleteRecord = db.prepare<[string, string]>('DELETE FROM records WHERE kind = ? AND id = ?');
+  const allRecords = db.prepare<[], { kind: string; id: string; body: string }>(
+    'SELECT kind, id, body FROM records',
+  );
+
   const meta = (key: string): string | undefined => getMeta.get(key)?.value;
   const json = <T>(key: string): T | null => {
     const value = meta(key);
@@ -138,6 +153,8 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     for (const id of changes.removeLeases) deleteLease.run(id);
     if (changes.rateLimiter !== undefined) setMeta.run('rate_limiter', JSON.stringify(changes.rateLimiter));
     if (changes.costs !== undefined) writeCosts(changes.costs);
+    for (const r of changes.upsertRecords ?? []) upsertRecord.run(r.kind, r.id, JSON.stringify(r.body));
+    for (const [kind, id] of changes.removeRecords ?? []) deleteRecord.run(kind, id);
   });
 
   const writeCosts = (costs: CostChanges): void => {
@@ -202,6 +219,9 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
           leases: allLeases.all().map((r) => [r.worker_id, r.expires_at] as const),
           rateLimiter: json<RateLimiterSnapshot>('rate_limiter'),
           costs: loadCosts(),
+          records: allRecords
+            .all()
+            .map((r): StoreRecord => ({ kind: r.kind, id: r.id, body: JSON.parse(r.body) })),
         };
       } catch (error) {
         if (error instanceof StoreOpenError) throw error;
