@@ -1,236 +1,18 @@
-import { randomUUID } from 'node:crypto';
-import { fromJson, type JsonObject, type JsonValue, type MessageInitShape } from '@bufbuild/protobuf';
-import { timestampDate, type Value, ValueSchema } from '@bufbuild/protobuf/wkt';
-import { Code, ConnectError, type Transport } from '@connectrpc/connect';
+// The worker SDK's entry point and session life: connect, welcome, reconnect with backoff, drain, stop.
+// Task running is in task-runner.ts, reports and their ledger in worker-reports.ts.
+import { timestampDate } from '@bufbuild/protobuf/wkt';
+import { Code, ConnectError } from '@connectrpc/connect';
 import { onAbort } from './abort-listeners.js';
-import { backoffDelay, defaultReconnect, type ReconnectOptions, sleep } from './backoff.js';
+import { backoffDelay, defaultReconnect, sleep } from './backoff.js';
 import { isFatalSessionEnd } from './errors.js';
-import { type Assignment, BudgetScope, type CoordinatorMessage, type WorkerMessageSchema } from './proto.js';
-import {
-  type AcquireOptions,
-  createRateLimitClient,
-  type RateLimitClient,
-  type Reservation,
-} from './rate-limit-client.js';
-import {
-  createReportLedger,
-  type ReportBody,
-  type ReportOutcome,
-  type ReportSettled,
-} from './report-ledger.js';
+import { BudgetScope, type CoordinatorMessage } from './proto.js';
+import { createRateLimitClient, type RateLimitClient } from './rate-limit-client.js';
 import { connectSessions, grpcSessions, type SessionChannel } from './session-channel.js';
+import { createTaskRunner } from './task-runner.js';
+import type { Worker, WorkerEvent, WorkerOptions, WorkerRunState } from './worker-api.js';
+import { createWorkerReports, type WorkerMessageInit } from './worker-reports.js';
 
-/** A report about a task (not a cost report). */
-type TaskReportBody = Exclude<ReportBody, { case: 'cost' }>;
-
-type WorkerMessageInit = MessageInitShape<typeof WorkerMessageSchema>;
-
-/** A task as the handler sees it: the Assignment, with plain JavaScript types. */
-export interface WorkerTask {
-  readonly id: string;
-  /** The fencing token of this assignment; every report about the task names it. */
-  readonly attempt: number;
-  readonly category: string;
-  readonly priority: number;
-  /** The JSON object given when the task was added (`{}` when none). */
-  readonly metadata: JsonObject;
-  /** When the worker's lease lapses unless it says something, by the coordinator's clock. */
-  readonly leaseDeadline: Date | undefined;
-}
-
-/** Money spent on model calls since the previous cost report (a delta). */
-export interface CostReport {
-  readonly totalUsd: number;
-  readonly inputTokens: number | bigint;
-  readonly outputTokens: number | bigint;
-  /** The task the money was spent on, for attribution only. */
-  readonly taskId?: string;
-}
-
-/** What a handler gets besides its task. */
-export interface TaskContext {
-  /**
-   * Aborts when the coordinator cancels this attempt, when a report shows it is stale, on a budget
-   * stop, or on a forced stop. `signal.reason` is a ConnectError: Canceled (cancelled or stopped),
-   * Aborted (stale attempt) or ResourceExhausted (budget stop). Pass it to every model call.
-   */
-  readonly signal: AbortSignal;
-  readonly attempt: number;
-  /** Reports spend attributed to this task; resolves once the coordinator applied it. */
-  reportCost(cost: Omit<CostReport, 'taskId'>): Promise<ReportOutcome>;
-  /** Renews the lease now (heartbeats are automatic; this is for a handler that knows it is about to block). */
-  heartbeat(): void;
-}
-
-/**
- * Runs one task. Its return value (any JSON-serialisable value; undefined for none) becomes the
- * task's result. Throwing fails the task: an error with `retryable: true` (see {@link RetryableError})
- * sends it back to pending while it has attempts left, anything else fails it for good.
- */
-export type TaskHandler = (task: WorkerTask, context: TaskContext) => unknown;
-
-/** An error whose `retryable` flag tells the coordinator that running the task again might work. */
-export class RetryableError extends Error {
-  readonly retryable = true;
-  override name = 'RetryableError';
-}
-
-/**
- * Where the worker is: `idle` before start(), `connecting` until the first Welcome, `running`
- * while welcomed, `reconnecting` after a drop, `draining` after a Drain (finishing held tasks),
- * `budget-stopped` after a BudgetStop (taking nothing, still connected), `stopping` during stop(),
- * `stopped` at the end.
- */
-export type WorkerRunState =
-  | 'idle'
-  | 'connecting'
-  | 'running'
-  | 'reconnecting'
-  | 'draining'
-  | 'budget-stopped'
-  | 'stopping'
-  | 'stopped';
-
-/** What the coordinator accepted in its Welcome. */
-export interface WelcomeInfo {
-  readonly workerId: string;
-  readonly serverTime: Date | undefined;
-  readonly leaseTtlMs: number;
-  readonly heartbeatIntervalMs: number;
-  readonly maxConcurrency: number;
-}
-
-/** Things worth logging or counting, delivered to `onEvent` synchronously. */
-export type WorkerEvent =
-  | { readonly type: 'state'; readonly state: WorkerRunState }
-  | { readonly type: 'connected'; readonly welcome: WelcomeInfo; readonly resumed: boolean }
-  | { readonly type: 'disconnected'; readonly error: ConnectError | undefined }
-  | { readonly type: 'reconnecting'; readonly attempt: number; readonly delayMs: number }
-  | { readonly type: 'wait'; readonly reason: string }
-  | { readonly type: 'task-started'; readonly taskId: string; readonly attempt: number }
-  | {
-      readonly type: 'task-finished';
-      readonly taskId: string;
-      readonly attempt: number;
-      /** `dropped`: cancelled, stale or stopped, so nothing was reported. */
-      readonly outcome: 'complete' | 'failed' | 'dropped';
-      readonly error?: unknown;
-    }
-  | {
-      readonly type: 'task-cancelled';
-      readonly taskId: string;
-      readonly attempt: number;
-      readonly reason: string;
-    }
-  | {
-      readonly type: 'task-refused';
-      readonly taskId: string;
-      readonly attempt: number;
-      readonly reason: string;
-    }
-  | {
-      readonly type: 'stale';
-      readonly taskId: string;
-      readonly attempt: number;
-      readonly report: ReportBody['case'];
-    }
-  | {
-      readonly type: 'budget-stopped';
-      readonly scope: 'worker' | 'global' | 'unspecified';
-      readonly reason: string;
-      readonly spentUsd: number;
-      readonly budgetUsd: number;
-    }
-  | { readonly type: 'drain'; readonly reason: string }
-  | { readonly type: 'report-refused'; readonly report: ReportBody['case']; readonly error: ConnectError }
-  | { readonly type: 'error'; readonly error: unknown };
-
-/** Options of {@link createWorker}. */
-export interface WorkerOptions {
-  /** The coordinator's base URL, e.g. `http://127.0.0.1:7070`. Used only when no transport is given. */
-  readonly url: string;
-  /** The worker's stable id; reconnecting with the same id resumes the same worker and its tasks. */
-  readonly id: string;
-  /**
-   * Task categories the worker is meant for. Under the `capability` strategy a task goes to a
-   * worker listing its category while any connected worker lists it; a category that no connected
-   * worker lists (and a task without one) goes to the least-loaded worker, whatever it lists.
-   * Default: none.
-   */
-  readonly capabilities?: readonly string[];
-  /** Free-form labels shown in status (host, model, region, ...). */
-  readonly labels?: Readonly<Record<string, string>>;
-  /** The most tasks run at once (the coordinator may cap it lower in its Welcome). */
-  readonly maxConcurrency: number;
-  readonly handler: TaskHandler;
-  /** Defaults to gRPC over HTTP/2 at `url`: a long-lived bidi stream needs HTTP/2. */
-  readonly transport?: Transport;
-  /** Overrides the Welcome's heartbeat_interval_ms. */
-  readonly heartbeatIntervalMs?: number;
-  /** Backoff between reconnection attempts (exponential with jitter). Default 100 ms to 10 s. */
-  readonly reconnect?: Partial<ReconnectOptions>;
-  /**
-   * After a Wait, ask again after this long (growing to 8× while the answer stays Wait). The
-   * coordinator pushes work when it appears; this only guards against a lost wake-up. 0: never.
-   * Default 1000 ms.
-   */
-  readonly waitRetryMs?: number;
-  /** How long to wait for the coordinator to end a session the worker closed. Default 5000 ms. */
-  readonly closeTimeoutMs?: number;
-  readonly onEvent?: (event: WorkerEvent) => void;
-}
-
-/** Options of {@link Worker.stop}. */
-export interface StopOptions {
-  /**
-   * Aborting forces the stop: running handlers are aborted and unacknowledged reports are given
-   * up. Without it, stop() waits for handlers and receipts however long they take.
-   */
-  readonly signal?: AbortSignal;
-}
-
-/** A worker connected to a coordinator. */
-export interface Worker {
-  /** Connects and resolves once welcomed; keeps retrying a coordinator that is not up yet. */
-  start(): Promise<void>;
-  /**
-   * Asks for no more tasks (Request 0), lets running handlers (and any task already on its way)
-   * finish and their reports be acknowledged, then closes the session.
-   */
-  stop(options?: StopOptions): Promise<void>;
-  /** Reserves shared rate-limit capacity for one model call, over the worker's own rate stream. */
-  acquire(tokens: number, options?: AcquireOptions): Promise<Reservation>;
-  /** Reports spend not tied to one task; resolves once applied. */
-  reportCost(cost: CostReport): Promise<ReportOutcome>;
-  readonly state: WorkerRunState;
-  /** Handlers running now. */
-  readonly running: number;
-  /**
-   * Settles when the worker is finished: resolves after stop() or a completed drain, rejects
-   * with the ConnectError that ended it otherwise (ABORTED: another session took over this id).
-   */
-  readonly done: Promise<void>;
-}
-
-interface RunningTask {
-  readonly taskId: string;
-  readonly attempt: number;
-  /** Made when the handler first reads `context.signal` (most fast handlers never do). */
-  controller: AbortController | undefined;
-  /** Abort reason kind; `undefined` while not aborted. */
-  aborted: 'cancelled' | 'stale' | 'budget' | 'stopped' | undefined;
-  /** Why it was aborted, for a signal first read after the abort. */
-  abortReason: ConnectError | undefined;
-}
-
-/** The task's signal, made on first use: aborted already (with the reason) if the task was. */
-function signalOf(r: RunningTask): AbortSignal {
-  if (r.controller === undefined) {
-    r.controller = new AbortController();
-    if (r.abortReason !== undefined) r.controller.abort(r.abortReason);
-  }
-  return r.controller.signal;
-}
+export * from './worker-api.js';
 
 interface Session {
   readonly generation: number;
@@ -246,8 +28,6 @@ interface Deferred<T> {
   resolve(value: T): void;
   reject(error: unknown): void;
 }
-
-const maxBatch = 256;
 
 /**
  * Creates a worker that holds one WorkerService.Session stream to the coordinator, runs the tasks
@@ -273,15 +53,7 @@ export function createWorker(options: WorkerOptions): Worker {
   const reconnect = { ...defaultReconnect, ...options.reconnect };
   const waitRetryMs = options.waitRetryMs ?? 1_000;
   const closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
-  const ledger = createReportLedger();
-  // Cost reports carry `<instance>-<n>` so a resent one is counted once even across a restart of
-  // the coordinator that lost the first receipt; the instance part keeps ids unique per process.
-  const instance = randomUUID();
-  let costReports = 0;
-  const running = new Map<string, RunningTask>();
-  const backlog: Assignment[] = [];
 
-  let capacity = options.maxConcurrency;
   let session: Session | undefined;
   let generation = 0;
   let connection: 'idle' | 'connecting' | 'running' | 'reconnecting' | 'stopped' = 'idle';
@@ -297,7 +69,6 @@ export function createWorker(options: WorkerOptions): Worker {
   let waitTimer: NodeJS.Timeout | undefined;
   let waitRound = 0;
   let closeTimer: NodeJS.Timeout | undefined;
-  let flushScheduled = false;
   let rateLimiter: RateLimitClient | undefined;
   let lastState: WorkerRunState = 'idle';
   const welcomed = deferred<void>();
@@ -332,9 +103,12 @@ export function createWorker(options: WorkerOptions): Worker {
   };
 
   const accepting = (): boolean => !draining && !budgetStopped && !stopping;
-  const freeSlots = (): number => Math.max(0, capacity - running.size - backlog.length);
-  const quiescent = (): boolean => running.size === 0 && backlog.length === 0 && ledger.size === 0;
+  const quiescent = (): boolean => runner.idle && reports.outstanding === 0;
   const finishing = (): boolean => stopping || draining;
+  const open = (): Session | undefined => {
+    const s = session;
+    return s === undefined || !s.welcomed || s.closing ? undefined : s;
+  };
 
   // --- writing ---------------------------------------------------------------------------------
 
@@ -350,21 +124,21 @@ export function createWorker(options: WorkerOptions): Worker {
    */
   const onHeartbeatTimer = (): void => {
     heartbeatTimer = undefined;
-    const s = session;
-    if (s === undefined || !s.welcomed || s.closing || s.heartbeatMs <= 0) return;
+    const s = open();
+    if (s === undefined || s.heartbeatMs <= 0) return;
     const quietMs = performance.now() - lastWriteAt;
     if (quietMs < s.heartbeatMs) {
       heartbeatTimer = setTimeout(onHeartbeatTimer, s.heartbeatMs - quietMs);
       heartbeatTimer.unref();
       return;
     }
-    flushReports(); // reports refused with UNAVAILABLE are written again at this pace
+    reports.flush(); // reports refused with UNAVAILABLE are written again at this pace
     write({ kind: { case: 'heartbeat', value: {} } });
   };
 
   const armHeartbeat = (): void => {
-    const s = session;
-    if (s === undefined || !s.welcomed || s.closing || s.heartbeatMs <= 0) {
+    const s = open();
+    if (s === undefined || s.heartbeatMs <= 0) {
       stopHeartbeat();
       return;
     }
@@ -375,63 +149,16 @@ export function createWorker(options: WorkerOptions): Worker {
   };
 
   /** Writes to the welcomed session, if there is one; anything else waits for the next Welcome. */
-  const write = (message: WorkerMessageInit): boolean => {
-    const s = session;
-    if (s === undefined || !s.welcomed || s.closing) return false;
+  const write = (message: WorkerMessageInit): void => {
+    const s = open();
+    if (s === undefined) return;
     s.queue.push(message);
     armHeartbeat();
-    return true;
-  };
-
-  const flushReports = (): void => {
-    const s = session;
-    if (s === undefined || !s.welcomed || s.closing) return;
-    const bodies = ledger.takeUnsent(s.generation);
-    for (let i = 0; i < bodies.length; i += maxBatch) {
-      const chunk = bodies.slice(i, i + maxBatch);
-      if (chunk.length === 1) write({ kind: chunk[0]! });
-      else write({ kind: { case: 'reports', value: { reports: chunk.map((kind) => ({ kind })) } } });
-    }
-  };
-
-  /** Reports made in the same tick go out together, in one Reports batch. */
-  const scheduleFlush = (): void => {
-    if (flushScheduled) return;
-    flushScheduled = true;
-    queueMicrotask(() => {
-      flushScheduled = false;
-      flushReports();
-    });
-  };
-
-  /**
-   * The end of a task's report: a stale attempt aborts the handler still running it (if any);
-   * any other refusal becomes an event. One function for every report, so a report costs no closure.
-   */
-  const taskReportSettled: ReportSettled = (outcome, body) => {
-    maybeFinish();
-    if (outcome === 'applied' || body.case === 'cost') return;
-    if (outcome === 'stale') {
-      const { taskId, attempt } = body.value;
-      emit({ type: 'stale', taskId, attempt, report: body.case });
-      const r = running.get(keyOf(taskId, attempt));
-      if (r !== undefined) {
-        abortTask(r, 'stale', 'the attempt is stale: the task was reassigned or cancelled');
-      }
-      return;
-    }
-    emit({ type: 'report-refused', report: body.case, error: outcome });
-  };
-
-  /** Reports about a task; `seq` is given by the ledger. */
-  const reportTask = (body: TaskReportBody): void => {
-    ledger.add(body, taskReportSettled);
-    scheduleFlush();
   };
 
   const requestMore = (): void => {
     if (!accepting()) return;
-    const count = freeSlots();
+    const count = runner.freeSlots;
     if (count > 0) write({ kind: { case: 'request', value: { count } } });
   };
 
@@ -440,126 +167,29 @@ export function createWorker(options: WorkerOptions): Worker {
     write({ kind: { case: 'request', value: { count: 0 } } });
   };
 
-  // --- tasks -------------------------------------------------------------------------------------
+  const reports = createWorkerReports({
+    openSession: () => open()?.generation,
+    write,
+    emit,
+    stale: (taskId, attempt) => runner.stale(taskId, attempt),
+    settled: () => maybeFinish(),
+  });
 
-  const abortTask = (r: RunningTask, kind: NonNullable<RunningTask['aborted']>, reason: string): void => {
-    if (r.aborted !== undefined) return;
-    r.aborted = kind;
-    const code = kind === 'stale' ? Code.Aborted : kind === 'budget' ? Code.ResourceExhausted : Code.Canceled;
-    r.abortReason = new ConnectError(reason, code);
-    r.controller?.abort(r.abortReason);
-  };
-
-  /** Hands an assignment back: the only way to refuse one is to fail it, retryably. */
-  const refuse = (a: Assignment, reason: string): void => {
-    emit({ type: 'task-refused', taskId: a.taskId, attempt: a.attempt, reason });
-    reportTask({
-      case: 'failed',
-      value: { seq: 0, taskId: a.taskId, attempt: a.attempt, error: reason, retryable: true },
-    });
-  };
-
-  const runTask = async (a: Assignment): Promise<void> => {
-    const r: RunningTask = {
-      taskId: a.taskId,
-      attempt: a.attempt,
-      controller: undefined,
-      aborted: undefined,
-      abortReason: undefined,
-    };
-    running.set(keyOf(a.taskId, a.attempt), r);
-    emit({ type: 'task-started', taskId: a.taskId, attempt: a.attempt });
-    reportTask({ case: 'started', value: { seq: 0, taskId: a.taskId, attempt: a.attempt } });
-    let deadline: Date | undefined;
-    const task: WorkerTask = {
-      id: a.taskId,
-      attempt: a.attempt,
-      category: a.category,
-      priority: a.priority,
-      metadata: a.metadata ?? {},
-      get leaseDeadline() {
-        if (deadline === undefined && a.leaseDeadline !== undefined)
-          deadline = timestampDate(a.leaseDeadline);
-        return deadline;
+  const runner = createTaskRunner(
+    {
+      handler: options.handler,
+      emit,
+      report: reports.task,
+      reportCost: reports.cost,
+      heartbeat: () => write({ kind: { case: 'heartbeat', value: {} } }),
+      settled: () => {
+        requestMore();
+        maybeFinish();
       },
-    };
-    const context: TaskContext = {
-      get signal() {
-        return signalOf(r);
-      },
-      attempt: a.attempt,
-      reportCost: (cost) => reportCost({ ...cost, taskId: a.taskId }),
-      heartbeat: () => {
-        write({ kind: { case: 'heartbeat', value: {} } });
-      },
-    };
-    let ok = false;
-    let result: unknown;
-    let error: unknown;
-    // Let the flush scheduled by the Started report run first, so Started (batched with those of
-    // tasks assigned together) is on the wire before any handler work begins.
-    await Promise.resolve();
-    try {
-      result = await options.handler(task, context);
-      ok = true;
-    } catch (e) {
-      error = e;
-    }
-    running.delete(keyOf(a.taskId, a.attempt));
-    const silent = r.aborted === 'cancelled' || r.aborted === 'stale' || forced || connection === 'stopped';
-    if (silent) {
-      emit({ type: 'task-finished', taskId: a.taskId, attempt: a.attempt, outcome: 'dropped', error });
-    } else if (ok) {
-      const value = toResultValue(result);
-      if (value instanceof Error) {
-        reportTask({
-          case: 'failed',
-          value: { seq: 0, taskId: a.taskId, attempt: a.attempt, error: value.message, retryable: false },
-        });
-        emit({
-          type: 'task-finished',
-          taskId: a.taskId,
-          attempt: a.attempt,
-          outcome: 'failed',
-          error: value,
-        });
-      } else {
-        reportTask({
-          case: 'complete',
-          value:
-            value === undefined
-              ? { seq: 0, taskId: a.taskId, attempt: a.attempt }
-              : { seq: 0, taskId: a.taskId, attempt: a.attempt, result: value },
-        });
-        emit({ type: 'task-finished', taskId: a.taskId, attempt: a.attempt, outcome: 'complete' });
-      }
-    } else {
-      const budget = r.aborted === 'budget';
-      const message = budget ? `worker budget-stopped: ${errorMessage(error)}` : errorMessage(error);
-      reportTask({
-        case: 'failed',
-        value: {
-          seq: 0,
-          taskId: a.taskId,
-          attempt: a.attempt,
-          error: message,
-          retryable: budget || isRetryable(error),
-        },
-      });
-      emit({ type: 'task-finished', taskId: a.taskId, attempt: a.attempt, outcome: 'failed', error });
-    }
-    pump();
-    requestMore();
-    maybeFinish();
-  };
-
-  /** Starts backlog tasks while there are free slots. */
-  const pump = (): void => {
-    while (backlog.length > 0 && running.size < capacity && connection !== 'stopped') {
-      const a = backlog.shift()!;
-      runTask(a).catch((error: unknown) => emit({ type: 'error', error }));
-    }
-  };
+      silenced: () => forced || connection === 'stopped',
+    },
+    options.maxConcurrency,
+  );
 
   // --- messages from the coordinator -------------------------------------------------------------
 
@@ -569,7 +199,10 @@ export function createWorker(options: WorkerOptions): Worker {
   ): void => {
     if (s.welcomed) return;
     s.welcomed = true;
-    capacity = Math.max(1, Math.min(options.maxConcurrency, w.maxConcurrency || options.maxConcurrency));
+    runner.capacity = Math.max(
+      1,
+      Math.min(options.maxConcurrency, w.maxConcurrency || options.maxConcurrency),
+    );
     s.heartbeatMs = options.heartbeatIntervalMs ?? (w.heartbeatIntervalMs || 10_000);
     connection = 'running';
     const resumed = everWelcomed;
@@ -586,26 +219,12 @@ export function createWorker(options: WorkerOptions): Worker {
       },
     });
     stateChanged();
-    flushReports();
+    reports.flush();
     if (accepting()) requestMore();
     else pause();
     armHeartbeat();
     welcomed.resolve();
     maybeFinish();
-  };
-
-  const onProceed = (assignments: readonly Assignment[]): void => {
-    clearTimeout(waitTimer);
-    waitRound = 0;
-    for (const a of assignments) {
-      if (running.has(keyOf(a.taskId, a.attempt))) continue; // a repeat, e.g. after a reconnect
-      if (backlog.some((b) => b.taskId === a.taskId && b.attempt === a.attempt)) continue;
-      // Only a budget stop hands tasks back (failing them retryably, as the contract asks). A task
-      // that crosses a Drain or a stop() is run: refusing it would burn one of its attempts.
-      if (budgetStopped) refuse(a, 'worker budget-stopped');
-      else backlog.push(a);
-    }
-    pump();
   };
 
   const onWait = (reason: string): void => {
@@ -617,27 +236,12 @@ export function createWorker(options: WorkerOptions): Worker {
     waitTimer.unref();
   };
 
-  const onCancel = (taskId: string, attempt: number, reason: string): void => {
-    const matches = (t: string, n: number): boolean => t === taskId && (attempt === 0 || n === attempt);
-    for (let i = backlog.length - 1; i >= 0; i--) {
-      const b = backlog[i]!;
-      if (matches(b.taskId, b.attempt)) backlog.splice(i, 1);
-    }
-    for (const r of running.values()) {
-      if (matches(r.taskId, r.attempt)) abortTask(r, 'cancelled', reason || 'cancelled by the coordinator');
-    }
-    emit({ type: 'task-cancelled', taskId, attempt, reason });
-    requestMore();
-    maybeFinish();
-  };
-
   const onBudgetStop = (b: Extract<CoordinatorMessage['kind'], { case: 'budgetStop' }>['value']): void => {
     // A coordinator may repeat BudgetStop (e.g. in answer to a Request); only the first one acts.
     if (budgetStopped) return;
     budgetStopped = true;
     clearTimeout(waitTimer); // the coordinator assigns nothing more: no Request needed
-    for (const a of backlog.splice(0)) refuse(a, 'worker budget-stopped');
-    for (const r of running.values()) abortTask(r, 'budget', b.reason || 'budget exceeded');
+    runner.abortAll('budget', b.reason || 'budget exceeded', 'worker budget-stopped');
     emit({
       type: 'budget-stopped',
       scope:
@@ -666,14 +270,23 @@ export function createWorker(options: WorkerOptions): Worker {
         onWelcome(s, kind.value);
         break;
       case 'proceed':
-        onProceed(kind.value.assignments);
+        clearTimeout(waitTimer);
+        waitRound = 0;
+        // Only a budget stop hands tasks back (failing them retryably, as the contract asks). A task
+        // that crosses a Drain or a stop() is run: refusing it would burn one of its attempts.
+        runner.accept(kind.value.assignments, budgetStopped ? 'worker budget-stopped' : undefined);
         break;
       case 'wait':
         onWait(kind.value.reason);
         break;
-      case 'cancel':
-        onCancel(kind.value.taskId, kind.value.attempt, kind.value.reason);
+      case 'cancel': {
+        const { taskId, attempt, reason } = kind.value;
+        runner.cancel(taskId, attempt, reason);
+        emit({ type: 'task-cancelled', taskId, attempt, reason });
+        requestMore();
+        maybeFinish();
         break;
+      }
       case 'budgetStop':
         onBudgetStop(kind.value);
         break;
@@ -681,7 +294,7 @@ export function createWorker(options: WorkerOptions): Worker {
         onDrain(kind.value.reason);
         break;
       case 'ack':
-        for (const receipt of kind.value.receipts) ledger.settle(receipt);
+        for (const receipt of kind.value.receipts) reports.settle(receipt);
         maybeFinish();
         break;
       default:
@@ -792,9 +405,8 @@ export function createWorker(options: WorkerOptions): Worker {
   const fail = (error: ConnectError | undefined): void => {
     const reason =
       error ?? new ConnectError('the coordinator ended the session while draining', Code.Unavailable);
-    for (const r of running.values()) abortTask(r, 'stopped', reason.message);
-    backlog.length = 0;
-    ledger.close(reason);
+    runner.abortAll('stopped', reason.message);
+    reports.close(reason);
     finish(error);
   };
 
@@ -803,51 +415,10 @@ export function createWorker(options: WorkerOptions): Worker {
     if (forced || connection === 'stopped') return;
     forced = true;
     const reason = new ConnectError('worker stop forced', Code.Canceled);
-    for (const r of running.values()) abortTask(r, 'stopped', reason.message);
-    backlog.length = 0;
-    ledger.close(reason);
+    runner.abortAll('stopped', reason.message);
+    reports.close(reason);
     session?.controller.abort();
     wake.abort();
-  };
-
-  const reportCost = (cost: CostReport): Promise<ReportOutcome> => {
-    if (!Number.isFinite(cost.totalUsd) || cost.totalUsd < 0) {
-      return Promise.reject(
-        new ConnectError(
-          `totalUsd must be a non-negative number, got ${cost.totalUsd}`,
-          Code.InvalidArgument,
-        ),
-      );
-    }
-    let inputTokens: bigint;
-    let outputTokens: bigint;
-    try {
-      inputTokens = BigInt(cost.inputTokens);
-      outputTokens = BigInt(cost.outputTokens);
-    } catch (e) {
-      return Promise.reject(
-        new ConnectError('token counts must be integers', Code.InvalidArgument, undefined, undefined, e),
-      );
-    }
-    const body: ReportBody = {
-      case: 'cost',
-      value: {
-        seq: 0,
-        totalUsd: cost.totalUsd,
-        inputTokens,
-        outputTokens,
-        taskId: cost.taskId ?? '',
-        reportId: `${instance}-${++costReports}`,
-      },
-    };
-    return new Promise<ReportOutcome>((resolve, reject) => {
-      ledger.add(body, (outcome) => {
-        maybeFinish();
-        if (outcome instanceof ConnectError) reject(outcome);
-        else resolve(outcome);
-      });
-      scheduleFlush();
-    });
   };
 
   return {
@@ -896,19 +467,15 @@ export function createWorker(options: WorkerOptions): Worker {
       });
       return rateLimiter.acquire(tokens, acquireOptions);
     },
-    reportCost,
+    reportCost: reports.cost,
     get state() {
       return state();
     },
     get running() {
-      return running.size;
+      return runner.running;
     },
     done: done.promise,
   };
-}
-
-function keyOf(taskId: string, attempt: number): string {
-  return `${attempt}:${taskId}`;
 }
 
 function deferred<T>(): Deferred<T> {
@@ -919,28 +486,4 @@ function deferred<T>(): Deferred<T> {
     reject = rej;
   });
   return { promise, resolve, reject };
-}
-
-function isRetryable(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { retryable?: unknown }).retryable === true;
-}
-
-function errorMessage(error: unknown): string {
-  if (error instanceof Error) return error.message || error.name;
-  return String(error);
-}
-
-/**
- * The handler's return value as a google.protobuf.Value: undefined for no result, an Error when
- * it is not JSON (a cycle, a BigInt), which fails the task rather than losing the result.
- */
-function toResultValue(result: unknown): Value | undefined | Error {
-  if (result === undefined) return undefined;
-  try {
-    const text = JSON.stringify(result);
-    if (text === undefined) return undefined;
-    return fromJson(ValueSchema, JSON.parse(text) as JsonValue);
-  } catch (e) {
-    return new Error(`the handler's result is not JSON: ${errorMessage(e)}`);
-  }
 }
