@@ -13,6 +13,8 @@ export interface ServerConfig {
   readonly mode: 'baton' | 'echo';
   readonly store: 'memory' | 'sqlite';
   readonly dbPath?: string;
+  /** false: the worker Session through connect-node's handler instead of transport/session-fast-path.ts. */
+  readonly sessionFastPath?: boolean;
 }
 
 export type ServerReply =

@@ -47,6 +47,7 @@ async function main(config: ServerConfig): Promise<void> {
       port: 0,
       store: config.store,
       ...(config.dbPath === undefined ? {} : { dbPath: config.dbPath }),
+      ...(config.sessionFastPath === false ? { sessionFastPath: false } : {}),
       log: (message, error) => console.error(`e2e-server: ${message}`, error ?? ''),
     });
     url = server.url;

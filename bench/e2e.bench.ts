@@ -639,6 +639,25 @@ async function main(options: Options): Promise<void> {
           `  flat memory ${fmt(memFlat)} tasks/s (server ${fmt(r.serverCpuUsPerTask, 1)} µs/task, workers ${fmt(r.workerCpuUsPerTask, 1)} µs/task)`,
         );
       }
+      if (want('session-path') && want('flat')) {
+        // What the hand-written Session path buys: the same flat run with connect-node's stream
+        // handler on the server, in its own fleet, started, warmed and stopped here.
+        const plain = await startFleet(
+          'cnx',
+          { mode: 'baton', store: 'memory', sessionFastPath: false },
+          options,
+        );
+        try {
+          await run(plain, flatSpecs('warm-s-', options.tasks), options, { gated: true });
+          const r = await run(plain, flatSpecs(`s${rep}-`, options.tasks), options, { gated: true });
+          const rate = r.tasks / r.seconds;
+          record('flat, memory, connect-node Session: tasks/s', rate, 0);
+          record('  session fast path ÷ connect-node', memFlat / rate, 2);
+          log(`  flat memory via connect-node Session ${fmt(rate)} tasks/s`);
+        } finally {
+          await stopFleet(plain);
+        }
+      }
       if (sqlite !== undefined && want('flat')) {
         const r = await run(sqlite, flatSpecs(`f${rep}-`, options.tasks), options, { gated: true });
         const rate = r.tasks / r.seconds;
