@@ -11,7 +11,7 @@ export interface NormalizedSpec {
   readonly maxAttempts: number;
 }
 
-export const MAX_ID_LENGTH = 256;
+const MAX_ID_LENGTH = 256;
 
 /** Control characters in an id or category would reach logs, URLs and terminals as they are. */
 const hasControl = (text: string): boolean => {
