@@ -5,4 +5,10 @@
  */
 export type CoordinatorState = 'init' | 'running' | 'draining' | 'drained' | 'stopped';
 
-export const COORDINATOR_STATES: readonly CoordinatorState[] = ['init', 'running', 'draining', 'drained', 'stopped'];
+export const COORDINATOR_STATES: readonly CoordinatorState[] = [
+  'init',
+  'running',
+  'draining',
+  'drained',
+  'stopped',
+];
