@@ -130,8 +130,15 @@ export function wordsToEnums(schema: DescMessage, json: JsonValue): JsonValue {
   return json;
 }
 
-/** A request the gateway cannot map onto the RPC: answered 400 with this message. */
-export class BadRequest extends Error {}
+/** A request the gateway cannot map onto the RPC: answered 400 with this message (and field). */
+export class BadRequest extends Error {
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
 
 function fieldAt(schema: DescMessage, path: string): DescField | undefined {
   const [head = '', ...rest] = path.split('.');
@@ -209,4 +216,49 @@ export function setPath(schema: DescMessage, json: JsonObject, path: string, val
   const child: JsonObject = isObject(inner) ? inner : {};
   json[field.jsonName] = child;
   setPath(field.message, child, rest.join('.'), value);
+}
+
+/** 64-bit integers are JSON strings in proto3 JSON; every other number is a JSON number. */
+const QUOTED_64 = new Set<ScalarType>([
+  ScalarType.INT64,
+  ScalarType.UINT64,
+  ScalarType.SINT64,
+  ScalarType.FIXED64,
+  ScalarType.SFIXED64,
+]);
+
+const isNumeric = (scalar: ScalarType): boolean =>
+  scalar !== ScalarType.STRING && scalar !== ScalarType.BYTES && scalar !== ScalarType.BOOL;
+
+/**
+ * Refuses a number written as a string (`"priority": "7"`) in a request body, naming the field.
+ * Proto3 JSON would read it, but REST answers write these fields as JSON numbers, and a quoted
+ * number in hand-written JSON is a mistake more often than a choice. 64-bit integers stay
+ * strings, as proto3 JSON writes them.
+ */
+export function refuseQuotedNumbers(schema: DescMessage, json: JsonValue, prefix = ''): void {
+  if (!isObject(json)) return;
+  const at = (name: string) => (prefix === '' ? name : `${prefix}.${name}`);
+  for (const field of schema.fields) {
+    for (const key of eitherKey(field)) {
+      const value = json[key];
+      if (value === undefined || value === null) continue;
+      const quoted = (v: JsonValue, where: string) => {
+        if (typeof v === 'string')
+          throw new BadRequest(`${where} must be a JSON number, not the string "${v.slice(0, 40)}"`, where);
+      };
+      if (field.fieldKind === 'scalar' && isNumeric(field.scalar) && !QUOTED_64.has(field.scalar)) {
+        quoted(value, at(key));
+      } else if (field.fieldKind === 'message' && !opaque(field.message)) {
+        refuseQuotedNumbers(field.message, value, at(key));
+      } else if (field.fieldKind === 'list' && Array.isArray(value)) {
+        for (const [i, v] of value.entries()) {
+          if (field.listKind === 'message' && !opaque(field.message))
+            refuseQuotedNumbers(field.message, v, `${at(key)}[${i}]`);
+          else if (field.listKind === 'scalar' && isNumeric(field.scalar) && !QUOTED_64.has(field.scalar))
+            quoted(v, `${at(key)}[${i}]`);
+        }
+      }
+    }
+  }
 }
