@@ -21,7 +21,7 @@ import {
   enumsToWords,
   eventName,
   queryToJson,
-  refuseQuotedNumbers,
+  refuseLooseJson,
   setPath,
   wordsToEnums,
 } from './json.js';
@@ -257,8 +257,8 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
     const schema = r.method.input;
     const body = r.body === undefined ? undefined : parseBody(await readBody(request, maxBody), r);
     const bodyField = r.body;
-    if (bodyField === '*') refuseQuotedNumbers(schema, body ?? null);
-    else if (bodyField?.fieldKind === 'message') refuseQuotedNumbers(bodyField.message, body ?? null);
+    if (bodyField === '*') refuseLooseJson(schema, body ?? null);
+    else if (bodyField?.fieldKind === 'message') refuseLooseJson(bodyField.message, body ?? null);
     const pathFields = new Set<DescField>();
     for (const name of vars.keys()) {
       const top = schema.fields.find((f) => f.name === name.split('.')[0]);

@@ -230,34 +230,44 @@ const QUOTED_64 = new Set<ScalarType>([
 const isNumeric = (scalar: ScalarType): boolean =>
   scalar !== ScalarType.STRING && scalar !== ScalarType.BYTES && scalar !== ScalarType.BOOL;
 
+/** A UTF-16 surrogate alone: what a JSON `"\ud800"` decodes to, and no Unicode text at all. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 /**
- * Refuses a number written as a string (`"priority": "7"`) in a request body, naming the field.
- * Proto3 JSON would read it, but REST answers write these fields as JSON numbers, and a quoted
- * number in hand-written JSON is a mistake more often than a choice. 64-bit integers stay
- * strings, as proto3 JSON writes them.
+ * Refuses, naming the field, what proto3 JSON would read but a REST user never means: a number
+ * written as a string (`"priority": "7"`; REST answers write these fields as JSON numbers; 64-bit
+ * integers stay strings, as proto3 JSON writes them) and a string with a lone surrogate
+ * (`"\ud800"`: not text, and `fromJson` would refuse it without saying where).
  */
-export function refuseQuotedNumbers(schema: DescMessage, json: JsonValue, prefix = ''): void {
+export function refuseLooseJson(schema: DescMessage, json: JsonValue, prefix = ''): void {
   if (!isObject(json)) return;
   const at = (name: string) => (prefix === '' ? name : `${prefix}.${name}`);
   for (const field of schema.fields) {
+    const scalar =
+      field.fieldKind === 'scalar' || (field.fieldKind === 'list' && field.listKind === 'scalar')
+        ? field.scalar
+        : undefined;
+    const check = (v: JsonValue, where: string) => {
+      if (scalar === undefined || typeof v !== 'string') return;
+      if (scalar === ScalarType.STRING) {
+        if (LONE_SURROGATE.test(v)) throw new BadRequest(`${where} must be valid UTF-8 text`, where);
+      } else if (isNumeric(scalar) && !QUOTED_64.has(scalar)) {
+        throw new BadRequest(`${where} must be a JSON number, not the string "${v.slice(0, 40)}"`, where);
+      }
+    };
     for (const key of eitherKey(field)) {
       const value = json[key];
       if (value === undefined || value === null) continue;
-      const quoted = (v: JsonValue, where: string) => {
-        if (typeof v === 'string')
-          throw new BadRequest(`${where} must be a JSON number, not the string "${v.slice(0, 40)}"`, where);
-      };
-      if (field.fieldKind === 'scalar' && isNumeric(field.scalar) && !QUOTED_64.has(field.scalar)) {
-        quoted(value, at(key));
-      } else if (field.fieldKind === 'message' && !opaque(field.message)) {
-        refuseQuotedNumbers(field.message, value, at(key));
+      if (field.fieldKind === 'message' && !opaque(field.message)) {
+        refuseLooseJson(field.message, value, at(key));
       } else if (field.fieldKind === 'list' && Array.isArray(value)) {
         for (const [i, v] of value.entries()) {
           if (field.listKind === 'message' && !opaque(field.message))
-            refuseQuotedNumbers(field.message, v, `${at(key)}[${i}]`);
-          else if (field.listKind === 'scalar' && isNumeric(field.scalar) && !QUOTED_64.has(field.scalar))
-            quoted(v, `${at(key)}[${i}]`);
+            refuseLooseJson(field.message, v, `${at(key)}[${i}]`);
+          else check(v, `${at(key)}[${i}]`);
         }
+      } else {
+        check(value, at(key));
       }
     }
   }
