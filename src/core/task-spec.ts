@@ -79,8 +79,21 @@ export function freezeJson(value: unknown, path: string): unknown {
   throw invalidArgument(`${path} must be JSON (got ${typeof value})`, { field: path });
 }
 
+/**
+ * Which rules a spec meets: a `new` one all of them; a `stored` one (restored from a store or an
+ * image) only those that held when it was added, so data written before a rule was tightened
+ * (a priority of 0.5, an id with U+FFFD) still loads rather than stopping the coordinator.
+ */
+export type SpecRules = 'new' | 'stored';
+
 /** Checks one spec in isolation (deps are checked against the graph by the caller). */
-export function normalizeSpec(spec: TaskSpec, field: string, defaultMaxAttempts: number): NormalizedSpec {
+export function normalizeSpec(
+  spec: TaskSpec,
+  field: string,
+  defaultMaxAttempts: number,
+  rules: SpecRules = 'new',
+): NormalizedSpec {
+  const strict = rules === 'new';
   if (typeof spec !== 'object' || spec === null)
     throw invalidArgument(`${field === '' ? 'task' : field} must be an object`, { field });
   const { id } = spec;
@@ -95,7 +108,7 @@ export function normalizeSpec(spec: TaskSpec, field: string, defaultMaxAttempts:
   if (hasControl(id) || id.trim() === '') {
     throw invalidArgument(`${idField.field} must be printable and not blank`, idField);
   }
-  if (undecodable(id)) {
+  if (strict && undecodable(id)) {
     throw invalidArgument(`${idField.field} must be valid UTF-8 (it has undecodable characters)`, idField);
   }
   const at = (name: string) => ({ field: fieldPath(field, name), taskId: id });
@@ -114,7 +127,10 @@ export function normalizeSpec(spec: TaskSpec, field: string, defaultMaxAttempts:
   }
 
   const priority = spec.priority ?? 0;
-  if (!Number.isInteger(priority) || priority < MIN_PRIORITY || priority > MAX_PRIORITY) {
+  if (!strict && (typeof priority !== 'number' || !Number.isFinite(priority))) {
+    throw invalidArgument(`task ${id}: priority must be a finite number`, at('priority'));
+  }
+  if (strict && (!Number.isInteger(priority) || priority < MIN_PRIORITY || priority > MAX_PRIORITY)) {
     throw invalidArgument(
       `task ${id}: priority must be an integer from ${MIN_PRIORITY} to ${MAX_PRIORITY}`,
       at('priority'),
@@ -123,7 +139,7 @@ export function normalizeSpec(spec: TaskSpec, field: string, defaultMaxAttempts:
   const category = spec.category ?? '';
   if (typeof category !== 'string')
     throw invalidArgument(`task ${id}: category must be a string`, at('category'));
-  if (category.length > MAX_ID_LENGTH || hasControl(category) || undecodable(category)) {
+  if (category.length > MAX_ID_LENGTH || hasControl(category) || (strict && undecodable(category))) {
     throw invalidArgument(
       `task ${id}: category must be printable UTF-8 and at most ${MAX_ID_LENGTH} characters`,
       at('category'),

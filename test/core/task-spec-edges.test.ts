@@ -50,4 +50,14 @@ describe('Task spec edges', () => {
     );
     expect(idError.field).to.equal('id');
   });
+
+  it('still restores tasks stored before these rules: a fractional priority, an id with U+FFFD', () => {
+    const q = queue();
+    q.add({ id: 'x' });
+    const image = JSON.parse(JSON.stringify(q.toJSON()));
+    Object.assign(image.tasks[0], { id: 'old\uFFFD', priority: 0.5 });
+    const restored = queue();
+    restored.fromJSON(image);
+    expect(restored.get('old\uFFFD')?.priority).to.equal(0.5);
+  });
 });
