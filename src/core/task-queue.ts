@@ -125,7 +125,7 @@ export interface TaskQueue {
   clear(): void;
 }
 
-export const DEFAULT_MAX_ATTEMPTS = 3;
+const DEFAULT_MAX_ATTEMPTS = 3;
 
 /** Up to this many held tasks, a worker's set is scanned before the index of all tasks. */
 const HELD_SCAN_LIMIT = 8;

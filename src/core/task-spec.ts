@@ -11,7 +11,7 @@ export interface NormalizedSpec {
   readonly maxAttempts: number;
 }
 
-export const MAX_ID_LENGTH = 256;
+const MAX_ID_LENGTH = 256;
 
 /** Priorities are integers in int32's range, so ordering never depends on float rounding. */
 export const MIN_PRIORITY = -(2 ** 31);

@@ -13,7 +13,7 @@ import {
  * The seed's word for an enum value: its name without the enum's prefix, lower case, `_` as `-`
  * (`TASK_STATUS_PENDING` → `pending`, `ASSIGNMENT_STRATEGY_ROUND_ROBIN` → `round-robin`).
  */
-export const enumWord = (localName: string): string => localName.toLowerCase().replaceAll('_', '-');
+const enumWord = (localName: string): string => localName.toLowerCase().replaceAll('_', '-');
 
 interface EnumWords {
   /** Canonical name (`TASK_STATUS_PENDING`) → word. */
