@@ -436,6 +436,14 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
     ];
   };
 
+  /** Announces tasks just added and hands them out if running. */
+  const added = (tasks: TaskSnapshot[]): TaskSnapshot[] => {
+    for (const task of tasks) events.emit('coord:task-added', { task });
+    if (state === 'running') settle();
+    else announceIfAllComplete();
+    return tasks;
+  };
+
   const coordinator: Coordinator = {
     get state() {
       return state;
@@ -484,15 +492,12 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
     },
 
     addTask(spec) {
-      return coordinator.addTasks([spec])[0] as TaskSnapshot;
+      unavailableIfStopped();
+      return added([taskQueue.add(spec)])[0] as TaskSnapshot;
     },
     addTasks(specs) {
       unavailableIfStopped();
-      const added = taskQueue.addMany(specs);
-      for (const task of added) events.emit('coord:task-added', { task });
-      if (state === 'running') settle();
-      else announceIfAllComplete();
-      return added;
+      return added(taskQueue.addMany(specs));
     },
     cancelTask(id, reason = 'cancelled by an operator') {
       unavailableIfStopped();

@@ -8,7 +8,7 @@ import type { LoggedEvent } from '../runtime/event-hub.js';
 import { type Event, EventKind, EventSchema } from './proto.js';
 import { BUDGET_SCOPE, LIFECYCLE, taskToWire } from './wire.js';
 
-export const EVENT_KIND: Record<LoggedEvent['kind'], EventKind> = {
+const EVENT_KIND: Record<LoggedEvent['kind'], EventKind> = {
   'coord:started': EventKind.STARTED,
   'coord:stopped': EventKind.STOPPED,
   'coord:draining': EventKind.DRAINING,
