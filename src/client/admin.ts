@@ -33,6 +33,8 @@ export interface NewTask {
    * while a running task holds an overlapping one.
    */
   readonly paths?: readonly string[];
+  /** Queue the worker's branch for landing when the task completes with a head commit. */
+  readonly land?: boolean;
 }
 
 /** A task status by enum value or by the REST routes' lower-case word. */
@@ -280,6 +282,7 @@ function toSpec(task: NewTask) {
     ...(task.metadata === undefined ? {} : { metadata: task.metadata }),
     ...(task.maxAttempts === undefined ? {} : { maxAttempts: task.maxAttempts }),
     paths: [...(task.paths ?? [])],
+    land: task.land ?? false,
   };
 }
 

@@ -104,8 +104,8 @@ function readStarted(r: ProtoReader, end: number): Started {
 }
 
 function readComplete(r: ProtoReader, end: number): WireComplete {
-  // A result (field 4, a google.protobuf.Value) is left to protobuf-es.
-  return { $typeName: 'coord.v1.Complete', ...readTaskReport(r, end, noMore), result: undefined };
+  // A result (field 4, a google.protobuf.Value) and a head commit (30) are left to protobuf-es.
+  return { $typeName: 'coord.v1.Complete', ...readTaskReport(r, end, noMore), result: undefined, headCommit: '' };
 }
 
 function readFailed(r: ProtoReader, end: number): Failed {

@@ -87,6 +87,10 @@ function writeTask(w: ProtoWriter, t: Task): void {
     w.string(path);
   }
   writeString(w, 31, t.waitingFor);
+  if (t.land) {
+    w.tag(35, WIRE_VARINT);
+    w.uint32(1);
+  }
 }
 
 function writeString(w: ProtoWriter, field: number, value: string): void {

@@ -144,6 +144,7 @@ export function taskToWire(t: TaskSnapshot): Task {
     startedAt: timestamp(t.startedAt),
     finishedAt: timestamp(t.finishedAt),
     paths: [...t.paths],
+    land: t.land,
     waitingFor: t.waitingFor ?? '',
   });
 }
@@ -157,6 +158,7 @@ export function specFromWire(spec: TaskSpec): CoreTaskSpec {
     ...(spec.metadata === undefined ? {} : { metadata: spec.metadata }),
     ...(spec.maxAttempts === undefined ? {} : { maxAttempts: spec.maxAttempts }),
     ...(spec.paths.length === 0 ? {} : { paths: spec.paths }),
+    ...(spec.land ? { land: true } : {}),
   };
 }
 
