@@ -22,7 +22,7 @@ export interface TempRepo {
   /** Creates or moves `refs/heads/<name>` to `commit`. */
   branch(name: string, commit: string): Promise<void>;
   head(branch: string): Promise<string>;
-  /** `main`'s first-parent history, newest first. */
+  /** The branch's first-parent history, newest first. */
   firstParents(branch: string): Promise<string[]>;
   remove(): void;
 }
