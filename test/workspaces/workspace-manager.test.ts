@@ -58,7 +58,7 @@ describe('Workspaces', () => {
     rmSync(space.path, { recursive: true, force: true });
     const after = await openWorkspaces({
       repo: repo.path,
-      records: memoryRecords(store.all()).records,
+      records: restart(store),
       now: () => 2,
     });
     expect(after.get('a')?.branch).to.equal('baton/a');
