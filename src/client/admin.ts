@@ -62,7 +62,12 @@ export type EventKindName =
   | 'coord:task-cancelled'
   | 'coord:task-retried'
   | 'coord:task-requeued'
-  | 'coord:task-started';
+  | 'coord:task-started'
+  | 'coord:conflict'
+  | 'coord:conflict-cleared'
+  | 'coord:merge-queued'
+  | 'coord:merged'
+  | 'coord:merge-rejected';
 
 /** Which tasks listTasks returns. */
 export interface TaskFilter {

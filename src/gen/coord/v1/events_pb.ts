@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file coord/v1/events.proto.
  */
 export const file_coord_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChVjb29yZC92MS9ldmVudHMucHJvdG8SCGNvb3JkLnYxIooDCgVFdmVudBIQCghzZXF1ZW5jZRgBIAEoBBIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIhCgRraW5kGAMgASgOMhMuY29vcmQudjEuRXZlbnRLaW5kEi0KCWxpZmVjeWNsZRgEIAEoCzIYLmNvb3JkLnYxLkxpZmVjeWNsZUV2ZW50SAASIwoEdGFzaxgFIAEoCzITLmNvb3JkLnYxLlRhc2tFdmVudEgAEjIKDGFsbF9jb21wbGV0ZRgGIAEoCzIaLmNvb3JkLnYxLkFsbENvbXBsZXRlRXZlbnRIABInCgZidWRnZXQYByABKAsyFS5jb29yZC52MS5CdWRnZXRFdmVudEgAEjQKDXdvcmtlcl9qb2luZWQYCCABKAsyGy5jb29yZC52MS5Xb3JrZXJKb2luZWRFdmVudEgAEjAKC3dvcmtlcl9sZWZ0GAkgASgLMhkuY29vcmQudjEuV29ya2VyTGVmdEV2ZW50SABCCQoHcGF5bG9hZCI5Cg5MaWZlY3ljbGVFdmVudBInCgVzdGF0ZRgBIAEoDjIYLmNvb3JkLnYxLkxpZmVjeWNsZVN0YXRlIkwKCVRhc2tFdmVudBIcCgR0YXNrGAEgASgLMg4uY29vcmQudjEuVGFzaxIRCgl3b3JrZXJfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIkcKEEFsbENvbXBsZXRlRXZlbnQSEAoIY29tcGxldGUYASABKA0SDgoGZmFpbGVkGAIgASgNEhEKCWNhbmNlbGxlZBgDIAEoDSJtCgtCdWRnZXRFdmVudBIkCgVzY29wZRgBIAEoDjIVLmNvb3JkLnYxLkJ1ZGdldFNjb3BlEhEKCXdvcmtlcl9pZBgCIAEoCRIRCglzcGVudF91c2QYAyABKAESEgoKYnVkZ2V0X3VzZBgEIAEoASK9AQoRV29ya2VySm9pbmVkRXZlbnQSEQoJd29ya2VyX2lkGAEgASgJEhQKDGNhcGFiaWxpdGllcxgCIAMoCRI3CgZsYWJlbHMYAyADKAsyJy5jb29yZC52MS5Xb3JrZXJKb2luZWRFdmVudC5MYWJlbHNFbnRyeRIXCg9tYXhfY29uY3VycmVuY3kYBCABKA0aLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI0Cg9Xb3JrZXJMZWZ0RXZlbnQSEQoJd29ya2VyX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSqcBAoJRXZlbnRLaW5kEhoKFkVWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIWChJFVkVOVF9LSU5EX1NUQVJURUQQARIWChJFVkVOVF9LSU5EX1NUT1BQRUQQAhIXChNFVkVOVF9LSU5EX0RSQUlOSU5HEAMSFwoTRVZFTlRfS0lORF9BU1NJR05FRBAEEhwKGEVWRU5UX0tJTkRfVEFTS19DT01QTEVURRAFEhoKFkVWRU5UX0tJTkRfVEFTS19GQUlMRUQQBhIbChdFVkVOVF9LSU5EX0FMTF9DT01QTEVURRAHEh0KGUVWRU5UX0tJTkRfQlVER0VUX1dBUk5JTkcQCBIeChpFVkVOVF9LSU5EX0JVREdFVF9FWENFRURFRBAJEhwKGEVWRU5UX0tJTkRfV09SS0VSX0pPSU5FRBAKEhoKFkVWRU5UX0tJTkRfV09SS0VSX0xFRlQQCxIZChVFVkVOVF9LSU5EX1RBU0tfQURERUQQDBIdChlFVkVOVF9LSU5EX1RBU0tfQ0FOQ0VMTEVEEA0SGwoXRVZFTlRfS0lORF9UQVNLX1JFVFJJRUQQDhIcChhFVkVOVF9LSU5EX1RBU0tfUkVRVUVVRUQQDxIbChdFVkVOVF9LSU5EX1RBU0tfU1RBUlRFRBAQEhYKEkVWRU5UX0tJTkRfRFJBSU5FRBAZEhcKE0VWRU5UX0tJTkRfUkVPUEVORUQQGmIGcHJvdG8z", [file_coord_v1_common, file_coord_v1_status, file_coord_v1_task, file_google_protobuf_timestamp]);
+  fileDesc("ChVjb29yZC92MS9ldmVudHMucHJvdG8SCGNvb3JkLnYxIt4DCgVFdmVudBIQCghzZXF1ZW5jZRgBIAEoBBIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIhCgRraW5kGAMgASgOMhMuY29vcmQudjEuRXZlbnRLaW5kEi0KCWxpZmVjeWNsZRgEIAEoCzIYLmNvb3JkLnYxLkxpZmVjeWNsZUV2ZW50SAASIwoEdGFzaxgFIAEoCzITLmNvb3JkLnYxLlRhc2tFdmVudEgAEjIKDGFsbF9jb21wbGV0ZRgGIAEoCzIaLmNvb3JkLnYxLkFsbENvbXBsZXRlRXZlbnRIABInCgZidWRnZXQYByABKAsyFS5jb29yZC52MS5CdWRnZXRFdmVudEgAEjQKDXdvcmtlcl9qb2luZWQYCCABKAsyGy5jb29yZC52MS5Xb3JrZXJKb2luZWRFdmVudEgAEjAKC3dvcmtlcl9sZWZ0GAkgASgLMhkuY29vcmQudjEuV29ya2VyTGVmdEV2ZW50SAASKwoIY29uZmxpY3QYHiABKAsyFy5jb29yZC52MS5Db25mbGljdEV2ZW50SAASJQoFbWVyZ2UYIyABKAsyFC5jb29yZC52MS5NZXJnZUV2ZW50SABCCQoHcGF5bG9hZCI9Cg1Db25mbGljdEV2ZW50Eg4KBmJyYW5jaBgBIAEoCRINCgVvdGhlchgCIAEoCRINCgVwYXRocxgDIAMoCSJrCgpNZXJnZUV2ZW50EhAKCGVudHJ5X2lkGAEgASgJEg4KBmJyYW5jaBgCIAEoCRIMCgRoZWFkGAMgASgJEgoKAmJ5GAQgASgJEhEKCWxhbmRlZF9hcxgFIAEoCRIOCgZyZWFzb24YBiABKAkiOQoOTGlmZWN5Y2xlRXZlbnQSJwoFc3RhdGUYASABKA4yGC5jb29yZC52MS5MaWZlY3ljbGVTdGF0ZSJMCglUYXNrRXZlbnQSHAoEdGFzaxgBIAEoCzIOLmNvb3JkLnYxLlRhc2sSEQoJd29ya2VyX2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCSJHChBBbGxDb21wbGV0ZUV2ZW50EhAKCGNvbXBsZXRlGAEgASgNEg4KBmZhaWxlZBgCIAEoDRIRCgljYW5jZWxsZWQYAyABKA0ibQoLQnVkZ2V0RXZlbnQSJAoFc2NvcGUYASABKA4yFS5jb29yZC52MS5CdWRnZXRTY29wZRIRCgl3b3JrZXJfaWQYAiABKAkSEQoJc3BlbnRfdXNkGAMgASgBEhIKCmJ1ZGdldF91c2QYBCABKAEivQEKEVdvcmtlckpvaW5lZEV2ZW50EhEKCXdvcmtlcl9pZBgBIAEoCRIUCgxjYXBhYmlsaXRpZXMYAiADKAkSNwoGbGFiZWxzGAMgAygLMicuY29vcmQudjEuV29ya2VySm9pbmVkRXZlbnQuTGFiZWxzRW50cnkSFwoPbWF4X2NvbmN1cnJlbmN5GAQgASgNGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiNAoPV29ya2VyTGVmdEV2ZW50EhEKCXdvcmtlcl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkqqQUKCUV2ZW50S2luZBIaChZFVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASFgoSRVZFTlRfS0lORF9TVEFSVEVEEAESFgoSRVZFTlRfS0lORF9TVE9QUEVEEAISFwoTRVZFTlRfS0lORF9EUkFJTklORxADEhcKE0VWRU5UX0tJTkRfQVNTSUdORUQQBBIcChhFVkVOVF9LSU5EX1RBU0tfQ09NUExFVEUQBRIaChZFVkVOVF9LSU5EX1RBU0tfRkFJTEVEEAYSGwoXRVZFTlRfS0lORF9BTExfQ09NUExFVEUQBxIdChlFVkVOVF9LSU5EX0JVREdFVF9XQVJOSU5HEAgSHgoaRVZFTlRfS0lORF9CVURHRVRfRVhDRUVERUQQCRIcChhFVkVOVF9LSU5EX1dPUktFUl9KT0lORUQQChIaChZFVkVOVF9LSU5EX1dPUktFUl9MRUZUEAsSGQoVRVZFTlRfS0lORF9UQVNLX0FEREVEEAwSHQoZRVZFTlRfS0lORF9UQVNLX0NBTkNFTExFRBANEhsKF0VWRU5UX0tJTkRfVEFTS19SRVRSSUVEEA4SHAoYRVZFTlRfS0lORF9UQVNLX1JFUVVFVUVEEA8SGwoXRVZFTlRfS0lORF9UQVNLX1NUQVJURUQQEBIWChJFVkVOVF9LSU5EX0RSQUlORUQQGRIXChNFVkVOVF9LSU5EX1JFT1BFTkVEEBoSFwoTRVZFTlRfS0lORF9DT05GTElDVBAeEh8KG0VWRU5UX0tJTkRfQ09ORkxJQ1RfQ0xFQVJFRBAfEhsKF0VWRU5UX0tJTkRfTUVSR0VfUVVFVUVEECMSFQoRRVZFTlRfS0lORF9NRVJHRUQQJBIdChlFVkVOVF9LSU5EX01FUkdFX1JFSkVDVEVEECViBnByb3RvMw", [file_coord_v1_common, file_coord_v1_status, file_coord_v1_task, file_google_protobuf_timestamp]);
 
 /**
  * One coordination event.
@@ -101,6 +101,22 @@ export type Event = Message<"coord.v1.Event"> & {
      */
     value: WorkerLeftEvent;
     case: "workerLeft";
+  } | {
+    /**
+     * For conflict and conflict-cleared.
+     *
+     * @generated from field: coord.v1.ConflictEvent conflict = 30;
+     */
+    value: ConflictEvent;
+    case: "conflict";
+  } | {
+    /**
+     * For merge-queued, merged and merge-rejected.
+     *
+     * @generated from field: coord.v1.MergeEvent merge = 35;
+     */
+    value: MergeEvent;
+    case: "merge";
   } | { case: undefined; value?: undefined };
 };
 
@@ -110,6 +126,95 @@ export type Event = Message<"coord.v1.Event"> & {
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
   messageDesc(file_coord_v1_events, 0);
+
+/**
+ * Two branches of the shared repository began, or ceased, to conflict.
+ *
+ * @generated from message coord.v1.ConflictEvent
+ */
+export type ConflictEvent = Message<"coord.v1.ConflictEvent"> & {
+  /**
+   * A worker branch.
+   *
+   * @generated from field: string branch = 1;
+   */
+  branch: string;
+
+  /**
+   * Another worker branch, or the target.
+   *
+   * @generated from field: string other = 2;
+   */
+  other: string;
+
+  /**
+   * The paths git names as conflicting (for conflict-cleared: the paths that were).
+   *
+   * @generated from field: repeated string paths = 3;
+   */
+  paths: string[];
+};
+
+/**
+ * Describes the message coord.v1.ConflictEvent.
+ * Use `create(ConflictEventSchema)` to create a new message.
+ */
+export const ConflictEventSchema: GenMessage<ConflictEvent> = /*@__PURE__*/
+  messageDesc(file_coord_v1_events, 1);
+
+/**
+ * Something happened to a merge queue entry (see WorkspaceService).
+ *
+ * @generated from message coord.v1.MergeEvent
+ */
+export type MergeEvent = Message<"coord.v1.MergeEvent"> & {
+  /**
+   * The entry.
+   *
+   * @generated from field: string entry_id = 1;
+   */
+  entryId: string;
+
+  /**
+   * The branch and the commit queued.
+   *
+   * @generated from field: string branch = 2;
+   */
+  branch: string;
+
+  /**
+   * @generated from field: string head = 3;
+   */
+  head: string;
+
+  /**
+   * Who queued it: a worker id or the operator.
+   *
+   * @generated from field: string by = 4;
+   */
+  by: string;
+
+  /**
+   * For merged: the target commit it landed as.
+   *
+   * @generated from field: string landed_as = 5;
+   */
+  landedAs: string;
+
+  /**
+   * For merge-rejected: why.
+   *
+   * @generated from field: string reason = 6;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message coord.v1.MergeEvent.
+ * Use `create(MergeEventSchema)` to create a new message.
+ */
+export const MergeEventSchema: GenMessage<MergeEvent> = /*@__PURE__*/
+  messageDesc(file_coord_v1_events, 2);
 
 /**
  * The coordinator changed lifecycle state.
@@ -130,7 +235,7 @@ export type LifecycleEvent = Message<"coord.v1.LifecycleEvent"> & {
  * Use `create(LifecycleEventSchema)` to create a new message.
  */
 export const LifecycleEventSchema: GenMessage<LifecycleEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 1);
+  messageDesc(file_coord_v1_events, 3);
 
 /**
  * Something happened to a task.
@@ -166,7 +271,7 @@ export type TaskEvent = Message<"coord.v1.TaskEvent"> & {
  * Use `create(TaskEventSchema)` to create a new message.
  */
 export const TaskEventSchema: GenMessage<TaskEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 2);
+  messageDesc(file_coord_v1_events, 4);
 
 /**
  * Every task reached a terminal status.
@@ -201,7 +306,7 @@ export type AllCompleteEvent = Message<"coord.v1.AllCompleteEvent"> & {
  * Use `create(AllCompleteEventSchema)` to create a new message.
  */
 export const AllCompleteEventSchema: GenMessage<AllCompleteEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 3);
+  messageDesc(file_coord_v1_events, 5);
 
 /**
  * A budget crossed its warning threshold or its cap.
@@ -243,7 +348,7 @@ export type BudgetEvent = Message<"coord.v1.BudgetEvent"> & {
  * Use `create(BudgetEventSchema)` to create a new message.
  */
 export const BudgetEventSchema: GenMessage<BudgetEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 4);
+  messageDesc(file_coord_v1_events, 6);
 
 /**
  * A worker opened a session and said hello.
@@ -285,7 +390,7 @@ export type WorkerJoinedEvent = Message<"coord.v1.WorkerJoinedEvent"> & {
  * Use `create(WorkerJoinedEventSchema)` to create a new message.
  */
 export const WorkerJoinedEventSchema: GenMessage<WorkerJoinedEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 5);
+  messageDesc(file_coord_v1_events, 7);
 
 /**
  * A worker's session ended.
@@ -313,7 +418,7 @@ export type WorkerLeftEvent = Message<"coord.v1.WorkerLeftEvent"> & {
  * Use `create(WorkerLeftEventSchema)` to create a new message.
  */
 export const WorkerLeftEventSchema: GenMessage<WorkerLeftEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 6);
+  messageDesc(file_coord_v1_events, 8);
 
 /**
  * What happened. Each value is one of the seed's `coord:*` events: the name is `coord:` plus the
@@ -458,6 +563,43 @@ export enum EventKind {
    * @generated from enum value: EVENT_KIND_REOPENED = 26;
    */
   REOPENED = 26,
+
+  /**
+   * coord:conflict: two worker branches (or a branch and the target) no longer merge cleanly,
+   * or conflict on other paths than before. Payload: conflict.
+   *
+   * @generated from enum value: EVENT_KIND_CONFLICT = 30;
+   */
+  CONFLICT = 30,
+
+  /**
+   * coord:conflict-cleared: they merge cleanly again (or a branch went away). Payload: conflict.
+   *
+   * @generated from enum value: EVENT_KIND_CONFLICT_CLEARED = 31;
+   */
+  CONFLICT_CLEARED = 31,
+
+  /**
+   * coord:merge-queued: a branch was queued for landing. Payload: merge.
+   *
+   * @generated from enum value: EVENT_KIND_MERGE_QUEUED = 35;
+   */
+  MERGE_QUEUED = 35,
+
+  /**
+   * coord:merged: a queued branch passed its check and landed on the target. Payload: merge.
+   *
+   * @generated from enum value: EVENT_KIND_MERGED = 36;
+   */
+  MERGED = 36,
+
+  /**
+   * coord:merge-rejected: a queued branch conflicted or failed its check; nothing landed.
+   * Payload: merge (with reason).
+   *
+   * @generated from enum value: EVENT_KIND_MERGE_REJECTED = 37;
+   */
+  MERGE_REJECTED = 37,
 }
 
 /**
