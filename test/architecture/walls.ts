@@ -18,7 +18,7 @@ export const ROOMS: Readonly<Record<string, Room>> = {
   'src/server/workspaces': { may: ['src/core'] },
   'src/server/codec': { may: ['src/core', 'src/gen', 'src/wire'], typesOnly: ['src/server/runtime'] },
   'src/server/rest': { may: ['src/core', 'src/gen', 'src/server/codec'] },
-  'src/server/runtime': { may: ['src/core', 'src/wire', 'src/server/codec'] },
+  'src/server/runtime': { may: ['src/core', 'src/wire', 'src/server/codec', 'src/server/workspaces'] },
   'src/server/services': {
     may: ['src/core', 'src/gen', 'src/wire', 'src/server/codec', 'src/server/runtime'],
   },
