@@ -115,7 +115,9 @@ describe('ConflictMatrix', () => {
       heads.push(await edit({ [`g/${i}`]: `branch ${i}\n`, ...(i < 2 ? { a: `${i}\n` } : {}) }));
     const brute = createConflictMatrix({ git, target: 'main', prefilter: false });
     for (const m of [matrix, brute]) {
-      heads.forEach((head, i) => m.setHead(`w${i}`, head));
+      heads.forEach((head, i) => {
+        m.setHead(`w${i}`, head);
+      });
       await m.refresh();
     }
     const before = [merges(), brute.gitRuns()['merge-tree'] ?? 0];

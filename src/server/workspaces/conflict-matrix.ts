@@ -192,8 +192,10 @@ export function createConflictMatrix(options: ConflictMatrixOptions): ConflictMa
   };
 
   const adjacency = (branch: string): Map<string, MatrixPair> => {
-    let pairs = pairsOf.get(branch);
-    if (pairs === undefined) pairsOf.set(branch, (pairs = new Map()));
+    const known = pairsOf.get(branch);
+    if (known !== undefined) return known;
+    const pairs = new Map<string, MatrixPair>();
+    pairsOf.set(branch, pairs);
     return pairs;
   };
 
