@@ -5,13 +5,14 @@ import type { Coordinator, CoordinatorOptions } from '../core/coordinator.js';
 import { createMemoryStore } from '../core/memory-store.js';
 import type { Store } from '../core/store.js';
 import { toConnectError } from './codec/errors.js';
-import { CoordinatorService, RateLimitService, WorkerService } from './codec/proto.js';
+import { CoordinatorService, RateLimitService, WorkerService, WorkspaceService } from './codec/proto.js';
 import { taskEncoders } from './codec/task-codec.js';
 import { createRestGateway } from './rest/gateway.js';
 import { createProbes } from './rest/probes.js';
 import { createEventHub } from './runtime/event-hub.js';
 import { openCoordinator } from './runtime/open-coordinator.js';
 import { createRatePump } from './runtime/rate-pump.js';
+import { openSharedRepo, type SharedRepo, type SharedRepoOptions } from './runtime/shared-repo.js';
 import { systemNow, systemScheduler } from './runtime/system-clock.js';
 import { createWorkerSessions } from './runtime/worker-sessions.js';
 import { createCoordinatorService } from './services/coordinator-service.js';
@@ -23,6 +24,7 @@ import {
   ServerReflectionV1alpha,
 } from './services/reflection-service.js';
 import { createWorkerService } from './services/worker-service.js';
+import { createWorkspaceService } from './services/workspace-service.js';
 import { openSqliteStore, type SyncMode } from './store/sqlite-store.js';
 import { errorInterceptor } from './transport/error-interceptor.js';
 import { createOnePortServer } from './transport/one-port.js';
@@ -62,6 +64,14 @@ export interface ServerOptions extends Omit<CoordinatorOptions, 'now'> {
    * Default true; false sends worker sessions through connect-node (benchmarks compare the two).
    */
   readonly sessionFastPath?: boolean;
+  /**
+   * The git repository the fleet shares (`--repo`): workspaces for workers that ask, the conflict
+   * matrix, and the merge queue when a check is given. Without it those features are off.
+   */
+  readonly repo?: Pick<
+    SharedRepoOptions,
+    'repo' | 'target' | 'worktreesDir' | 'check' | 'checkTimeoutMs' | 'maxBatch'
+  >;
 }
 
 export interface BatonServer {
@@ -71,6 +81,8 @@ export interface BatonServer {
   readonly port: number;
   readonly coordinator: Coordinator;
   readonly store: Store;
+  /** The shared repository, when `repo` was given. */
+  readonly repo: SharedRepo | undefined;
   /** Graceful: stops accepting, ends streams (workers reconnect), stores the last changes. */
   close(): Promise<void>;
 }
@@ -95,7 +107,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   const now = options.now ?? systemNow;
   const scheduler = options.scheduler ?? systemScheduler;
   const sessions = createWorkerSessions();
-  const { coordinator, commit } = openCoordinator({
+  const { coordinator, commit, records } = openCoordinator({
     ...options,
     store,
     now,
@@ -119,6 +131,26 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   });
   const pump = createRatePump(coordinator.rateLimiter, scheduler, now);
   const logError = (error: unknown) => log('unexpected error', error);
+  let repo: SharedRepo | undefined;
+  if (options.repo !== undefined) {
+    try {
+      repo = await openSharedRepo({
+        ...options.repo,
+        records,
+        durable: () => commit.committed(),
+        events: coordinator.events,
+        sessions,
+        now,
+        log,
+      });
+    } catch (error) {
+      hub.close();
+      pump.close();
+      commit.close();
+      store.close();
+      throw error;
+    }
+  }
 
   // Aborted first thing on close: long-lived calls (health Watch) see NOT_SERVING and end.
   const shutdown = new AbortController();
@@ -130,7 +162,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   if (coordinator.state === 'init' && options.autoStart !== false) coordinator.start();
 
   const coordinatorService = createCoordinatorService({ coordinator, commit, hub });
-  const workerService = createWorkerService({ coordinator, commit, sessions, now, log: logError });
+  const workerService = createWorkerService({ coordinator, commit, sessions, now, log: logError, repo });
+  const workspaceService = createWorkspaceService({ repo, commit });
   const routes = (router: ConnectRouter): void => {
     router.service(WorkerService, workerService);
     router.service(
@@ -146,6 +179,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
       }),
     );
     router.service(CoordinatorService, coordinatorService);
+    router.service(WorkspaceService, workspaceService);
     // Health and reflection describe whatever this router serves, read at call time.
     const served = () => router.handlers.map((h) => h.service);
     router.service(
@@ -165,8 +199,10 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
       live: () => !shutdown.signal.aborted,
       ready: () => isServing({ coordinator, commit, signal: shutdown.signal }),
       next: createRestGateway({
-        service: CoordinatorService,
-        implementation: coordinatorService,
+        services: [
+          { service: CoordinatorService, implementation: coordinatorService },
+          { service: WorkspaceService, implementation: workspaceService },
+        ],
         log: logError,
       }),
     }),
@@ -196,6 +232,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   try {
     address = await server.listen(options.port ?? 50051, host);
   } catch (error) {
+    await repo?.close();
     commit.close();
     store.close();
     throw error;
@@ -209,6 +246,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     port: address.port,
     coordinator,
     store,
+    repo,
     close() {
       closing ??= (async () => {
         shutdown.abort();
@@ -217,6 +255,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         hub.close();
         pump.close();
         await server.close();
+        await repo?.close();
         commit.close();
         store.close();
       })();

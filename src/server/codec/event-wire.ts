@@ -1,5 +1,5 @@
 // codec/: wire <-> core translation: generated messages, JSON/protobuf conversions, error mapping.
-// Imports src/core, src/gen and src/wire; runtime/ for types only (test/architecture/walls.test.ts).
+// Imports src/core, src/gen and src/wire; runtime/ and workspaces/ for types only (test/architecture/walls.test.ts).
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import type { CoordEventKind, CoordEvents, LIFECYCLE_EVENTS } from '../../core/events.js';

@@ -1,5 +1,5 @@
 // codec/: wire <-> core translation: generated messages, JSON/protobuf conversions, error mapping.
-// Imports src/core, src/gen and src/wire; runtime/ for types only (test/architecture/walls.test.ts).
+// Imports src/core, src/gen and src/wire; runtime/ and workspaces/ for types only (test/architecture/walls.test.ts).
 import { create, fromJson, type JsonObject, type JsonValue } from '@bufbuild/protobuf';
 import { type Timestamp, timestampFromMs, type Value, ValueSchema } from '@bufbuild/protobuf/wkt';
 import type { BudgetScopeStatus, CostStatus as CoreCostStatus } from '../../core/cost-aggregator.js';

@@ -1,13 +1,23 @@
 // runtime/: the running coordinator wired to its store and listeners: group commit, sessions, events.
 // Imports src/core, src/wire, codec/ and workspaces/ (test/architecture/walls.test.ts).
-import type { EventBus } from '../../core/event-bus.js';
+
 import { failedPrecondition } from '../../core/errors.js';
+import type { EventBus } from '../../core/event-bus.js';
 import type { CoordEvents } from '../../core/events.js';
 import type { StoreRecord } from '../../core/store.js';
-import { type ConflictMatrix, createConflictMatrix, type MatrixChange } from '../workspaces/conflict-matrix.js';
+import {
+  type ConflictMatrix,
+  createConflictMatrix,
+  type MatrixChange,
+} from '../workspaces/conflict-matrix.js';
 import type { MergeEntry } from '../workspaces/merge-entry.js';
 import { type MergeQueue, type MergeQueueEvent, openMergeQueue } from '../workspaces/merge-queue.js';
-import { openWorkspaces, type Workspace, type WorkspaceManager } from '../workspaces/workspace-manager.js';
+import {
+  openWorkspaces,
+  type Removal,
+  type Workspace,
+  type WorkspaceManager,
+} from '../workspaces/workspace-manager.js';
 import type { WorkerSessions } from './worker-sessions.js';
 
 export interface SharedRepoOptions {
@@ -50,6 +60,8 @@ export interface SharedRepo {
   join(workerId: string): Promise<Workspace>;
   /** The worker's branch is at `head` (a Complete said so); `land` queues that commit. */
   headMoved(workerId: string, head: string, land: boolean): void;
+  /** Removes the worker's workspace (see WorkspaceManager.remove) and its branch from the matrix. */
+  removeWorkspace(workerId: string, force: boolean): Promise<Removal>;
   /** The queue, or FAILED_PRECONDITION naming the flag that turns it on. */
   requireQueue(): MergeQueue;
   /** Resolves once the matrix has applied every head reported so far. */
@@ -101,7 +113,8 @@ export async function openSharedRepo(options: SharedRepoOptions): Promise<Shared
       try {
         const { changes, failures } = await matrix.refresh();
         for (const change of changes) notifyConflict(change);
-        for (const failure of failures) log(`conflict matrix: ${failure.branches.join(' ~ ')}`, failure.error);
+        for (const failure of failures)
+          log(`conflict matrix: ${failure.branches.join(' ~ ')}`, failure.error);
       } catch (error) {
         log('conflict matrix refresh failed', error);
       }
@@ -131,7 +144,9 @@ export async function openSharedRepo(options: SharedRepoOptions): Promise<Shared
     const owners = new Set([entry.by, workerOfBranch(entry.branch)]);
     for (const workerId of owners) {
       if (workerId === undefined) continue;
-      sessions.push(workerId, { kind: { case: 'merge', value: { entryId: entry.id, landed, reason, landedAs } } });
+      sessions.push(workerId, {
+        kind: { case: 'merge', value: { entryId: entry.id, landed, reason, landedAs } },
+      });
     }
     if (landed) {
       matrix.setTarget(event.commit);
@@ -201,6 +216,12 @@ export async function openSharedRepo(options: SharedRepoOptions): Promise<Shared
           });
         });
       }
+    },
+    async removeWorkspace(workerId, force) {
+      const removal = await workspaces.remove(workerId, { force });
+      matrix.remove(removal.branch);
+      void refresh();
+      return removal;
     },
     settled: () => refreshing,
     async close() {

@@ -17,6 +17,7 @@ import {
 } from '../codec/proto.js';
 import { errorToWire, valueToJson } from '../codec/wire.js';
 import type { GroupCommit } from '../runtime/group-commit.js';
+import type { SharedRepo } from '../runtime/shared-repo.js';
 import type { Outbox, OutMessage, WorkerSessions } from '../runtime/worker-sessions.js';
 
 export interface WorkerServiceDeps {
@@ -25,6 +26,14 @@ export interface WorkerServiceDeps {
   readonly sessions: WorkerSessions;
   readonly now: () => number;
   readonly log: (error: unknown) => void;
+  /** The shared repository, when the server has one (`--repo`): workspaces for workers that ask. */
+  readonly repo?: SharedRepo | undefined;
+}
+
+interface WorkspaceInfo {
+  readonly path: string;
+  readonly branch: string;
+  readonly target: string;
 }
 
 /**
@@ -59,7 +68,7 @@ const ack = (receipts: ReceiptInit[]): OutMessage => ({ kind: { case: 'ack', val
  * stored them.
  */
 export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl {
-  const { coordinator, commit, sessions, now, log } = deps;
+  const { coordinator, commit, sessions, now, log, repo } = deps;
 
   const refusal = (seq: number, error: unknown): ReceiptInit => {
     if (error instanceof ConnectError) {
@@ -85,6 +94,10 @@ export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl 
         case 'complete': {
           const c = report.value;
           coordinator.complete(workerId, c.taskId, c.attempt, valueToJson(c.result));
+          if (c.headCommit !== '' && repo !== undefined) {
+            const land = coordinator.taskQueue.peek(c.taskId)?.land ?? false;
+            repo.headMoved(workerId, c.headCommit, land);
+          }
           break;
         }
         case 'failed': {
@@ -109,9 +122,8 @@ export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl 
     }
   };
 
-  const join = (hello: Hello, outbox: Outbox): string => {
+  const join = (hello: Hello, outbox: Outbox, workspace?: WorkspaceInfo): string => {
     const workerId = hello.workerId;
-    if (workerId === '') throw new ConnectError('hello.worker_id is required', Code.InvalidArgument);
     commit.ensureWritable();
     if (sessions.has(workerId)) {
       // The same worker reconnected before its old stream was noticed dead: the new one wins.
@@ -134,6 +146,9 @@ export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl 
           leaseTtlMs: coordinator.leaseTtlMs,
           heartbeatIntervalMs: coordinator.heartbeatIntervalMs,
           maxConcurrency: info.maxConcurrency,
+          ...(workspace === undefined
+            ? {}
+            : { worktreePath: workspace.path, branch: workspace.branch, targetBranch: workspace.target }),
         },
       },
     });
@@ -186,13 +201,51 @@ export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl 
 
   const open = (outbox: Outbox): SessionCall => {
     let workerId: string | undefined;
+    /** Messages that arrived while the worker's workspace was being made: applied once it joined. */
+    let early: WorkerMessage[] | undefined;
+    let ended = false;
+
+    /** Makes (or finds) the worker's worktree, then joins; until then the session only listens. */
+    const joinWithWorkspace = (hello: Hello): void => {
+      if (repo === undefined) {
+        throw new ConnectError(
+          'hello.workspace: this server has no repository (start it with --repo PATH)',
+          Code.FailedPrecondition,
+        );
+      }
+      early = [];
+      repo.join(hello.workerId).then(
+        (space) => {
+          if (ended) return;
+          try {
+            const id = join(hello, outbox, {
+              path: space.path,
+              branch: space.branch,
+              target: repo.workspaces.target,
+            });
+            workerId = id;
+            for (const message of early ?? []) handle(id, message, outbox);
+            early = undefined;
+          } catch (error) {
+            outbox.close(error);
+          }
+        },
+        (error: unknown) => outbox.close(error),
+      );
+    };
+
     return {
       receive(message) {
-        if (workerId === undefined) {
+        if (early !== undefined) early.push(message);
+        else if (workerId === undefined) {
           if (message.kind.case !== 'hello') {
             throw new ConnectError('the first message of a session must be hello', Code.FailedPrecondition);
           }
-          workerId = join(message.kind.value, outbox);
+          const hello = message.kind.value;
+          if (hello.workerId === '')
+            throw new ConnectError('hello.worker_id is required', Code.InvalidArgument);
+          if (hello.workspace) joinWithWorkspace(hello);
+          else workerId = join(hello, outbox);
         } else {
           handle(workerId, message, outbox);
         }
@@ -200,6 +253,7 @@ export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl 
       // The worker closed its side: it is leaving once what it was sent has gone out.
       halfClose: () => commit.afterCommit(() => outbox.close()),
       end(lost) {
+        ended = true;
         outbox.close();
         if (workerId !== undefined && sessions.detach(workerId, outbox)) {
           coordinator.workerLeft(workerId, lost ? 'connection lost' : 'disconnected');
