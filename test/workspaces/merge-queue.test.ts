@@ -232,6 +232,24 @@ describe('MergeQueue', () => {
     expect((await second.enqueue({ branch: 'baton/r2', by: 'agent-r' })).id).to.equal('2');
   });
 
+  it('marks landed, without merging again, an entry whose landing was done but not stored', async () => {
+    const first = await queue();
+    await branchWith('baton/l', { 'l.txt': 'l' });
+    const { id } = await first.enqueue({ branch: 'baton/l', by: 'agent-l' });
+    await first.idle();
+    await first.close();
+    const main = await repo.head('main');
+    // As if the process died between the compare-and-swap and storing 'landed'.
+    const [stored] = records.restored('merge-entry');
+    records.put('merge-entry', id, { ...(stored?.body as object), state: 'checking' });
+
+    const second = await queue();
+    await second.idle();
+    expect(second.get(id)?.state).to.equal('landed');
+    expect(second.get(id)?.history.at(-1)?.note).to.equal('found on main already');
+    expect(await repo.head('main')).to.equal(main);
+  });
+
   it('makes its scratch worktree again when it was deleted behind its back', async () => {
     const q = await queue({ check: 'test -f README' });
     await branchWith('baton/s1', { 's1.txt': '1' });
