@@ -7,6 +7,7 @@ import type { Store } from '../core/store.js';
 import { toConnectError } from './codec/errors.js';
 import { CoordinatorService, RateLimitService, WorkerService } from './codec/proto.js';
 import { taskEncoders } from './codec/task-codec.js';
+import { createServerMetrics } from './observability/metrics.js';
 import { createRestGateway } from './rest/gateway.js';
 import { createProbes } from './rest/probes.js';
 import { createEventHub } from './runtime/event-hub.js';
@@ -56,6 +57,8 @@ export interface ServerOptions extends Omit<CoordinatorOptions, 'now'> {
    * Default true; false sends worker sessions through connect-node (benchmarks compare the two).
    */
   readonly sessionFastPath?: boolean;
+  /** Serve `GET /metrics` (Prometheus) and count what the server does. Default true. */
+  readonly metrics?: boolean;
 }
 
 export interface BatonServer {
@@ -86,12 +89,16 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   const log =
     options.log ?? ((message: string, error?: unknown) => console.error(`baton: ${message}`, error ?? ''));
   const store = openStore(options);
+  const metrics =
+    options.metrics === false
+      ? undefined
+      : createServerMetrics({ onScrapeError: (error) => log('metrics collection failed', error) });
   const now = options.now ?? systemNow;
   const scheduler = options.scheduler ?? systemScheduler;
   const sessions = createWorkerSessions();
   const { coordinator, commit } = openCoordinator({
     ...options,
-    store,
+    store: metrics?.timeStore(store) ?? store,
     now,
     scheduler,
     send: (workerId, message) => sessions.send(workerId, message),
@@ -102,6 +109,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     now,
     afterCommit: (deliver) => commit.afterCommit(deliver),
   });
+  metrics?.watch(coordinator);
   const pump = createRatePump(coordinator.rateLimiter, scheduler, now);
   const logError = (error: unknown) => log('unexpected error', error);
 
@@ -115,6 +123,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
 
   const coordinatorService = createCoordinatorService({ coordinator, commit, hub });
   const workerService = createWorkerService({ coordinator, commit, sessions, now, log: logError });
+  const rpcPaths = new Set<string>();
   const routes = (router: ConnectRouter): void => {
     router.service(WorkerService, workerService);
     router.service(
@@ -139,6 +148,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     const reflection = createReflectionServices({ services: served });
     router.service(ServerReflectionV1, reflection.v1);
     router.service(ServerReflectionV1alpha, reflection.v1alpha);
+    for (const h of router.handlers) rpcPaths.add(h.requestPath);
   };
 
   const fastServices: FastPathService[] = [];
@@ -174,7 +184,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     options.sessionFastPath === false
       ? unaryHandler
       : createSessionFastPath({ open: workerService.open, mapError, fallback: unaryHandler });
-  const server = createOnePortServer(handler);
+  const server = createOnePortServer(metrics?.instrument(handler, rpcPaths) ?? handler);
   const host = options.host ?? '127.0.0.1';
   let address: AddressInfo;
   try {
@@ -199,6 +209,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         offLeaseLapse();
         sessions.closeAll('server is shutting down');
         hub.close();
+        metrics?.close();
         pump.close();
         await server.close();
         commit.close();
