@@ -1,10 +1,9 @@
 import type { JsonObject, JsonValue, MessageInitShape } from '@bufbuild/protobuf';
 import type { Timestamp } from '@bufbuild/protobuf/wkt';
 import {
+  decodeOneofMessage,
   type ProtoReader,
   type ProtoWriter,
-  readOneof,
-  readOrLeave,
   readRepeated,
   unsupported,
   WIRE_I64,
@@ -20,7 +19,7 @@ type Receipt = Extract<CoordinatorMessage['kind'], { case: 'ack' }>['value']['re
 /**
  * The worker's half of the Session's hot messages, by hand (see wire/protowire.ts): encoding reports,
  * requests and heartbeats, decoding proceeds, acks and waits. Byte for byte what protobuf-es
- * writes and reads (test/client/session-codec.test.ts checks both ways); anything rarer (hello,
+ * writes and reads (test/server/session-codec.test.ts checks both ways); anything rarer (hello,
  * cost, a result value, an error receipt, welcome, cancel, an unknown field) is left to
  * protobuf-es by the caller.
  */
@@ -137,12 +136,7 @@ function writeWorkerMessage(w: ProtoWriter, message: WorkerMessageInit): void {
 
 /** A proceed, an ack without errors or a wait; undefined for anything else (protobuf-es decodes it). */
 export function decodeCoordinatorMessage(bytes: Uint8Array): CoordinatorMessage | undefined {
-  return readOrLeave(bytes, readCoordinatorMessage);
-}
-
-function readCoordinatorMessage(r: ProtoReader): CoordinatorMessage {
-  const kind = readOneof<CoordinatorMessage['kind']>(r, r.end, { case: undefined }, readCoordinatorKind);
-  return { $typeName: 'coord.v1.CoordinatorMessage', kind };
+  return decodeOneofMessage<CoordinatorMessage>(bytes, 'coord.v1.CoordinatorMessage', readCoordinatorKind);
 }
 
 function readCoordinatorKind(r: ProtoReader, field: number, end: number): CoordinatorMessage['kind'] {

@@ -10,7 +10,7 @@
 export const WIRE_VARINT = 0;
 export const WIRE_I64 = 1;
 export const WIRE_LEN = 2;
-export const WIRE_I32 = 5;
+const WIRE_I32 = 5;
 
 /** Thrown by a fast codec that meets something it leaves to protobuf-es. */
 export class Unsupported extends Error {}
@@ -276,7 +276,7 @@ export function writeEnvelope<M>(
 }
 
 /** Reads `bytes` with a hand decoder; undefined when it leaves the message to protobuf-es. */
-export function readOrLeave<T>(bytes: Uint8Array, read: (r: ProtoReader) => T): T | undefined {
+function readOrLeave<T>(bytes: Uint8Array, read: (r: ProtoReader) => T): T | undefined {
   try {
     return read(new ProtoReader(bytes));
   } catch (error) {
@@ -305,6 +305,21 @@ export function readOneof<K>(
     if (r.pos !== fieldEnd) throw unsupported;
   }
   return kind ?? none;
+}
+
+/**
+ * Decodes a Session envelope (a message whose one field is the oneof `kind`, e.g. WorkerMessage,
+ * CoordinatorMessage) by hand; undefined when something in it is left to protobuf-es.
+ */
+export function decodeOneofMessage<M extends { readonly $typeName: string; kind: unknown }>(
+  bytes: Uint8Array,
+  typeName: M['$typeName'],
+  member: (r: ProtoReader, field: number, end: number) => M['kind'],
+): M | undefined {
+  return readOrLeave(bytes, (r) => {
+    const kind = readOneof<M['kind']>(r, r.end, { case: undefined }, member);
+    return { $typeName: typeName, kind } as M;
+  });
 }
 
 /** Reads, up to `end`, a message whose one field is the repeated message field 1. */

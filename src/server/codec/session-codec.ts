@@ -2,10 +2,10 @@
 // Imports src/core, src/gen and src/wire; runtime/ for types only (test/architecture/walls.test.ts).
 import type { JsonObject, JsonValue, MessageInitShape } from '@bufbuild/protobuf';
 import {
+  decodeOneofMessage,
   type ProtoReader,
   type ProtoWriter,
   readOneof,
-  readOrLeave,
   readRepeated,
   unsupported,
   WIRE_I64,
@@ -32,12 +32,7 @@ type CoordinatorMessageInit = MessageInitShape<typeof CoordinatorMessageSchema>;
  * undefined / is left to the caller's protobuf-es path.
  */
 export function decodeWorkerMessage(bytes: Uint8Array): WorkerMessage | undefined {
-  return readOrLeave(bytes, readWorkerMessage);
-}
-
-function readWorkerMessage(r: ProtoReader): WorkerMessage {
-  const kind = readOneof<WorkerMessage['kind']>(r, r.end, { case: undefined }, readWorkerKind);
-  return { $typeName: 'coord.v1.WorkerMessage', kind };
+  return decodeOneofMessage<WorkerMessage>(bytes, 'coord.v1.WorkerMessage', readWorkerKind);
 }
 
 function readWorkerKind(r: ProtoReader, field: number, end: number): WorkerMessage['kind'] {

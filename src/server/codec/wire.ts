@@ -41,7 +41,7 @@ import {
 
 /** Core ⇄ wire translations. Every handler goes through these: one mapping per concept. */
 
-export const TASK_STATUS: Record<CoreTaskStatus, TaskStatus> = {
+const TASK_STATUS: Record<CoreTaskStatus, TaskStatus> = {
   pending: TaskStatus.PENDING,
   assigned: TaskStatus.ASSIGNED,
   running: TaskStatus.RUNNING,
@@ -59,6 +59,7 @@ export const LIFECYCLE: Record<CoordinatorState, LifecycleState> = {
   init: LifecycleState.INIT,
   running: LifecycleState.RUNNING,
   draining: LifecycleState.DRAINING,
+  drained: LifecycleState.DRAINED,
   stopped: LifecycleState.STOPPED,
 };
 
@@ -94,7 +95,7 @@ const ERROR_CODE: Record<BatonError['code'], ErrorCode> = {
 export const timestamp = (ms: number | null | undefined): Timestamp | undefined =>
   ms === null || ms === undefined ? undefined : timestampFromMs(ms);
 
-export const jsonToValue = (json: unknown): Value | undefined =>
+const jsonToValue = (json: unknown): Value | undefined =>
   json === null || json === undefined ? undefined : fromJson(ValueSchema, json as JsonValue);
 
 /**

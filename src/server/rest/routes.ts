@@ -33,7 +33,7 @@ const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\
  * Compiles a google.api.http path template (`/v1/{name=shelves/*}/books/{id}:verb`) to a
  * matcher. `*` is one segment, `**` the rest of the path; a variable without a pattern is `*`.
  */
-export function compileTemplate(template: string): {
+function compileTemplate(template: string): {
   match(path: string): Map<string, string> | undefined;
   literals: number;
 } {

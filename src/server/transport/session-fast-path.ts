@@ -48,6 +48,10 @@ const trailersOf = (error: ConnectError | undefined): Record<string, string> => 
  * `application/grpc+proto` without request compression and without a deadline (`grpc-timeout`);
  * anything else (gRPC+JSON, compressed or deadlined calls, Connect or gRPC-web streams) goes to
  * `fallback`. Responses are never compressed (a server may always answer uncompressed).
+ *
+ * Replaces connect-node's bidi stream handler for the Session, and is kept for what
+ * `npm run bench:e2e` measures of both in the same run (docs/benchmarks.md: 3.4x the tasks/s);
+ * test/e2e/fleet.test.ts runs the whole fleet suite against both (`sessionFastPath` true / false).
  */
 export function createSessionFastPath(options: SessionFastPathOptions): NodeHandler {
   const { open, mapError, fallback } = options;
