@@ -3,6 +3,7 @@
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import type { Coordinator } from '../../core/coordinator.js';
 import { COORDINATOR_STATES } from '../../core/coordinator.js';
+import type { RateAmounts } from '../../core/rate-limiter.js';
 import type { TaskSnapshot } from '../../core/task.js';
 import { TASK_STATUSES } from '../../core/task.js';
 import { createTally, readCounter } from './tally.js';
@@ -117,27 +118,27 @@ export function coordinatorMetrics(registry: Registry, coordinator: Coordinator)
   gauge(registry, 'baton_rate_limit_waiters', 'Rate-limit requests queued for tokens now.', (g) =>
     g.set(rate().queueLength),
   );
-  gauge(
-    registry,
+  const bucketGauge = (name: string, help: string, pick: (r: ReturnType<typeof rate>) => RateAmounts) =>
+    gauge(
+      registry,
+      name,
+      help,
+      (g) => {
+        const amounts = pick(rate());
+        g.set({ bucket: 'requests' }, amounts.requests);
+        g.set({ bucket: 'tokens' }, amounts.tokens);
+      },
+      ['bucket'],
+    );
+  bucketGauge(
     'baton_rate_limit_available',
     'What the shared buckets hold now, by bucket (requests per minute, tokens per minute).',
-    (g) => {
-      const { available } = rate();
-      g.set({ bucket: 'requests' }, available.requests);
-      g.set({ bucket: 'tokens' }, available.tokens);
-    },
-    ['bucket'],
+    (r) => r.available,
   );
-  gauge(
-    registry,
+  bucketGauge(
     'baton_rate_limit_capacity',
     'The shared buckets sizes per minute, by bucket.',
-    (g) => {
-      const { capacity } = rate();
-      g.set({ bucket: 'requests' }, capacity.requests);
-      g.set({ bucket: 'tokens' }, capacity.tokens);
-    },
-    ['bucket'],
+    (r) => r.capacity,
   );
 
   gauge(registry, 'baton_cost_spent_usd', 'Spend reported by the whole fleet, in USD.', (g) =>
