@@ -236,6 +236,18 @@ describe('REST gateway', () => {
     });
   });
 
+  describe('paths', () => {
+    it('POST /tasks keeps the paths a task claims, normalized, and refuses a glob outside the repository', async () => {
+      const reply = await api('POST', '/tasks', { id: 'p1', paths: ['./src/', 'docs/**/*.md'] });
+      expect(reply.status).to.equal(200);
+      expect(reply.body.paths).to.deep.equal(['src', 'docs/**/*.md']);
+      const bad = await api('POST', '/tasks', { id: 'p2', paths: ['ok', '../etc'] });
+      expect(bad.status).to.equal(400);
+      expect(bad.body.message).to.include('paths[1]').and.include('"../etc"');
+      expect((await api('GET', '/tasks/p2')).status).to.equal(404);
+    });
+  });
+
   describe('errors', () => {
     it('malformed JSON is 400 invalid_argument', async () => {
       const reply = await api('POST', '/tasks', '{"id": ');
