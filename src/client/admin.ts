@@ -41,6 +41,8 @@ export type EventKindName =
   | 'coord:started'
   | 'coord:stopped'
   | 'coord:draining'
+  | 'coord:drained'
+  | 'coord:reopened'
   | 'coord:assigned'
   | 'coord:task-complete'
   | 'coord:task-failed'

@@ -17,7 +17,7 @@ export function parseQueueJson(json: TaskQueueJson, defaultMaxAttempts: number):
   }
   if (!isCount(json.nextSeq))
     throw invalidArgument('nextSeq must be a non-negative integer', { field: 'nextSeq' });
-  const specs = json.tasks.map((t, i) => normalizeSpec(t, `tasks[${i}]`, defaultMaxAttempts));
+  const specs = json.tasks.map((t, i) => normalizeSpec(t, `tasks[${i}]`, defaultMaxAttempts, 'stored'));
   const ids = new Set<string>();
   for (const spec of specs) {
     if (ids.has(spec.id))

@@ -12,7 +12,15 @@ import {
 } from './task-graph.js';
 import { parseQueueJson } from './task-queue-json.js';
 import { runsBefore, TaskRecord } from './task-record.js';
-import { cycleError, freezeJson, type NormalizedSpec, normalizeSpec, orderBatch } from './task-spec.js';
+import {
+  batchField,
+  cycleError,
+  fieldPath,
+  freezeJson,
+  type NormalizedSpec,
+  normalizeSpec,
+  orderBatch,
+} from './task-spec.js';
 
 export interface TaskQueueOptions {
   readonly now: Now;
@@ -303,6 +311,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
   const examineBatch = (
     specs: readonly TaskSpec[],
     all: boolean,
+    fieldOf: (i: number) => string = batchField,
   ): { problems: BatonError[]; normalized?: NormalizedSpec[]; order?: NormalizedSpec[] } => {
     if (!Array.isArray(specs))
       return { problems: [invalidArgument('tasks must be an array', { field: 'tasks' })] };
@@ -312,7 +321,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     const positions: number[] = [];
     for (const [i, spec] of specs.entries()) {
       try {
-        normalized.push(normalizeSpec(spec, `tasks[${i}]`, defaultMaxAttempts));
+        normalized.push(normalizeSpec(spec, fieldOf(i), defaultMaxAttempts));
         positions.push(i);
       } catch (error) {
         if (!(error instanceof BatonError)) throw error;
@@ -325,7 +334,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       if (tasks.has(spec.id) || inBatch.has(spec.id)) {
         problems.push(
           new BatonError('already-exists', `task ${spec.id} already exists`, {
-            field: `tasks[${positions[k]}].id`,
+            field: fieldPath(fieldOf(positions[k] as number), 'id'),
             taskId: spec.id,
           }),
         );
@@ -338,7 +347,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       if (unknown.length > 0) {
         problems.push(
           invalidArgument(`task ${spec.id} depends on unknown task(s): ${unknown.join(', ')}`, {
-            field: `tasks[${positions[k]}].deps`,
+            field: fieldPath(fieldOf(positions[k] as number), 'deps'),
             taskId: spec.id,
             data: { unknownDeps: unknown },
           }),
@@ -351,8 +360,8 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     return problems.length > 0 ? { problems } : { problems, normalized, order: ordered.order };
   };
 
-  const addMany = (specs: readonly TaskSpec[]): TaskSnapshot[] => {
-    const { problems, normalized, order } = examineBatch(specs, false);
+  const addMany = (specs: readonly TaskSpec[], fieldOf?: (i: number) => string): TaskSnapshot[] => {
+    const { problems, normalized, order } = examineBatch(specs, false, fieldOf);
     if (normalized === undefined || order === undefined) throw problems[0] as BatonError;
     // Validation is complete: from here nothing throws, so the batch applies whole.
     const at = now();
@@ -393,8 +402,9 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     get size() {
       return tasks.size;
     },
-    add: (spec) => addMany([spec])[0] as TaskSnapshot,
-    addMany,
+    // A single task is the whole request: its errors name `deps`, not `tasks[0].deps`.
+    add: (spec) => addMany([spec], () => '')[0] as TaskSnapshot,
+    addMany: (specs) => addMany(specs),
     remove(id) {
       const task = lookup(id);
       const live = (task.dependents ?? []).map((d) => d.id);

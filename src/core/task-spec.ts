@@ -13,6 +13,24 @@ export interface NormalizedSpec {
 
 const MAX_ID_LENGTH = 256;
 
+/** Priorities are integers in int32's range, so ordering never depends on float rounding. */
+export const MIN_PRIORITY = -(2 ** 31);
+export const MAX_PRIORITY = 2 ** 31 - 1;
+
+/** The field name of the i-th spec of a batch request. */
+export const batchField = (i: number): string => `tasks[${i}]`;
+
+/** `name` inside `prefix`; a spec that is the whole request has the prefix ''. */
+export const fieldPath = (prefix: string, name: string): string =>
+  prefix === '' ? name : `${prefix}.${name}`;
+
+/**
+ * Text that did not decode: a lone surrogate (from a JSON `\ud800`), or U+FFFD, which decoders
+ * put where bytes were not UTF-8. Accepting either would store a different id than the sender's.
+ */
+const UNDECODABLE = /[\uFFFD\p{Cs}]/u;
+const undecodable = (text: string): boolean => UNDECODABLE.test(text);
+
 /** Control characters in an id or category would reach logs, URLs and terminals as they are. */
 const hasControl = (text: string): boolean => {
   for (let i = 0; i < text.length; i++) {
@@ -61,22 +79,39 @@ export function freezeJson(value: unknown, path: string): unknown {
   throw invalidArgument(`${path} must be JSON (got ${typeof value})`, { field: path });
 }
 
+/**
+ * Which rules a spec meets: a `new` one all of them; a `stored` one (restored from a store or an
+ * image) only those that held when it was added, so data written before a rule was tightened
+ * (a priority of 0.5, an id with U+FFFD) still loads rather than stopping the coordinator.
+ */
+export type SpecRules = 'new' | 'stored';
+
 /** Checks one spec in isolation (deps are checked against the graph by the caller). */
-export function normalizeSpec(spec: TaskSpec, field: string, defaultMaxAttempts: number): NormalizedSpec {
+export function normalizeSpec(
+  spec: TaskSpec,
+  field: string,
+  defaultMaxAttempts: number,
+  rules: SpecRules = 'new',
+): NormalizedSpec {
+  const strict = rules === 'new';
   if (typeof spec !== 'object' || spec === null)
-    throw invalidArgument(`${field} must be an object`, { field });
+    throw invalidArgument(`${field === '' ? 'task' : field} must be an object`, { field });
   const { id } = spec;
+  const idField = { field: fieldPath(field, 'id') };
   if (typeof id !== 'string' || id.length === 0) {
-    throw invalidArgument(`${field}.id must be a non-empty string`, { field: `${field}.id` });
+    throw invalidArgument(`${idField.field} must be a non-empty string`, idField);
   }
-  // Neither error echoes the id: it may be huge, or unprintable.
+  // None of these errors echoes the id: it may be huge, or unprintable.
   if (id.length > MAX_ID_LENGTH) {
-    throw invalidArgument(`${field}.id is longer than ${MAX_ID_LENGTH} characters`, { field: `${field}.id` });
+    throw invalidArgument(`${idField.field} is longer than ${MAX_ID_LENGTH} characters`, idField);
   }
   if (hasControl(id) || id.trim() === '') {
-    throw invalidArgument(`${field}.id must be printable and not blank`, { field: `${field}.id` });
+    throw invalidArgument(`${idField.field} must be printable and not blank`, idField);
   }
-  const at = (name: string) => ({ field: `${field}.${name}`, taskId: id });
+  if (strict && undecodable(id)) {
+    throw invalidArgument(`${idField.field} must be valid UTF-8 (it has undecodable characters)`, idField);
+  }
+  const at = (name: string) => ({ field: fieldPath(field, name), taskId: id });
 
   const deps = spec.deps ?? [];
   if (!Array.isArray(deps))
@@ -92,15 +127,21 @@ export function normalizeSpec(spec: TaskSpec, field: string, defaultMaxAttempts:
   }
 
   const priority = spec.priority ?? 0;
-  if (typeof priority !== 'number' || !Number.isFinite(priority)) {
+  if (!strict && (typeof priority !== 'number' || !Number.isFinite(priority))) {
     throw invalidArgument(`task ${id}: priority must be a finite number`, at('priority'));
+  }
+  if (strict && (!Number.isInteger(priority) || priority < MIN_PRIORITY || priority > MAX_PRIORITY)) {
+    throw invalidArgument(
+      `task ${id}: priority must be an integer from ${MIN_PRIORITY} to ${MAX_PRIORITY}`,
+      at('priority'),
+    );
   }
   const category = spec.category ?? '';
   if (typeof category !== 'string')
     throw invalidArgument(`task ${id}: category must be a string`, at('category'));
-  if (category.length > MAX_ID_LENGTH || hasControl(category)) {
+  if (category.length > MAX_ID_LENGTH || hasControl(category) || (strict && undecodable(category))) {
     throw invalidArgument(
-      `task ${id}: category must be printable and at most ${MAX_ID_LENGTH} characters`,
+      `task ${id}: category must be printable UTF-8 and at most ${MAX_ID_LENGTH} characters`,
       at('category'),
     );
   }
@@ -119,7 +160,7 @@ export function normalizeSpec(spec: TaskSpec, field: string, defaultMaxAttempts:
     deps,
     priority,
     category,
-    metadata: freezeJson(metadata, `${field}.metadata`) as Metadata,
+    metadata: freezeJson(metadata, fieldPath(field, 'metadata')) as Metadata,
     maxAttempts,
   };
 }

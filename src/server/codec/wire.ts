@@ -59,6 +59,7 @@ export const LIFECYCLE: Record<CoordinatorState, LifecycleState> = {
   init: LifecycleState.INIT,
   running: LifecycleState.RUNNING,
   draining: LifecycleState.DRAINING,
+  drained: LifecycleState.DRAINED,
   stopped: LifecycleState.STOPPED,
 };
 

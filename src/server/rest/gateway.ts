@@ -16,7 +16,15 @@ import { codeToString } from '@connectrpc/connect/protocol-connect';
 import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
 import { isBatonError } from '../../core/errors.js';
 import { httpStatusOf, toConnectError } from '../codec/errors.js';
-import { BadRequest, enumsToWords, eventName, queryToJson, setPath, wordsToEnums } from './json.js';
+import {
+  BadRequest,
+  enumsToWords,
+  eventName,
+  queryToJson,
+  refuseLooseJson,
+  setPath,
+  wordsToEnums,
+} from './json.js';
 import { type RestRoute, restRoutes } from './routes.js';
 
 export interface RestGatewayOptions {
@@ -202,7 +210,8 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
       return;
     }
     if (error instanceof BadRequest) {
-      sendJson(response, 400, { code: 'invalid_argument', message: error.message });
+      const field = error.field === undefined ? {} : { field: error.field };
+      sendJson(response, 400, { code: 'invalid_argument', message: error.message, ...field });
       return;
     }
     const connectError = toConnectError(error);
@@ -248,6 +257,8 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
     const schema = r.method.input;
     const body = r.body === undefined ? undefined : parseBody(await readBody(request, maxBody), r);
     const bodyField = r.body;
+    if (bodyField === '*') refuseLooseJson(schema, body ?? null);
+    else if (bodyField?.fieldKind === 'message') refuseLooseJson(bodyField.message, body ?? null);
     const pathFields = new Set<DescField>();
     for (const name of vars.keys()) {
       const top = schema.fields.find((f) => f.name === name.split('.')[0]);

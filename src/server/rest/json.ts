@@ -130,8 +130,15 @@ export function wordsToEnums(schema: DescMessage, json: JsonValue): JsonValue {
   return json;
 }
 
-/** A request the gateway cannot map onto the RPC: answered 400 with this message. */
-export class BadRequest extends Error {}
+/** A request the gateway cannot map onto the RPC: answered 400 with this message (and field). */
+export class BadRequest extends Error {
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
 
 function fieldAt(schema: DescMessage, path: string): DescField | undefined {
   const [head = '', ...rest] = path.split('.');
@@ -209,4 +216,59 @@ export function setPath(schema: DescMessage, json: JsonObject, path: string, val
   const child: JsonObject = isObject(inner) ? inner : {};
   json[field.jsonName] = child;
   setPath(field.message, child, rest.join('.'), value);
+}
+
+/** 64-bit integers are JSON strings in proto3 JSON; every other number is a JSON number. */
+const QUOTED_64 = new Set<ScalarType>([
+  ScalarType.INT64,
+  ScalarType.UINT64,
+  ScalarType.SINT64,
+  ScalarType.FIXED64,
+  ScalarType.SFIXED64,
+]);
+
+const isNumeric = (scalar: ScalarType): boolean =>
+  scalar !== ScalarType.STRING && scalar !== ScalarType.BYTES && scalar !== ScalarType.BOOL;
+
+/** A UTF-16 surrogate alone: what a JSON `"\ud800"` decodes to, and no Unicode text at all. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Refuses, naming the field, what proto3 JSON would read but a REST user never means: a number
+ * written as a string (`"priority": "7"`; REST answers write these fields as JSON numbers; 64-bit
+ * integers stay strings, as proto3 JSON writes them) and a string with a lone surrogate
+ * (`"\ud800"`: not text, and `fromJson` would refuse it without saying where).
+ */
+export function refuseLooseJson(schema: DescMessage, json: JsonValue, prefix = ''): void {
+  if (!isObject(json)) return;
+  const at = (name: string) => (prefix === '' ? name : `${prefix}.${name}`);
+  for (const field of schema.fields) {
+    const scalar =
+      field.fieldKind === 'scalar' || (field.fieldKind === 'list' && field.listKind === 'scalar')
+        ? field.scalar
+        : undefined;
+    const check = (v: JsonValue, where: string) => {
+      if (scalar === undefined || typeof v !== 'string') return;
+      if (scalar === ScalarType.STRING) {
+        if (LONE_SURROGATE.test(v)) throw new BadRequest(`${where} must be valid UTF-8 text`, where);
+      } else if (isNumeric(scalar) && !QUOTED_64.has(scalar)) {
+        throw new BadRequest(`${where} must be a JSON number, not the string "${v.slice(0, 40)}"`, where);
+      }
+    };
+    for (const key of eitherKey(field)) {
+      const value = json[key];
+      if (value === undefined || value === null) continue;
+      if (field.fieldKind === 'message' && !opaque(field.message)) {
+        refuseLooseJson(field.message, value, at(key));
+      } else if (field.fieldKind === 'list' && Array.isArray(value)) {
+        for (const [i, v] of value.entries()) {
+          if (field.listKind === 'message' && !opaque(field.message))
+            refuseLooseJson(field.message, v, `${at(key)}[${i}]`);
+          else check(v, `${at(key)}[${i}]`);
+        }
+      } else {
+        check(value, at(key));
+      }
+    }
+  }
 }

@@ -119,9 +119,9 @@ export function createCoordinatorService(
     },
     async addTask(request) {
       if (request.task === undefined) throw new ConnectError('task is required', Code.InvalidArgument);
-      const spec = request.task;
-      const [added] = await mutate(() => addSpecs([spec]));
-      return { task: taskToWire(added as TaskSnapshot) };
+      const spec = specFromWire(request.task);
+      const added = await mutate(() => coordinator.addTask(spec));
+      return { task: taskToWire(added) };
     },
     async batchAddTasks(request) {
       const added = await mutate(() => addSpecs(request.tasks));

@@ -25,6 +25,7 @@ import {
 } from '@connectrpc/connect/protocol-connect';
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import { compressionBrotli, compressionGzip } from '@connectrpc/connect-node';
+import { binaryParseFailure } from '../codec/utf8-fault.js';
 import type { NodeHandler } from './one-port.js';
 
 /** A service and its implementation, as handed to `router.service(...)`. */
@@ -421,10 +422,16 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): NodeHandler 
     }
 
     let input: unknown;
+    let bytes: Uint8Array | undefined;
     try {
-      input = route.serialization.getI(binary).parse(grpc ? grpcMessageBytes(body) : body);
+      bytes = grpc ? grpcMessageBytes(body) : body;
+      input = route.serialization.getI(binary).parse(bytes);
     } catch (error) {
-      fail(undefined, asConnectError(error));
+      const refused = asConnectError(error);
+      fail(
+        undefined,
+        binary && bytes !== undefined ? binaryParseFailure(route.method.input, bytes, refused) : refused,
+      );
       return;
     }
 

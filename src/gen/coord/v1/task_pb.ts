@@ -21,8 +21,10 @@ export const file_coord_v1_task: GenFile = /*@__PURE__*/
  */
 export type TaskSpec = Message<"coord.v1.TaskSpec"> & {
   /**
-   * Unique, non-empty, at most 256 characters. Chosen by the caller so that adding is idempotent
-   * to check and deps can name tasks added in the same batch.
+   * Unique, non-empty, at most 256 characters, printable, valid UTF-8 (bytes that are not UTF-8,
+   * U+FFFD and lone surrogates are refused with INVALID_ARGUMENT naming the field, never replaced).
+   * Chosen by the caller so that adding is idempotent to check and deps can name tasks added in
+   * the same batch.
    *
    * @generated from field: string id = 1;
    */
@@ -37,8 +39,11 @@ export type TaskSpec = Message<"coord.v1.TaskSpec"> & {
   deps: string[];
 
   /**
-   * Higher runs first among ready tasks; ties run in the order added. Any finite number;
-   * default 0. A double because the core accepts any number, so no value is lost on the wire.
+   * Higher runs first among ready tasks; ties run in the order added. An integer from
+   * -2147483648 to 2147483647; default 0. Anything else (0.5, 1e20) is refused with
+   * INVALID_ARGUMENT naming the field. A double on the wire only because it always was: tasks
+   * stored before the rule keep their priority. REST refuses a quoted number (`"7"`); Connect
+   * JSON follows the protobuf JSON mapping, which reads `"7"` as 7.
    *
    * @generated from field: double priority = 3;
    */
