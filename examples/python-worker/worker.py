@@ -133,7 +133,7 @@ class Worker:
                 # applied first): hold no more than the tasks we still want; 0 pauses.
                 if self.args.tasks:
                     self.want(min(self.cap, self.args.tasks - self.completes_sent), len(self.running))
-                # The spend first: once the last task completes, a draining coordinator stops.
+                # The spend first: once the last task completes, a draining coordinator is drained.
                 if self.args.cost_usd > 0:
                     self.report("cost", assignment.task_id, total_usd=self.args.cost_usd)
                 self.report("complete", *key, result=result)

@@ -22,6 +22,8 @@ Options (environment variable in brackets):
   --global-budget-usd USD         stop all workers past this spend (default none)
   --worker-budget-usd USD         stop a worker past this spend (default none)
   --no-start                      leave a new coordinator in init until POST /api/coordination/start
+  --reopen                        open a stopped coordinator again (stop is final otherwise), keeping
+                                  its tasks; without it, serving a stopped store is refused
   -h, --help                      this text
 `;
 
@@ -64,6 +66,7 @@ function parse(argv: readonly string[]): ServerOptions | 'help' {
       'global-budget-usd': { type: 'string' },
       'worker-budget-usd': { type: 'string' },
       'no-start': { type: 'boolean' },
+      reopen: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -89,6 +92,7 @@ function parse(argv: readonly string[]): ServerOptions | 'help' {
     sync,
     strategy,
     autoStart: values['no-start'] !== true,
+    whenStopped: values.reopen === true ? 'reopen' : 'refuse',
     leaseTtlMs: number('lease-ttl-ms', values['lease-ttl-ms'], POSITIVE),
     defaultMaxAttempts: number('max-attempts', values['max-attempts'], WHOLE),
     maxRequestsPerMinute: number('max-requests-per-minute', values['max-requests-per-minute'], WHOLE),
@@ -126,8 +130,8 @@ async function main(): Promise<void> {
   process.stdout.write(
     `baton: listening on ${server.url} (gRPC, gRPC-Web, Connect, REST /api/coordination)\n` +
       `baton: coordinator ${server.coordinator.state}, ${progress.total} task(s), state ${where}\n` +
-      (server.coordinator.state === 'stopped'
-        ? 'baton: a stopped coordinator is stopped for good (reads still work); serve another --db to run again\n'
+      (server.coordinator.state === 'drained'
+        ? 'baton: drained: it assigns nothing until POST /api/coordination/start resumes it\n'
         : ''),
   );
   let stopping = false;

@@ -28,6 +28,11 @@ export interface NewTask {
   readonly metadata?: JsonObject;
   /** Assignments allowed before the task fails for good. Unset: the coordinator's default. */
   readonly maxAttempts?: number;
+  /**
+   * Globs of the repository paths the task will touch (`src/**`, `docs/api.md`): it does not start
+   * while a running task holds an overlapping one.
+   */
+  readonly paths?: readonly string[];
 }
 
 /** A task status by enum value or by the REST routes' lower-case word. */
@@ -41,6 +46,8 @@ export type EventKindName =
   | 'coord:started'
   | 'coord:stopped'
   | 'coord:draining'
+  | 'coord:drained'
+  | 'coord:reopened'
   | 'coord:assigned'
   | 'coord:task-complete'
   | 'coord:task-failed'
@@ -278,6 +285,7 @@ function toSpec(task: NewTask) {
     category: task.category ?? '',
     ...(task.metadata === undefined ? {} : { metadata: task.metadata }),
     ...(task.maxAttempts === undefined ? {} : { maxAttempts: task.maxAttempts }),
+    paths: [...(task.paths ?? [])],
   };
 }
 

@@ -7,7 +7,7 @@ import {
 } from './cost-aggregator.js';
 import { BatonError, invalidArgument, isBatonError } from './errors.js';
 import { createEventBus, type EventBus } from './event-bus.js';
-import type { BudgetScope, CoordEvents } from './events.js';
+import type { BudgetScope, CoordEvents, LIFECYCLE_EVENTS } from './events.js';
 import { createLeaseTable, type LeaseTable } from './lease.js';
 import { COORDINATOR_STATES, type CoordinatorState } from './lifecycle.js';
 import { createRateLimiter, type RateDecision, type RateLimiter } from './rate-limiter.js';
@@ -83,11 +83,14 @@ export interface Coordinator {
   readonly leaseTtlMs: number;
   readonly heartbeatIntervalMs: number;
 
-  /** init → running (idempotent while running). Throws once draining or stopped. */
+  /** init, draining or drained → running (idempotent while running). Throws once stopped. */
   start(): void;
-  /** No new assignments; becomes stopped as soon as nothing is assigned or running. */
+  /** No new assignments; becomes drained (not stopped: `start()` resumes) once nothing is held. */
   drain(): void;
+  /** Final: no more changes, nor a start, until an operator deliberately calls `reopen()`. */
   stop(): void;
+  /** stopped → init, keeping every task; does nothing in any other state. */
+  reopen(): void;
 
   /** Adds tasks (atomically) and, while running, assigns what became ready. */
   addTask(spec: TaskSpec): TaskSnapshot;
@@ -236,6 +239,11 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
     if (state === 'stopped') throw new BatonError('unavailable', 'coordinator is stopped');
   };
 
+  const enter = (next: CoordinatorState, event: (typeof LIFECYCLE_EVENTS)[number]): void => {
+    state = next;
+    events.emit(event, { at: now() });
+  };
+
   const scheduleSweep = (): void => {
     if (scheduler === undefined || state === 'stopped') return;
     const next = leases.nextExpiry();
@@ -296,10 +304,10 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
     if (p.complete > 0 && p.failed === 0) events.emit('coord:all-complete', counts);
   };
 
-  const stopIfDrained = (): void => {
+  const finishDrain = (): void => {
     if (state !== 'draining') return;
     const p = taskQueue.getProgress();
-    if (p.assigned + p.running === 0) coordinator.stop();
+    if (p.assigned + p.running === 0) enter('drained', 'coord:drained');
   };
 
   const emitCancelled = (ids: readonly string[], cause: string): void => {
@@ -337,7 +345,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
   const settle = (): void => {
     assignAndSend();
     announceIfAllComplete();
-    stopIfDrained();
+    finishDrain();
   };
 
   /** Budget-stopped workers keep their tasks (they may finish them) but get no new ones. */
@@ -451,36 +459,35 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
 
     start() {
       if (state === 'running') return;
-      if (state !== 'init') {
-        throw new BatonError('failed-precondition', `cannot start: coordinator is ${state}`);
+      if (state === 'stopped') {
+        throw new BatonError(
+          'failed-precondition',
+          'cannot start: coordinator is stopped, and stop is final (`baton serve --reopen` opens it again)',
+        );
       }
-      state = 'running';
-      events.emit('coord:started', { at: now() });
+      enter('running', 'coord:started');
       scheduleSweep();
       settle();
     },
     drain() {
-      if (state === 'draining' || state === 'stopped') return;
-      // Draining a coordinator that never ran would stop it for good: refuse (stop() is explicit).
-      if (state === 'init') {
-        throw new BatonError(
-          'failed-precondition',
-          'cannot drain: coordinator has not started (start or stop it)',
-        );
-      }
-      state = 'draining';
-      events.emit('coord:draining', { at: now() });
+      if (state === 'draining' || state === 'drained' || state === 'stopped') return;
+      enter('draining', 'coord:draining');
       for (const w of pool.list()) if (w.status !== 'offline') pool.sendTo(w.id, { type: 'coord:drain' });
-      stopIfDrained();
+      finishDrain();
     },
     stop() {
       if (state === 'stopped') return;
-      state = 'stopped';
       for (const off of unsubscribe) off();
       unsubscribe = [];
       cancelSweep?.();
       cancelSweep = undefined;
-      events.emit('coord:stopped', { at: now() });
+      sweepAt = Number.POSITIVE_INFINITY;
+      enter('stopped', 'coord:stopped');
+    },
+    reopen() {
+      if (state !== 'stopped') return;
+      unsubscribe = inbound();
+      enter('init', 'coord:reopened');
     },
 
     addTask(spec) {
@@ -696,5 +703,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
   // Workers on the bus are answered from the start (a request before `start()` gets a wait).
   if (state !== 'stopped') unsubscribe = inbound();
   if (state === 'running') scheduleSweep();
+  // Restored mid-drain with nothing held any more (the last report landed just before a crash).
+  finishDrain();
   return coordinator;
 }

@@ -31,7 +31,9 @@ export interface TaskEvent {
 export interface CoordEvents {
   'coord:started': { readonly at: number };
   'coord:draining': { readonly at: number };
+  'coord:drained': { readonly at: number };
   'coord:stopped': { readonly at: number };
+  'coord:reopened': { readonly at: number };
   'coord:task-added': TaskEvent;
   'coord:assigned': TaskEvent & { readonly workerId: string };
   'coord:task-started': TaskEvent;
@@ -84,7 +86,9 @@ export type CoordEventKind = keyof CoordEvents;
 export const ANNOUNCED_EVENTS = [
   'coord:started',
   'coord:draining',
+  'coord:drained',
   'coord:stopped',
+  'coord:reopened',
   'coord:task-added',
   'coord:assigned',
   'coord:task-started',
@@ -99,4 +103,13 @@ export const ANNOUNCED_EVENTS = [
   'coord:budget-exceeded',
   'coord:worker-joined',
   'coord:worker-left',
+] as const satisfies readonly CoordEventKind[];
+
+/** The events that change the coordinator's lifecycle state (stores and health watch these). */
+export const LIFECYCLE_EVENTS = [
+  'coord:started',
+  'coord:draining',
+  'coord:drained',
+  'coord:stopped',
+  'coord:reopened',
 ] as const satisfies readonly CoordEventKind[];

@@ -44,6 +44,12 @@ export interface ServerOptions extends Omit<CoordinatorOptions, 'now'> {
   readonly sync?: SyncMode;
   /** Start the coordinator if it is new (state init). Default true. */
   readonly autoStart?: boolean;
+  /**
+   * What to do with a store whose coordinator was stopped (stop is final): `serve` it as it is
+   * (reads work, changes are refused; the default here), `refuse` to start (the CLI's default),
+   * or `reopen` it (stopped → init, every task kept; the CLI's `--reopen`).
+   */
+  readonly whenStopped?: 'serve' | 'refuse' | 'reopen';
   readonly reservationTtlMs?: number;
   /** Where unexpected errors go. Default console.error. */
   readonly log?: (message: string, error?: unknown) => void;
@@ -98,6 +104,15 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     send: (workerId, message) => sessions.send(workerId, message),
     onStoreError: (error) => log('store commit failed; refusing writes until it recovers', error),
   });
+  if (coordinator.state === 'stopped' && options.whenStopped === 'refuse') {
+    commit.close();
+    store.close();
+    const where = options.store === 'sqlite' ? (options.dbPath ?? './data/baton.db') : 'the store';
+    throw new Error(
+      `the coordinator in ${where} was stopped, and stop is final; ` +
+        '`baton serve --reopen` opens it again with its tasks (POST /drain pauses instead)',
+    );
+  }
   const hub = createEventHub({
     events: coordinator.events,
     now,
@@ -112,6 +127,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     if (reason === 'lease expired')
       sessions.kick(workerId, Code.Unavailable, 'lease expired: reconnect to resume');
   });
+  if (options.whenStopped === 'reopen') coordinator.reopen();
   if (coordinator.state === 'init' && options.autoStart !== false) coordinator.start();
 
   const coordinatorService = createCoordinatorService({ coordinator, commit, hub });

@@ -94,8 +94,8 @@ const keepAlive = (s: Setup, ms: number, workers: readonly string[], step = TTL 
 
 describe('Coordinator', () => {
   describe('createCoordinator', () => {
-    it('exports the states init, running, draining, stopped in lifecycle order', () => {
-      expect(COORDINATOR_STATES).to.deep.equal(['init', 'running', 'draining', 'stopped']);
+    it('exports the states init, running, draining, drained, stopped in lifecycle order', () => {
+      expect(COORDINATOR_STATES).to.deep.equal(['init', 'running', 'draining', 'drained', 'stopped']);
     });
 
     it('starts in init with working default subsystems when given only a clock', () => {
@@ -169,7 +169,7 @@ describe('Coordinator', () => {
   });
 
   describe('lifecycle', () => {
-    it('goes init → running → draining → stopped, announcing each step with the time', () => {
+    it('goes init → running → draining → drained, announcing each step with the time', () => {
       const s = setup();
       const { coordinator } = s;
       expect(coordinator.state).to.equal('init');
@@ -180,11 +180,13 @@ describe('Coordinator', () => {
       coordinator.addTask({ id: 'a' });
       coordinator.drain();
       expect(coordinator.state).to.equal('draining');
+      s.clock.advance(3);
       coordinator.complete('w1', 'a', 1);
-      expect(coordinator.state).to.equal('stopped');
+      expect(coordinator.state).to.equal('drained');
       expect(s.announced('coord:started')).to.deep.equal([{ at: 1_000 }]);
       expect(s.announced('coord:draining')).to.deep.equal([{ at: 1_005 }]);
-      expect(s.announced('coord:stopped')).to.deep.equal([{ at: 1_005 }]);
+      expect(s.announced('coord:drained')).to.deep.equal([{ at: 1_008 }]);
+      expect(s.announced('coord:stopped')).to.deep.equal([]);
     });
 
     it('start is idempotent while running: one coord:started', () => {
@@ -195,28 +197,81 @@ describe('Coordinator', () => {
       expect(s.announced('coord:started')).to.have.length(1);
     });
 
-    it('refuses to drain before it has started, and stays startable', () => {
+    it('an idle drain ends drained at once, and start resumes assigning', () => {
       const s = setup();
-      expectBatonError(() => s.coordinator.drain(), 'failed-precondition', 'has not started');
-      expect(s.coordinator.state).to.equal('init');
+      s.coordinator.start();
+      s.coordinator.drain();
+      expect(s.coordinator.state).to.equal('drained');
+      s.coordinator.drain();
+      expect(s.announced('coord:drained')).to.have.length(1);
+      s.coordinator.workerJoined({ id: 'w1' });
+      s.coordinator.addTask({ id: 'a' });
+      s.coordinator.request('w1');
+      expect(s.to('w1', 'coord:wait').map((m) => m.reason)).to.deep.equal(['coordinator is drained']);
+      s.coordinator.start();
+      expect(s.coordinator.state).to.equal('running');
+      expect(s.proceeds('w1')).to.deep.equal(['a']);
+      expect(s.announced('coord:started')).to.have.length(2);
+    });
+
+    it('draining before it has started ends drained too: nothing ran, nothing is lost', () => {
+      const s = setup();
+      s.coordinator.addTask({ id: 'a' });
+      s.coordinator.drain();
+      expect(s.coordinator.state).to.equal('drained');
       s.coordinator.start();
       expect(s.coordinator.state).to.equal('running');
     });
 
-    it('cannot be restarted once draining or stopped (failed-precondition)', () => {
-      const draining = setup();
-      draining.coordinator.start();
-      draining.coordinator.workerJoined({ id: 'w1' });
-      draining.coordinator.addTask({ id: 'a' });
-      draining.coordinator.drain();
-      expectBatonError(() => draining.coordinator.start(), 'failed-precondition', 'draining');
+    it('start during a drain resumes assigning without waiting for it to finish', () => {
+      const s = setup();
+      s.coordinator.start();
+      s.coordinator.workerJoined({ id: 'w1', maxConcurrency: 1 });
+      s.coordinator.addTasks([{ id: 'a' }, { id: 'b' }]);
+      s.coordinator.drain();
+      s.coordinator.start();
+      expect(s.coordinator.state).to.equal('running');
+      s.coordinator.complete('w1', 'a', 1);
+      expect(s.coordinator.state).to.equal('running');
+      expect(s.announced('coord:drained')).to.deep.equal([]);
+    });
 
+    it('cannot be started once stopped (failed-precondition naming --reopen)', () => {
       const stopped = setup();
       stopped.coordinator.start();
       stopped.coordinator.stop();
-      expectBatonError(() => stopped.coordinator.start(), 'failed-precondition', 'stopped');
+      expectBatonError(() => stopped.coordinator.start(), 'failed-precondition', '--reopen');
       expect(stopped.coordinator.state).to.equal('stopped');
       expect(stopped.announced('coord:started')).to.have.length(1);
+    });
+
+    it('reopen brings a stopped coordinator back to init with its tasks, listening again', () => {
+      const s = setup();
+      s.coordinator.start();
+      s.coordinator.workerJoined({ id: 'w1' });
+      s.coordinator.addTasks([{ id: 'a' }, { id: 'b', deps: ['a'] }]);
+      s.coordinator.stop();
+      s.clock.advance(7);
+      s.coordinator.reopen();
+      expect(s.coordinator.state).to.equal('init');
+      expect(s.announced('coord:reopened')).to.deep.equal([{ at: 1_007 }]);
+      s.coordinator.start();
+      s.events.emit('coord:complete', { workerId: 'w1', taskId: 'a', attempt: 1 });
+      expect(statusOf(s.coordinator, 'a')).to.equal('complete');
+      expect(s.proceeds('w1')).to.deep.equal(['a', 'b']);
+    });
+
+    it('reopen changes nothing unless stopped', () => {
+      const s = setup();
+      s.coordinator.start();
+      s.coordinator.reopen();
+      expect(s.coordinator.state).to.equal('running');
+      expect(s.announced('coord:reopened')).to.deep.equal([]);
+    });
+
+    it('a coordinator restored mid-drain with nothing held ends drained on creation', () => {
+      const s = setup({ initialState: 'draining' });
+      expect(s.coordinator.state).to.equal('drained');
     });
 
     it('stop is idempotent and final: later changes are refused as unavailable, reports still land', () => {
@@ -253,7 +308,7 @@ describe('Coordinator', () => {
       expect(s.proceeds('w2')).to.deep.equal([]);
     });
 
-    it('a draining coordinator becomes stopped when its last running task completes', () => {
+    it('a draining coordinator becomes drained when its last running task completes', () => {
       const s = setup();
       s.coordinator.start();
       s.coordinator.workerJoined({ id: 'w1' });
@@ -265,16 +320,16 @@ describe('Coordinator', () => {
       expect(s.coordinator.state).to.equal('draining');
       expect(statusOf(s.coordinator, 'c')).to.equal('pending');
       s.coordinator.complete('w2', 'b', 1);
-      expect(s.coordinator.state).to.equal('stopped');
+      expect(s.coordinator.state).to.equal('drained');
     });
 
-    it('draining with nothing assigned stops at once', () => {
+    it('draining with nothing assigned is drained at once', () => {
       const s = setup();
       s.coordinator.start();
       s.coordinator.addTask({ id: 'a' });
       s.coordinator.drain();
-      expect(s.coordinator.state).to.equal('stopped');
-      expect(s.seen.map((e) => e.kind).slice(-2)).to.deep.equal(['coord:draining', 'coord:stopped']);
+      expect(s.coordinator.state).to.equal('drained');
+      expect(s.seen.map((e) => e.kind).slice(-2)).to.deep.equal(['coord:draining', 'coord:drained']);
     });
 
     it('listens to the bus from creation until stop, then removes every listener', () => {

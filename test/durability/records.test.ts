@@ -1,71 +1,46 @@
-import { join } from 'node:path';
 import { expect } from 'chai';
-import { createMemoryStore } from '../../src/core/memory-store.js';
-import type { Store } from '../../src/core/store.js';
-import { openCoordinator } from '../../src/server/runtime/open-coordinator.js';
-import { systemScheduler } from '../../src/server/runtime/system-clock.js';
-import { openSqliteStore } from '../../src/server/store/sqlite-store.js';
-import { tempDir } from './harness.js';
+import { eachStore, openOn as open } from './each-store.js';
 
-const open = (store: Store) =>
-  openCoordinator({ store, now: () => 1_000, scheduler: systemScheduler, send: () => {} });
-
-/** One spec, every store: a record written through the group commit is there after a restart. */
-for (const kind of ['memory', 'sqlite'] as const) {
-  describe(`durable records (${kind} store)`, () => {
-    let reopen: () => Store;
-    let dir: ReturnType<typeof tempDir> | undefined;
-    beforeEach(() => {
-      if (kind === 'memory') {
-        const store = createMemoryStore();
-        reopen = () => store;
-      } else {
-        dir = tempDir('baton-records-');
-        const path = join(dir.path, 'baton.db');
-        reopen = () => openSqliteStore({ path });
-      }
+/** A record written through the group commit is there after a restart. */
+eachStore('durable records', (reopen) => {
+  it('restores records put before a commit, by kind, with their bodies as written', async () => {
+    const first = open(reopen());
+    first.records.put('workspace', 'agent-1', {
+      branch: 'baton/agent-1',
+      head: 'abc',
+      nested: [1, { a: null }],
     });
-    afterEach(() => dir?.remove());
+    first.records.put('merge', '1', { state: 'queued' });
+    await first.commit.committed();
+    first.commit.close();
 
-    it('restores records put before a commit, by kind, with their bodies as written', async () => {
-      const first = open(reopen());
-      first.records.put('workspace', 'agent-1', {
-        branch: 'baton/agent-1',
-        head: 'abc',
-        nested: [1, { a: null }],
-      });
-      first.records.put('merge', '1', { state: 'queued' });
-      await first.commit.committed();
-      first.commit.close();
-
-      const second = open(reopen());
-      expect(second.restored).to.equal(true);
-      expect(second.records.restored('workspace')).to.deep.equal([
-        {
-          kind: 'workspace',
-          id: 'agent-1',
-          body: { branch: 'baton/agent-1', head: 'abc', nested: [1, { a: null }] },
-        },
-      ]);
-      expect(second.records.restored('merge').map((r) => r.body)).to.deep.equal([{ state: 'queued' }]);
-      second.commit.close();
-    });
-
-    it('keeps the last write of a record in a turn, and forgets a removed one', async () => {
-      const first = open(reopen());
-      first.records.put('workspace', 'a', { v: 1 });
-      first.records.put('workspace', 'a', { v: 2 });
-      first.records.put('workspace', 'b', { v: 1 });
-      await first.commit.committed();
-      first.records.remove('workspace', 'b');
-      await first.commit.committed();
-      first.commit.close();
-
-      const second = open(reopen());
-      expect(second.records.restored('workspace')).to.deep.equal([
-        { kind: 'workspace', id: 'a', body: { v: 2 } },
-      ]);
-      second.commit.close();
-    });
+    const second = open(reopen());
+    expect(second.restored).to.equal(true);
+    expect(second.records.restored('workspace')).to.deep.equal([
+      {
+        kind: 'workspace',
+        id: 'agent-1',
+        body: { branch: 'baton/agent-1', head: 'abc', nested: [1, { a: null }] },
+      },
+    ]);
+    expect(second.records.restored('merge').map((r) => r.body)).to.deep.equal([{ state: 'queued' }]);
+    second.commit.close();
   });
-}
+
+  it('keeps the last write of a record in a turn, and forgets a removed one', async () => {
+    const first = open(reopen());
+    first.records.put('workspace', 'a', { v: 1 });
+    first.records.put('workspace', 'a', { v: 2 });
+    first.records.put('workspace', 'b', { v: 1 });
+    await first.commit.committed();
+    first.records.remove('workspace', 'b');
+    await first.commit.committed();
+    first.commit.close();
+
+    const second = open(reopen());
+    expect(second.records.restored('workspace')).to.deep.equal([
+      { kind: 'workspace', id: 'a', body: { v: 2 } },
+    ]);
+    second.commit.close();
+  });
+});

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
@@ -203,7 +203,7 @@ describe('durability: what a restart restores', function () {
     expect(image?.tasks.tasks.map((t) => t.seq)).to.deep.equal([0, 1, 2]);
   });
 
-  it('the lifecycle state survives: draining stays draining, stopped stays stopped', async () => {
+  it('the lifecycle state survives: draining stays draining, then drained stays drained until a start', async () => {
     await restart();
     const w1 = await holder('w1', 'held');
     expect(await admin.drain()).to.equal(LifecycleState.DRAINING);
@@ -215,12 +215,35 @@ describe('durability: what a restart restores', function () {
     await back.next('drain', (m) => (m.kind.case === 'drain' ? m : undefined));
     back.send({ kind: { case: 'complete', value: { seq: 2, taskId: 'held', attempt: 1 } } });
     expect((await back.receipt(2)).ok).to.equal(true);
-    expect((await admin.status()).state).to.equal(LifecycleState.STOPPED);
+    expect((await admin.status()).state).to.equal(LifecycleState.DRAINED);
+    back.abort();
 
     await restart();
-    expect((await admin.status()).state).to.equal(LifecycleState.STOPPED);
-    const refused = await admin.addTask({ id: 'late' }).catch((e: unknown) => ConnectError.from(e));
-    expect((refused as ConnectError).code).to.equal(Code.Unavailable);
+    expect((await admin.status()).state).to.equal(LifecycleState.DRAINED);
+    await admin.addTask({ id: 'after-the-pause' });
+    expect(await admin.start()).to.equal(LifecycleState.RUNNING);
+  });
+
+  it('stopped stays stopped, and reopening brings it back with its tasks', async () => {
+    // In process, so that no client's kept-alive connection meets the restarted server.
+    const first = await restart();
+    first.coordinator.addTasks([{ id: 'kept' }]);
+    first.coordinator.stop();
+    await new Promise((resolve) => setImmediate(resolve)); // after that turn's group commit
+
+    const served = await restart({ whenStopped: 'serve' });
+    expect(served.coordinator.state).to.equal('stopped');
+    expect(() => served.coordinator.addTask({ id: 'late' })).to.throw('coordinator is stopped');
+
+    const reopened = await restart({ whenStopped: 'reopen' });
+    expect(reopened.coordinator.state).to.equal('running');
+    expect(reopened.coordinator.taskQueue.get('kept')?.status).to.equal('pending');
+    reopened.coordinator.addTask({ id: 'after-reopen' });
+    await new Promise((resolve) => setImmediate(resolve));
+
+    const again = await restart({ whenStopped: 'serve' });
+    expect(again.coordinator.state, 'the reopening was stored').to.equal('running');
+    expect(again.coordinator.taskQueue.has('after-reopen')).to.equal(true);
   });
 
   it('a lease that lapsed while the server was down sends its task back to pending on start', async () => {

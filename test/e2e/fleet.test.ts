@@ -428,7 +428,7 @@ for (const [path, sessionFastPath] of [
 
     // ---- 3 ----------------------------------------------------------------------------------------
 
-    it('drain lets running tasks finish and be reported, assigns nothing new, then stops; a stopped coordinator refuses mutations', async () => {
+    it('drain lets running tasks finish and be reported, assigns nothing new, ends drained; a stopped coordinator refuses mutations', async () => {
       const { admin, server } = await serve();
       const gates = new Map<string, Gate>();
       const started: string[] = [];
@@ -476,8 +476,8 @@ for (const [path, sessionFastPath] of [
 
       gates.get('busy-4')?.open();
       await waitFor(
-        'the coordinator to stop',
-        async () => (await admin.status()).state === LifecycleState.STOPPED,
+        'the drain to finish',
+        async () => (await admin.status()).state === LifecycleState.DRAINED,
       );
       for (const id of busy) {
         const task = await admin.getTask(id);
@@ -490,6 +490,7 @@ for (const [path, sessionFastPath] of [
       await within(3_000, 'the workers to finish', Promise.all(fleet.map((w) => w.done)));
       for (const w of fleet) expect(w.state).to.equal('stopped');
 
+      expect(await admin.stop()).to.equal(LifecycleState.STOPPED);
       const refusals = await Promise.all([
         rejection(admin.addTask({ id: 'too-late' })),
         rejection(admin.addTasks([{ id: 'too-late-1' }, { id: 'too-late-2' }])),

@@ -236,6 +236,18 @@ describe('REST gateway', () => {
     });
   });
 
+  describe('paths', () => {
+    it('POST /tasks keeps the paths a task claims, normalized, and refuses a glob outside the repository', async () => {
+      const reply = await api('POST', '/tasks', { id: 'p1', paths: ['./src/', 'docs/**/*.md'] });
+      expect(reply.status).to.equal(200);
+      expect(reply.body.paths).to.deep.equal(['src', 'docs/**/*.md']);
+      const bad = await api('POST', '/tasks', { id: 'p2', paths: ['ok', '../etc'] });
+      expect(bad.status).to.equal(400);
+      expect(bad.body.message).to.include('paths[1]').and.include('"../etc"');
+      expect((await api('GET', '/tasks/p2')).status).to.equal(404);
+    });
+  });
+
   describe('errors', () => {
     it('malformed JSON is 400 invalid_argument', async () => {
       const reply = await api('POST', '/tasks', '{"id": ');
@@ -446,7 +458,7 @@ describe('REST gateway', () => {
       expect(start.body).to.deep.equal({ state: 'running' });
       const drain = await api('POST', '/drain', { reason: 'maintenance' });
       expect(drain.status).to.equal(200);
-      expect(drain.body.state).to.be.oneOf(['draining', 'stopped']);
+      expect(drain.body.state).to.be.oneOf(['draining', 'drained']);
       const stop = await api('POST', '/stop', {});
       expect(stop.status).to.equal(200);
       expect(stop.body).to.deep.equal({ state: 'stopped' });
@@ -459,8 +471,28 @@ describe('REST gateway', () => {
       const restart = await api('POST', '/start');
       expect(restart.status).to.equal(409);
       expect(restart.body.code).to.equal('failed_precondition');
+      expect(restart.body.message).to.include('--reopen');
       expect(logged).to.deep.equal([]);
     });
+  });
+});
+
+describe('REST lifecycle: drain is a pause', () => {
+  let server: BatonServer;
+  const api = (method: string, path: string, body?: unknown) =>
+    request(`${server.url}/api/coordination`, method, path, body);
+  before(async () => {
+    server = await startServer({ port: 0 });
+  });
+  after(() => server.close());
+
+  it('an idle POST /drain ends drained, not stopped, and POST /start resumes it', async () => {
+    expect((await api('POST', '/drain', {})).body).to.deep.equal({ state: 'drained' });
+    expect((await api('GET', '/status')).body.state).to.equal('drained');
+    expect((await api('POST', '/tasks', { id: 'while-drained' })).status).to.equal(200);
+    const start = await api('POST', '/start');
+    expect(start.status).to.equal(200);
+    expect(start.body).to.deep.equal({ state: 'running' });
   });
 });
 

@@ -2,7 +2,8 @@
 // Imports src/core, src/gen and src/wire; runtime/ for types only (test/architecture/walls.test.ts).
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import type { CoordEventKind, CoordEvents } from '../../core/events.js';
+import type { CoordEventKind, CoordEvents, LIFECYCLE_EVENTS } from '../../core/events.js';
+import type { CoordinatorState } from '../../core/lifecycle.js';
 import type { LoggedEvent } from '../runtime/event-hub.js';
 import { type Event, EventKind, EventSchema } from './proto.js';
 import { BUDGET_SCOPE, LIFECYCLE, taskToWire } from './wire.js';
@@ -11,6 +12,8 @@ const EVENT_KIND: Record<LoggedEvent['kind'], EventKind> = {
   'coord:started': EventKind.STARTED,
   'coord:stopped': EventKind.STOPPED,
   'coord:draining': EventKind.DRAINING,
+  'coord:drained': EventKind.DRAINED,
+  'coord:reopened': EventKind.REOPENED,
   'coord:assigned': EventKind.ASSIGNED,
   'coord:task-complete': EventKind.TASK_COMPLETE,
   'coord:task-failed': EventKind.TASK_FAILED,
@@ -34,14 +37,23 @@ export const eventKindName = (kind: EventKind): CoordEventKind | undefined => KI
 
 type Payload<K extends LoggedEvent['kind']> = CoordEvents[K];
 
+/** The state each lifecycle event leaves the coordinator in. */
+const ENTERED: Record<(typeof LIFECYCLE_EVENTS)[number], CoordinatorState> = {
+  'coord:started': 'running',
+  'coord:draining': 'draining',
+  'coord:drained': 'drained',
+  'coord:stopped': 'stopped',
+  'coord:reopened': 'init',
+};
+
 function payloadOf(e: LoggedEvent): NonNullable<MessageInitShape<typeof EventSchema>['payload']> {
   switch (e.kind) {
     case 'coord:started':
-      return { case: 'lifecycle', value: { state: LIFECYCLE.running } };
     case 'coord:draining':
-      return { case: 'lifecycle', value: { state: LIFECYCLE.draining } };
+    case 'coord:drained':
     case 'coord:stopped':
-      return { case: 'lifecycle', value: { state: LIFECYCLE.stopped } };
+    case 'coord:reopened':
+      return { case: 'lifecycle', value: { state: LIFECYCLE[ENTERED[e.kind]] } };
     case 'coord:all-settled':
     case 'coord:all-complete': {
       const p = e.payload as Payload<'coord:all-complete'>;

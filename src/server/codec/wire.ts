@@ -59,6 +59,7 @@ export const LIFECYCLE: Record<CoordinatorState, LifecycleState> = {
   init: LifecycleState.INIT,
   running: LifecycleState.RUNNING,
   draining: LifecycleState.DRAINING,
+  drained: LifecycleState.DRAINED,
   stopped: LifecycleState.STOPPED,
 };
 
@@ -142,6 +143,8 @@ export function taskToWire(t: TaskSnapshot): Task {
     assignedAt: timestamp(t.assignedAt),
     startedAt: timestamp(t.startedAt),
     finishedAt: timestamp(t.finishedAt),
+    paths: [...t.paths],
+    waitingFor: t.waitingFor ?? '',
   });
 }
 
@@ -153,6 +156,7 @@ export function specFromWire(spec: TaskSpec): CoreTaskSpec {
     category: spec.category,
     ...(spec.metadata === undefined ? {} : { metadata: spec.metadata }),
     ...(spec.maxAttempts === undefined ? {} : { maxAttempts: spec.maxAttempts }),
+    ...(spec.paths.length === 0 ? {} : { paths: spec.paths }),
   };
 }
 

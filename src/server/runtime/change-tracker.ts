@@ -2,7 +2,7 @@
 // Imports src/core, src/wire and codec/ (test/architecture/walls.test.ts).
 import type { CostAggregator } from '../../core/cost-aggregator.js';
 import type { EventBus } from '../../core/event-bus.js';
-import type { CoordEvents } from '../../core/events.js';
+import { type CoordEvents, LIFECYCLE_EVENTS } from '../../core/events.js';
 import type { LeaseTable } from '../../core/lease.js';
 import type { CoordinatorState } from '../../core/lifecycle.js';
 import type { RateLimiter } from '../../core/rate-limiter.js';
@@ -156,7 +156,7 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
         onDirty();
         return check;
       };
-      for (const kind of ['coord:started', 'coord:draining', 'coord:stopped'] as const) {
+      for (const kind of LIFECYCLE_EVENTS) {
         raw.events.on(kind, () => {
           lifecycle = true;
           onDirty();

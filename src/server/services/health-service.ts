@@ -3,7 +3,7 @@
 import type { DescService } from '@bufbuild/protobuf';
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import type { Coordinator } from '../../core/coordinator.js';
-import type { CoordEventKind } from '../../core/events.js';
+import { LIFECYCLE_EVENTS } from '../../core/events.js';
 // Not through ./proto.js: that module re-exports coord/v1 with `export *`, and the gRPC
 // infrastructure protos are only needed here and in the reflection service.
 import {
@@ -41,15 +41,13 @@ export function isServing(options: Pick<HealthServiceOptions, 'coordinator' | 'c
   return !(options.signal?.aborted || options.coordinator.state === 'stopped' || options.commit.degraded);
 }
 
-/** The lifecycle events after which the serving status may have changed. */
-const LIFECYCLE_EVENTS: readonly CoordEventKind[] = ['coord:started', 'coord:draining', 'coord:stopped'];
-
 /**
  * The standard gRPC health service (grpc.health.v1.Health), which Kubernetes gRPC probes,
  * grpc_health_probe and load balancers speak. Every service shares one status, since they all
- * front the same coordinator: SERVING while it takes work (init, running and draining: a draining
- * coordinator still takes its workers' reports), NOT_SERVING once it is stopped or while the
- * store refuses writes (a load balancer should then send work elsewhere).
+ * front the same coordinator: SERVING while it takes work (init, running, draining and drained: a
+ * draining coordinator still takes its workers' reports, a drained one tasks and a start),
+ * NOT_SERVING once it is stopped or while the store refuses writes (a load balancer should then
+ * send work elsewhere).
  */
 export function createHealthService(options: HealthServiceOptions): ServiceImpl<typeof Health> {
   const { coordinator, signal } = options;

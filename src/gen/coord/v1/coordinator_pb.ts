@@ -168,7 +168,7 @@ export const DrainRequestSchema: GenMessage<DrainRequest> = /*@__PURE__*/
  */
 export type DrainResponse = Message<"coord.v1.DrainResponse"> & {
   /**
-   * LIFECYCLE_STATE_DRAINING (or STOPPED if nothing was held and draining finished at once).
+   * LIFECYCLE_STATE_DRAINING (or DRAINED if nothing was held and draining finished at once).
    *
    * @generated from field: coord.v1.LifecycleState state = 1;
    */
@@ -730,8 +730,8 @@ export const CoordinatorService: GenService<{
     output: typeof GetStatusResponseSchema;
   },
   /**
-   * init → running: begin assigning. Idempotent while running. FAILED_PRECONDITION once
-   * draining or stopped (a coordinator does not restart).
+   * init, draining or drained → running: begin (or resume) assigning. Idempotent while running.
+   * FAILED_PRECONDITION once stopped (stop is final; `baton serve --reopen` reopens the store).
    *
    * @generated from rpc coord.v1.CoordinatorService.Start
    */
@@ -741,9 +741,9 @@ export const CoordinatorService: GenService<{
     output: typeof StartResponseSchema;
   },
   /**
-   * running → draining: assign nothing new, let workers finish what they hold, tell them to
-   * drain. Idempotent: while draining or stopped it changes nothing and answers the state.
-   * FAILED_PRECONDITION before Start (draining a coordinator that never ran would stop it).
+   * running → draining → drained: assign nothing new, let workers finish what they hold, tell
+   * them to drain; drained once nothing is held. A pause, not the end: Start resumes. Idempotent:
+   * while draining, drained or stopped it changes nothing and answers the state.
    *
    * @generated from rpc coord.v1.CoordinatorService.Drain
    */
@@ -753,7 +753,8 @@ export const CoordinatorService: GenService<{
     output: typeof DrainResponseSchema;
   },
   /**
-   * Any state → stopped: stop assigning and taking reports, end worker sessions. Idempotent.
+   * Any state → stopped: stop assigning and taking changes, for good. Idempotent. Only an
+   * operator reopening the store (`baton serve --reopen`) brings it back, with its tasks.
    *
    * @generated from rpc coord.v1.CoordinatorService.Stop
    */
