@@ -28,6 +28,11 @@ export interface NewTask {
   readonly metadata?: JsonObject;
   /** Assignments allowed before the task fails for good. Unset: the coordinator's default. */
   readonly maxAttempts?: number;
+  /**
+   * Globs of the repository paths the task will touch (`src/**`, `docs/api.md`): it does not start
+   * while a running task holds an overlapping one.
+   */
+  readonly paths?: readonly string[];
 }
 
 /** A task status by enum value or by the REST routes' lower-case word. */
@@ -47,6 +52,7 @@ export type EventKindName =
   | 'coord:task-complete'
   | 'coord:task-failed'
   | 'coord:all-complete'
+  | 'coord:all-settled'
   | 'coord:budget-warning'
   | 'coord:budget-exceeded'
   | 'coord:worker-joined'
@@ -90,7 +96,10 @@ export interface WatchOptions {
   readonly kinds?: readonly (EventKind | EventKindName)[];
   /** Only events about this task. */
   readonly taskId?: string;
-  /** Replay retained events after this sequence first (resume after the last one seen). */
+  /**
+   * Replay retained events after this sequence first (resume after the last one seen; 0: from
+   * the start). Unset: only events from now on.
+   */
   readonly sinceSequence?: bigint | number;
   /** Aborting ends the iteration (with a ConnectError of code Canceled). */
   readonly signal?: AbortSignal;
@@ -216,7 +225,9 @@ export function createAdminClient(options: AdminClientOptions): AdminClient {
         {
           kinds: (watchOptions.kinds ?? []).map(toEventKind),
           taskId: watchOptions.taskId ?? '',
-          sinceSequence: BigInt(watchOptions.sinceSequence ?? 0),
+          ...(watchOptions.sinceSequence === undefined
+            ? {}
+            : { sinceSequence: BigInt(watchOptions.sinceSequence) }),
         },
         watchOptions.signal === undefined ? {} : { signal: watchOptions.signal },
       );
@@ -274,6 +285,7 @@ function toSpec(task: NewTask) {
     category: task.category ?? '',
     ...(task.metadata === undefined ? {} : { metadata: task.metadata }),
     ...(task.maxAttempts === undefined ? {} : { maxAttempts: task.maxAttempts }),
+    paths: [...(task.paths ?? [])],
   };
 }
 

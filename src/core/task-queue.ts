@@ -1,6 +1,7 @@
 import type { Now } from './clock.js';
 import { BatonError, failedPrecondition, invalidArgument, notFound } from './errors.js';
 import { IntrusiveList } from './intrusive-list.js';
+import { createPathLocks } from './path-locks.js';
 import { createReadySet } from './ready-set.js';
 import { isTerminal, TASK_STATUSES, type TaskSnapshot, type TaskSpec, type TaskStatus } from './task.js';
 import {
@@ -146,6 +147,9 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     cancelled: 0,
   };
   let nextSeq = 0;
+  const locks = createPathLocks();
+  /** Holder id → the ready tasks waiting for it to let go of a path (`TaskRecord.parkedOn`). */
+  const parked = new Map<string, Set<TaskRecord>>();
 
   /**
    * The last task found by id. An assignment or a report usually names the same task twice in a
@@ -211,9 +215,55 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     }
   };
 
-  /** The one place a status changes: keeps counts, the ready set and the worker index right. */
+  /** Takes a parked task out of its holder's list; it is not in the ready heap either. */
+  const unpark = (task: TaskRecord): void => {
+    const waiters = parked.get(task.parkedOn as string) as Set<TaskRecord>;
+    waiters.delete(task);
+    if (waiters.size === 0) parked.delete(task.parkedOn as string);
+    task.parkedOn = null;
+    task.waitingFor = null;
+  };
+
+  /** A holder that lets go of its paths: the tasks that waited for it are ready again. */
+  const releasePaths = (holder: TaskRecord): void => {
+    locks.release(holder.id);
+    const waiters = parked.get(holder.id);
+    if (waiters === undefined) return;
+    parked.delete(holder.id);
+    for (const task of waiters) {
+      task.parkedOn = null;
+      task.waitingFor = null;
+      ready.add(task);
+    }
+  };
+
+  /**
+   * Whether a ready task must wait for a path another task holds; if so it leaves the heap and
+   * waits in the holder's list until that one lets go. Checked when the task comes to the top
+   * (not when a holder takes its paths), so each wait costs one move, never a scan.
+   */
+  const parkIfBlocked = (task: TaskRecord): boolean => {
+    if (task.paths.length === 0 || locks.size === 0) return false;
+    const conflict = locks.conflict(task.paths, task.id);
+    if (conflict === undefined) return false;
+    ready.remove(task);
+    task.parkedOn = conflict.holder;
+    task.waitingFor = `path ${conflict.wanted} overlaps ${conflict.held}, held by task ${conflict.holder}`;
+    const waiters = parked.get(conflict.holder);
+    if (waiters === undefined) parked.set(conflict.holder, new Set([task]));
+    else waiters.add(task);
+    return true;
+  };
+
+  /** The one place a status changes: keeps counts, the ready set, the worker index and path locks right. */
   const setStatus = (task: TaskRecord, status: TaskStatus, at: number): void => {
     const holding = status === 'assigned' || status === 'running';
+    if (task.paths.length > 0) {
+      if (task.parkedOn !== null) unpark(task);
+      const held = task.status === 'assigned' || task.status === 'running';
+      if (held && !holding) releasePaths(task);
+      else if (!held && holding) locks.acquire(task.id, task.paths);
+    }
     if (!holding) holdBy(task, null);
     counts[task.status]--;
     counts[status]++;
@@ -392,6 +442,8 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     const row = t.snapshot() as TaskSnapshot & { seq: number; attemptFloor: number };
     row.seq = t.seq;
     row.attemptFloor = t.attemptFloor;
+    // A wait is live state, found again after a restart: not a fact to store.
+    (row as { waitingFor: string | null }).waitingFor = null;
     return row;
   };
 
@@ -421,6 +473,8 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       }
       holdBy(task, null);
       ready.remove(task);
+      if (task.parkedOn !== null) unpark(task);
+      releasePaths(task);
       counts[task.status]--;
       tasks.delete(id);
       if (lastFound === task) lastFound = undefined;
@@ -452,20 +506,25 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     readyCount: () => ready.size,
     peekReady(categories) {
       let best: TaskRecord | undefined;
-      if (categories === undefined) best = ready.best();
-      else {
-        for (const category of categories) {
-          const candidate = ready.bestOf(category);
-          if (candidate === undefined) continue;
-          if (best === undefined || runsBefore(candidate, best)) best = candidate;
+      do {
+        if (categories === undefined) best = ready.best();
+        else {
+          best = undefined;
+          for (const category of categories) {
+            const candidate = ready.bestOf(category);
+            if (candidate === undefined) continue;
+            if (best === undefined || runsBefore(candidate, best)) best = candidate;
+          }
         }
-      }
+      } while (best !== undefined && parkIfBlocked(best));
       // The caller looks the task up next (to read its category, then to assign it).
       if (best !== undefined) lastFound = best;
       return best?.id;
     },
     peekReadyWhere(accept) {
-      const best = ready.bestWhere(accept);
+      let best: TaskRecord | undefined;
+      do best = ready.bestWhere(accept);
+      while (best !== undefined && parkIfBlocked(best));
       if (best !== undefined) lastFound = best;
       return best?.id;
     },
@@ -479,6 +538,13 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
         const why =
           task.status === 'pending' ? `${task.pendingDeps} dep(s) are not complete` : `it is ${task.status}`;
         throw failedPrecondition(`cannot assign task ${id}: ${why}`, { taskId: id });
+      }
+      const conflict = task.paths.length > 0 ? locks.conflict(task.paths, task.id) : undefined;
+      if (conflict !== undefined) {
+        throw failedPrecondition(
+          `cannot assign task ${id}: path ${conflict.wanted} overlaps ${conflict.held}, held by task ${conflict.holder}`,
+          { taskId: id, field: 'paths', data: { holder: conflict.holder, held: conflict.held } },
+        );
       }
       const at = now();
       task.attempt++;
@@ -678,7 +744,10 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       }
       for (const task of records) {
         counts[task.status]++;
-        if (task.status === 'assigned' || task.status === 'running') holdBy(task, task.workerId);
+        if (task.status === 'assigned' || task.status === 'running') {
+          holdBy(task, task.workerId);
+          locks.acquire(task.id, task.paths);
+        }
         if (task.status === 'pending' && task.pendingDeps === 0) ready.add(task);
         changed(task.id);
       }
@@ -688,6 +757,8 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       tasks.clear();
       lastFound = undefined;
       ready.clear();
+      locks.clear();
+      parked.clear();
       byWorker.clear();
       emptyHeld = 0;
       for (const status of TASK_STATUSES) counts[status] = 0;

@@ -2,7 +2,7 @@ import type { IntrusiveList, ListNode } from './intrusive-list.js';
 import type { Metadata, TaskSnapshot, TaskStatus } from './task.js';
 import type { NormalizedSpec } from './task-spec.js';
 
-const EMPTY_DEPS: readonly string[] = Object.freeze([]);
+const EMPTY_LIST: readonly string[] = Object.freeze([]);
 const EMPTY_METADATA: Metadata = Object.freeze({});
 
 /**
@@ -17,6 +17,8 @@ export class TaskRecord implements ListNode<TaskRecord> {
   readonly category: string;
   readonly metadata: Metadata;
   readonly maxAttempts: number;
+  /** Frozen, like deps. */
+  readonly paths: readonly string[];
   /** Insertion order: the FIFO tie-break within a priority. */
   readonly seq: number;
   status: TaskStatus = 'pending';
@@ -36,6 +38,9 @@ export class TaskRecord implements ListNode<TaskRecord> {
   pendingDeps = 0;
   /** Tasks that list this one in their deps; null until the first one arrives. */
   dependents: TaskRecord[] | null = null;
+  /** The task holding a path this ready task needs: it waits in that task's list, out of the heap. */
+  parkedOn: string | null = null;
+  waitingFor: string | null = null;
   /** Position in the ready heap, -1 when not in it. */
   heapIndex = -1;
   /** Links in the list of tasks its worker holds (assigned or running); null when not held. */
@@ -45,11 +50,12 @@ export class TaskRecord implements ListNode<TaskRecord> {
 
   constructor(spec: NormalizedSpec, seq: number, createdAt: number) {
     this.id = spec.id;
-    this.deps = spec.deps.length === 0 ? EMPTY_DEPS : Object.freeze(spec.deps.slice());
+    this.deps = spec.deps.length === 0 ? EMPTY_LIST : Object.freeze(spec.deps.slice());
     this.priority = spec.priority;
     this.category = spec.category;
     this.metadata = Object.keys(spec.metadata).length === 0 ? EMPTY_METADATA : spec.metadata;
     this.maxAttempts = spec.maxAttempts;
+    this.paths = spec.paths.length === 0 ? EMPTY_LIST : Object.freeze(spec.paths.slice());
     this.seq = seq;
     this.createdAt = createdAt;
     this.updatedAt = createdAt;
@@ -78,6 +84,8 @@ export class TaskRecord implements ListNode<TaskRecord> {
       assignedAt: this.assignedAt,
       startedAt: this.startedAt,
       finishedAt: this.finishedAt,
+      paths: this.paths,
+      waitingFor: this.waitingFor,
     };
   }
 }

@@ -1,4 +1,5 @@
 import { type BatonError, BatonError as Err, invalidArgument } from './errors.js';
+import { normalizeGlob } from './path-glob.js';
 import type { Metadata, TaskSpec } from './task.js';
 
 /** A task spec after validation: every field present and sane. */
@@ -9,7 +10,12 @@ export interface NormalizedSpec {
   readonly category: string;
   readonly metadata: Metadata;
   readonly maxAttempts: number;
+  /** Normalized globs, no two equal; empty when the task claims no paths. */
+  readonly paths: readonly string[];
 }
+
+/** A task may claim this many globs: each is compared with the held ones at assignment. */
+const MAX_PATHS = 256;
 
 const MAX_ID_LENGTH = 256;
 
@@ -162,7 +168,20 @@ export function normalizeSpec(
     category,
     metadata: freezeJson(metadata, fieldPath(field, 'metadata')) as Metadata,
     maxAttempts,
+    paths: normalizePaths(spec.paths, id, `${field}.paths`),
   };
+}
+
+function normalizePaths(paths: unknown, id: string, field: string): readonly string[] {
+  if (paths === undefined || paths === null) return [];
+  if (!Array.isArray(paths))
+    throw invalidArgument(`task ${id}: paths must be an array of globs`, { field, taskId: id });
+  if (paths.length > MAX_PATHS) {
+    throw invalidArgument(`task ${id}: at most ${MAX_PATHS} paths`, { field, taskId: id });
+  }
+  const out = new Set<string>();
+  for (const [i, raw] of paths.entries()) out.add(normalizeGlob(raw, `${field}[${i}]`, id));
+  return [...out];
 }
 
 /**

@@ -28,6 +28,11 @@ export interface TaskSpec {
   readonly metadata?: Metadata | undefined;
   /** How many assignments may end in a lapsed lease or retryable failure before the task fails. */
   readonly maxAttempts?: number | undefined;
+  /**
+   * Globs of the repository paths the task will touch (`src/**`, `docs/api.md`). It does not start
+   * while a running task holds an overlapping one (core/path-glob.ts says what overlaps).
+   */
+  readonly paths?: readonly string[] | undefined;
 }
 
 /** A read-only copy of a task: what every query returns. */
@@ -52,4 +57,7 @@ export interface TaskSnapshot {
   readonly assignedAt: number | null;
   readonly startedAt: number | null;
   readonly finishedAt: number | null;
+  readonly paths: readonly string[];
+  /** Why a ready task is not running yet (a path held by another task); null otherwise. */
+  readonly waitingFor: string | null;
 }

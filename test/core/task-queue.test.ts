@@ -57,6 +57,8 @@ describe('TaskQueue', () => {
         assignedAt: null,
         startedAt: null,
         finishedAt: null,
+        paths: [],
+        waitingFor: null,
       });
       expect(queue.size).to.equal(1);
       expect(queue.has('a')).to.equal(true);

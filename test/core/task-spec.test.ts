@@ -15,6 +15,7 @@ describe('task specs', () => {
         category: '',
         metadata: {},
         maxAttempts: 4,
+        paths: [],
       });
     });
 

@@ -97,7 +97,7 @@ describe('interop with grpc-js through nice-grpc', () => {
           expect(event.kind).to.equal(EventKind.TASK_ADDED);
           expect(event.sequence > lastSequence, 'sequences increase').to.equal(true);
           lastSequence = event.sequence;
-          const id = event.payload.case === 'task' ? event.payload.value.task?.id : undefined;
+          const id = event.payload.case === 'task' ? event.payload.value.id : undefined;
           if (id?.startsWith('watch-')) seen.push(id);
         }
       }

@@ -82,6 +82,11 @@ function writeTask(w: ProtoWriter, t: Task): void {
   writeTimestamp(w, 15, t.assignedAt);
   writeTimestamp(w, 16, t.startedAt);
   writeTimestamp(w, 17, t.finishedAt);
+  for (const path of t.paths) {
+    w.tag(30, WIRE_LEN);
+    w.string(path);
+  }
+  writeString(w, 31, t.waitingFor);
 }
 
 function writeString(w: ProtoWriter, field: number, value: string): void {

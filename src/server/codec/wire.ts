@@ -143,6 +143,8 @@ export function taskToWire(t: TaskSnapshot): Task {
     assignedAt: timestamp(t.assignedAt),
     startedAt: timestamp(t.startedAt),
     finishedAt: timestamp(t.finishedAt),
+    paths: [...t.paths],
+    waitingFor: t.waitingFor ?? '',
   });
 }
 
@@ -154,6 +156,7 @@ export function specFromWire(spec: TaskSpec): CoreTaskSpec {
     category: spec.category,
     ...(spec.metadata === undefined ? {} : { metadata: spec.metadata }),
     ...(spec.maxAttempts === undefined ? {} : { maxAttempts: spec.maxAttempts }),
+    ...(spec.paths.length === 0 ? {} : { paths: spec.paths }),
   };
 }
 

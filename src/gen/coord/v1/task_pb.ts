@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file coord/v1/task.proto.
  */
 export const file_coord_v1_task: GenFile = /*@__PURE__*/
-  fileDesc("ChNjb29yZC92MS90YXNrLnByb3RvEghjb29yZC52MSKfAQoIVGFza1NwZWMSCgoCaWQYASABKAkSDAoEZGVwcxgCIAMoCRIQCghwcmlvcml0eRgDIAEoARIQCghjYXRlZ29yeRgEIAEoCRIpCghtZXRhZGF0YRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSGQoMbWF4X2F0dGVtcHRzGAYgASgNSACIAQFCDwoNX21heF9hdHRlbXB0cyKOBAoEVGFzaxIKCgJpZBgBIAEoCRIMCgRkZXBzGAIgAygJEhAKCHByaW9yaXR5GAMgASgBEhAKCGNhdGVnb3J5GAQgASgJEikKCG1ldGFkYXRhGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIkCgZzdGF0dXMYBiABKA4yFC5jb29yZC52MS5UYXNrU3RhdHVzEhEKCXdvcmtlcl9pZBgHIAEoCRIPCgdhdHRlbXB0GAggASgNEhQKDG1heF9hdHRlbXB0cxgJIAEoDRImCgZyZXN1bHQYCiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDQoFZXJyb3IYCyABKAkSFAoMY2FuY2VsbGVkX2J5GAwgASgJEi4KCmNyZWF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2Fzc2lnbmVkX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqwgEKClRhc2tTdGF0dXMSGwoXVEFTS19TVEFUVVNfVU5TUEVDSUZJRUQQABIXChNUQVNLX1NUQVRVU19QRU5ESU5HEAESGAoUVEFTS19TVEFUVVNfQVNTSUdORUQQAhIXChNUQVNLX1NUQVRVU19SVU5OSU5HEAMSGAoUVEFTS19TVEFUVVNfQ09NUExFVEUQBBIWChJUQVNLX1NUQVRVU19GQUlMRUQQBRIZChVUQVNLX1NUQVRVU19DQU5DRUxMRUQQBmIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChNjb29yZC92MS90YXNrLnByb3RvEghjb29yZC52MSKuAQoIVGFza1NwZWMSCgoCaWQYASABKAkSDAoEZGVwcxgCIAMoCRIQCghwcmlvcml0eRgDIAEoARIQCghjYXRlZ29yeRgEIAEoCRIpCghtZXRhZGF0YRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSGQoMbWF4X2F0dGVtcHRzGAYgASgNSACIAQESDQoFcGF0aHMYFCADKAlCDwoNX21heF9hdHRlbXB0cyKyBAoEVGFzaxIKCgJpZBgBIAEoCRIMCgRkZXBzGAIgAygJEhAKCHByaW9yaXR5GAMgASgBEhAKCGNhdGVnb3J5GAQgASgJEikKCG1ldGFkYXRhGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIkCgZzdGF0dXMYBiABKA4yFC5jb29yZC52MS5UYXNrU3RhdHVzEhEKCXdvcmtlcl9pZBgHIAEoCRIPCgdhdHRlbXB0GAggASgNEhQKDG1heF9hdHRlbXB0cxgJIAEoDRImCgZyZXN1bHQYCiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDQoFZXJyb3IYCyABKAkSFAoMY2FuY2VsbGVkX2J5GAwgASgJEi4KCmNyZWF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2Fzc2lnbmVkX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFcGF0aHMYHiADKAkSEwoLd2FpdGluZ19mb3IYHyABKAkqwgEKClRhc2tTdGF0dXMSGwoXVEFTS19TVEFUVVNfVU5TUEVDSUZJRUQQABIXChNUQVNLX1NUQVRVU19QRU5ESU5HEAESGAoUVEFTS19TVEFUVVNfQVNTSUdORUQQAhIXChNUQVNLX1NUQVRVU19SVU5OSU5HEAMSGAoUVEFTS19TVEFUVVNfQ09NUExFVEUQBBIWChJUQVNLX1NUQVRVU19GQUlMRUQQBRIZChVUQVNLX1NUQVRVU19DQU5DRUxMRUQQBmIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * What a caller gives to add a task. Only `id` is required; the JSON field names are the seed's.
@@ -70,6 +70,18 @@ export type TaskSpec = Message<"coord.v1.TaskSpec"> & {
    * @generated from field: optional uint32 max_attempts = 6;
    */
   maxAttempts?: number | undefined;
+
+  /**
+   * Globs of the repository paths the task will touch, relative to the repository root: `*` and
+   * `?` within a segment, `**` as a whole segment (`src/**\/*.ts`, `docs/api.md`). A glob claims
+   * what it matches and everything below it. The task does not start while a running task holds
+   * an overlapping glob (a path lock, released when that task completes, fails, is cancelled or
+   * loses its lease); Task.waiting_for says so. Absolute paths, `.`/`..` segments, `\`,
+   * character classes and braces are refused (INVALID_ARGUMENT naming `paths[i]`). At most 256.
+   *
+   * @generated from field: repeated string paths = 20;
+   */
+  paths: string[];
 };
 
 /**
@@ -208,6 +220,21 @@ export type Task = Message<"coord.v1.Task"> & {
    * @generated from field: google.protobuf.Timestamp finished_at = 17;
    */
   finishedAt?: Timestamp | undefined;
+
+  /**
+   * The globs of TaskSpec.paths, normalized (`./a/` is `a`).
+   *
+   * @generated from field: repeated string paths = 30;
+   */
+  paths: string[];
+
+  /**
+   * Why a ready task is not running yet, e.g. "path src/a.ts overlaps src, held by task t7".
+   * Empty otherwise. Live state: found again after a restart, not stored.
+   *
+   * @generated from field: string waiting_for = 31;
+   */
+  waitingFor: string;
 };
 
 /**
