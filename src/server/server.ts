@@ -5,6 +5,7 @@ import type { Coordinator, CoordinatorOptions } from '../core/coordinator.js';
 import { createMemoryStore } from '../core/memory-store.js';
 import type { Store } from '../core/store.js';
 import { toConnectError } from './codec/errors.js';
+import { JSON_WRITE_OPTIONS } from './codec/json-rule.js';
 import { CoordinatorService, RateLimitService, WorkerService } from './codec/proto.js';
 import { taskEncoders } from './codec/task-codec.js';
 import { createServerMetrics } from './observability/metrics.js';
@@ -171,6 +172,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   const connectHandler = connectNodeAdapter({
     routes: (router) => routes(recordServices(router, fastServices)),
     interceptors: [errorInterceptor(logError)],
+    jsonOptions: JSON_WRITE_OPTIONS,
     fallback: createProbes({
       live: () => !shutdown.signal.aborted,
       ready: () => isServing({ coordinator, commit, signal: shutdown.signal }),
@@ -195,6 +197,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
           mapError,
           fallback: connectHandler,
           encoders: taskEncoders,
+          jsonOptions: JSON_WRITE_OPTIONS,
         });
   const handler =
     options.sessionFastPath === false
