@@ -7,6 +7,7 @@ import type { CoordinatorMessage } from '../src/core/messages.js';
 import type { TaskSpec } from '../src/core/task.js';
 import { createWorkerPool } from '../src/core/worker-pool.js';
 import { prng } from './prng.js';
+import { median } from './stats.js';
 
 /** The figures the core engine is judged by (see docs/benchmarks.md). */
 export const TARGETS = {
@@ -180,14 +181,6 @@ function driveInChild(n: number): DriveResult {
   );
   return JSON.parse(out) as DriveResult;
 }
-
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
 
 interface RateLimiterBenchModule {
   benchRateLimiter(): { decisionsPerSecond: number; runs: readonly number[] };

@@ -9,8 +9,6 @@ import { createConnectTransport } from '@connectrpc/connect-node';
 import { type AdminClient, createAdminClient, createWorker, type NewTask } from '../src/client/index.js';
 import { BatchAddTasksRequestSchema } from '../src/server/codec/proto.js';
 import {
-  median,
-  percentile,
   type ServerConfig,
   type ServerReply,
   type ServerRequest,
@@ -20,6 +18,7 @@ import {
   wallMs,
 } from './e2e-ipc.js';
 import { prng } from './prng.js';
+import { fmt, median, percentile } from './stats.js';
 
 /**
  * End to end (docs/benchmarks.md, "End to end (npm run bench:e2e)"): a Baton server process and
@@ -488,11 +487,6 @@ async function chainRun(
 }
 
 // --- report ------------------------------------------------------------------------------------
-
-const fmt = (n: number, digits = 0): string =>
-  Number.isFinite(n)
-    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
-    : '—';
 
 interface Row {
   readonly figure: string;

@@ -4,6 +4,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type BatonServer, startServer } from '../src/server/server.js';
 import { type LoopbackServer, listenOnLoopback } from './loopback-h2.js';
+import { fmt, median } from './stats.js';
 import type { LoadMessage, LoadRequest } from './unary-load.js';
 
 /**
@@ -136,19 +137,6 @@ function measure(target: Target, round: number, options: Options): Promise<Run> 
   });
 }
 
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
-
-const fmt = (n: number, digits = 0): string =>
-  Number.isFinite(n)
-    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
-    : '—';
-
 async function seed(server: BatonServer): Promise<void> {
   server.coordinator.addTasks(
     Array.from({ length: 20 }, (_, i) => ({
@@ -192,15 +180,16 @@ export async function runUnaryBench(options: Options): Promise<{ ratio: number; 
     await connect.close();
   }
 
-  const summary = targets.map((t) => {
+  const summary = targets.map((t): Omit<Run, 'round'> & { round: 'median' } => {
     const mine = runs.filter((r) => r.server === t.name);
     return {
-      name: t.name,
+      server: t.name,
+      round: 'median',
       rps: median(mine.map((r) => r.rps)),
-      p50: median(mine.map((r) => r.p50Ms)),
-      p99: median(mine.map((r) => r.p99Ms)),
-      serverCpu: median(mine.map((r) => r.serverCpuMs)),
-      clientCpu: median(mine.map((r) => r.clientCpuMs)),
+      p50Ms: median(mine.map((r) => r.p50Ms)),
+      p99Ms: median(mine.map((r) => r.p99Ms)),
+      serverCpuMs: median(mine.map((r) => r.serverCpuMs)),
+      clientCpuMs: median(mine.map((r) => r.clientCpuMs)),
       errors: mine.reduce((sum, r) => sum + r.errors, 0),
     };
   });
@@ -218,7 +207,7 @@ export async function runUnaryBench(options: Options): Promise<{ ratio: number; 
 
   const rows = [
     ['server', 'round', 'req/s', 'p50 ms', 'p99 ms', 'server CPU/call ms', 'client CPU/call ms', 'errors'],
-    ...runs.map((r) => [
+    ...[...runs, ...summary].map((r) => [
       r.server,
       String(r.round),
       fmt(r.rps),
@@ -227,16 +216,6 @@ export async function runUnaryBench(options: Options): Promise<{ ratio: number; 
       fmt(r.serverCpuMs, 3),
       fmt(r.clientCpuMs, 3),
       String(r.errors),
-    ]),
-    ...summary.map((s) => [
-      s.name,
-      'median',
-      fmt(s.rps),
-      fmt(s.p50, 1),
-      fmt(s.p99, 1),
-      fmt(s.serverCpu, 3),
-      fmt(s.clientCpu, 3),
-      String(s.errors),
     ]),
   ];
   const widths = rows[0]?.map((_, c) => Math.max(...rows.map((row) => (row[c] as string).length))) ?? [];

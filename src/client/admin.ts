@@ -54,6 +54,7 @@ export type EventKindName =
   | 'coord:task-complete'
   | 'coord:task-failed'
   | 'coord:all-complete'
+  | 'coord:all-settled'
   | 'coord:budget-warning'
   | 'coord:budget-exceeded'
   | 'coord:worker-joined'
@@ -102,7 +103,10 @@ export interface WatchOptions {
   readonly kinds?: readonly (EventKind | EventKindName)[];
   /** Only events about this task. */
   readonly taskId?: string;
-  /** Replay retained events after this sequence first (resume after the last one seen). */
+  /**
+   * Replay retained events after this sequence first (resume after the last one seen; 0: from
+   * the start). Unset: only events from now on.
+   */
   readonly sinceSequence?: bigint | number;
   /** Aborting ends the iteration (with a ConnectError of code Canceled). */
   readonly signal?: AbortSignal;
@@ -228,7 +232,9 @@ export function createAdminClient(options: AdminClientOptions): AdminClient {
         {
           kinds: (watchOptions.kinds ?? []).map(toEventKind),
           taskId: watchOptions.taskId ?? '',
-          sinceSequence: BigInt(watchOptions.sinceSequence ?? 0),
+          ...(watchOptions.sinceSequence === undefined
+            ? {}
+            : { sinceSequence: BigInt(watchOptions.sinceSequence) }),
         },
         watchOptions.signal === undefined ? {} : { signal: watchOptions.signal },
       );

@@ -21,7 +21,6 @@ export {
   type Event,
   EventKind,
   type LifecycleEvent,
-  type TaskEvent,
   type WorkerJoinedEvent,
   type WorkerLeftEvent,
 } from '../gen/coord/v1/events_pb.js';

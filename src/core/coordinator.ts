@@ -297,12 +297,11 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
     if (announcedAllComplete) return;
     announcedAllComplete = true;
     const p = taskQueue.getProgress();
-    events.emit('coord:all-complete', {
-      at: now(),
-      complete: p.complete,
-      failed: p.failed,
-      cancelled: p.cancelled,
-    });
+    const counts = { at: now(), complete: p.complete, failed: p.failed, cancelled: p.cancelled };
+    events.emit('coord:all-settled', counts);
+    // "Complete" is a claim about the run: an all-cancelled or partly failed graph only settled.
+    // An operator's cancellations do not spoil it; a failure (and its cascade) does.
+    if (p.complete > 0 && p.failed === 0) events.emit('coord:all-complete', counts);
   };
 
   const finishDrain = (): void => {

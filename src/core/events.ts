@@ -11,6 +11,14 @@ export interface BudgetEvent {
   readonly budgetUsd: number;
 }
 
+/** How the tasks ended when the graph settled. */
+export interface SettledCounts {
+  readonly at: number;
+  readonly complete: number;
+  readonly failed: number;
+  readonly cancelled: number;
+}
+
 export interface TaskEvent {
   readonly task: TaskSnapshot;
 }
@@ -56,12 +64,10 @@ export interface CoordEvents {
   'coord:task-cancelled': TaskEvent & { readonly cause: string };
   'coord:task-retried': TaskEvent;
   'coord:task-requeued': TaskEvent & { readonly reason: string };
-  'coord:all-complete': {
-    readonly at: number;
-    readonly complete: number;
-    readonly failed: number;
-    readonly cancelled: number;
-  };
+  /** Every task settled (none pending, assigned or running), however they ended. */
+  'coord:all-settled': SettledCounts;
+  /** The run succeeded: all settled, something completed, nothing failed. After all-settled. */
+  'coord:all-complete': SettledCounts;
   'coord:budget-warning': BudgetEvent;
   'coord:budget-exceeded': BudgetEvent;
   'coord:worker-joined': {
@@ -118,6 +124,7 @@ export const ANNOUNCED_EVENTS = [
   'coord:task-cancelled',
   'coord:task-retried',
   'coord:task-requeued',
+  'coord:all-settled',
   'coord:all-complete',
   'coord:budget-warning',
   'coord:budget-exceeded',

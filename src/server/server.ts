@@ -5,8 +5,10 @@ import type { Coordinator, CoordinatorOptions } from '../core/coordinator.js';
 import { createMemoryStore } from '../core/memory-store.js';
 import type { Store } from '../core/store.js';
 import { toConnectError } from './codec/errors.js';
+import { JSON_WRITE_OPTIONS } from './codec/json-rule.js';
 import { CoordinatorService, RateLimitService, WorkerService, WorkspaceService } from './codec/proto.js';
 import { taskEncoders } from './codec/task-codec.js';
+import { createServerMetrics } from './observability/metrics.js';
 import { createRestGateway } from './rest/gateway.js';
 import { createProbes } from './rest/probes.js';
 import { createEventHub } from './runtime/event-hub.js';
@@ -72,6 +74,8 @@ export interface ServerOptions extends Omit<CoordinatorOptions, 'now'> {
     SharedRepoOptions,
     'repo' | 'target' | 'worktreesDir' | 'check' | 'checkTimeoutMs' | 'maxBatch'
   >;
+  /** Serve `GET /metrics` (Prometheus) and count what the server does. Default true. */
+  readonly metrics?: boolean;
 }
 
 export interface BatonServer {
@@ -104,12 +108,16 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   const log =
     options.log ?? ((message: string, error?: unknown) => console.error(`baton: ${message}`, error ?? ''));
   const store = openStore(options);
+  const metrics =
+    options.metrics === false
+      ? undefined
+      : createServerMetrics({ onScrapeError: (error) => log('metrics collection failed', error) });
   const now = options.now ?? systemNow;
   const scheduler = options.scheduler ?? systemScheduler;
   const sessions = createWorkerSessions();
   const { coordinator, commit, records } = openCoordinator({
     ...options,
-    store,
+    store: metrics?.timeStore(store) ?? store,
     now,
     scheduler,
     send: (workerId, message) => sessions.send(workerId, message),
@@ -129,6 +137,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     now,
     afterCommit: (deliver) => commit.afterCommit(deliver),
   });
+  metrics?.watch(coordinator);
   const pump = createRatePump(coordinator.rateLimiter, scheduler, now);
   const logError = (error: unknown) => log('unexpected error', error);
   let repo: SharedRepo | undefined;
@@ -164,6 +173,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   const coordinatorService = createCoordinatorService({ coordinator, commit, hub });
   const workerService = createWorkerService({ coordinator, commit, sessions, now, log: logError, repo });
   const workspaceService = createWorkspaceService({ repo, commit });
+  const rpcPaths = new Set<string>();
   const routes = (router: ConnectRouter): void => {
     router.service(WorkerService, workerService);
     router.service(
@@ -189,12 +199,14 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     const reflection = createReflectionServices({ services: served });
     router.service(ServerReflectionV1, reflection.v1);
     router.service(ServerReflectionV1alpha, reflection.v1alpha);
+    for (const h of router.handlers) rpcPaths.add(h.requestPath);
   };
 
   const fastServices: FastPathService[] = [];
   const connectHandler = connectNodeAdapter({
     routes: (router) => routes(recordServices(router, fastServices)),
     interceptors: [errorInterceptor(logError)],
+    jsonOptions: JSON_WRITE_OPTIONS,
     fallback: createProbes({
       live: () => !shutdown.signal.aborted,
       ready: () => isServing({ coordinator, commit, signal: shutdown.signal }),
@@ -221,12 +233,13 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
           mapError,
           fallback: connectHandler,
           encoders: taskEncoders,
+          jsonOptions: JSON_WRITE_OPTIONS,
         });
   const handler =
     options.sessionFastPath === false
       ? unaryHandler
       : createSessionFastPath({ open: workerService.open, mapError, fallback: unaryHandler });
-  const server = createOnePortServer(handler);
+  const server = createOnePortServer(metrics?.instrument(handler, rpcPaths) ?? handler);
   const host = options.host ?? '127.0.0.1';
   let address: AddressInfo;
   try {
@@ -253,6 +266,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         offLeaseLapse();
         sessions.closeAll('server is shutting down');
         hub.close();
+        metrics?.close();
         pump.close();
         await server.close();
         await repo?.close();

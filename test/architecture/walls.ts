@@ -25,6 +25,10 @@ export const ROOMS: Readonly<Record<string, Room>> = {
   'src/server/services': {
     may: ['src/core', 'src/gen', 'src/wire', 'src/server/codec', 'src/server/runtime'],
   },
+  'src/server/observability': {
+    may: ['src/core'],
+    typesOnly: ['src/server/runtime', 'src/server/transport'],
+  },
   'src/server/transport': {
     may: ['src/wire', 'src/server/codec'],
     typesOnly: ['src/server/services', 'src/server/runtime'],

@@ -1,15 +1,14 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { type ConnectRouter, createRouterTransport, type Transport } from '@connectrpc/connect';
 import {
-  type CoordinatorMessageSchema,
   type RateDecisionSchema,
   RateLimitService,
   type RateRequest,
   type WorkerMessage,
   WorkerService,
 } from '../../src/client/proto.js';
+import type { CoordinatorMessageInit } from '../support/session-messages.js';
 
-type CoordinatorMessageInit = MessageInitShape<typeof CoordinatorMessageSchema>;
 type RateDecisionInit = MessageInitShape<typeof RateDecisionSchema>;
 
 /** A push queue that a test can end cleanly or with an error: the server's response side. */
@@ -55,6 +54,17 @@ class Outbox<T> implements AsyncIterable<T> {
   }
 }
 
+/** Resolves when `waiters` are called (something arrived) or after `ms`, whichever comes first. */
+function woken(waiters: (() => void)[], ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    waiters.push(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /** Reads what a client sent, in order, waiting for messages that have not arrived yet. */
 class Inbox<T> {
   readonly received: T[] = [];
@@ -89,13 +99,7 @@ class Inbox<T> {
       if (this.closed) throw new Error('the client closed its side');
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no message within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await woken(this.waiters, left);
     }
   }
 }
@@ -240,14 +244,14 @@ export class FakeRateSession {
 /** Sessions as they open, so a test can await the next one. */
 class SessionLog<S> {
   readonly all: S[] = [];
-  private waiters: ((s: S) => void)[] = [];
+  private waiters: (() => void)[] = [];
   private taken = 0;
 
   add(s: S): void {
     this.all.push(s);
     const waiters = this.waiters;
     this.waiters = [];
-    for (const w of waiters) w(s);
+    for (const w of waiters) w();
   }
 
   /** The next session not yet returned by next(), waiting for it if needed. */
@@ -256,16 +260,34 @@ class SessionLog<S> {
     while (this.taken >= this.all.length) {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no session within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await woken(this.waiters, left);
     }
     return this.all[this.taken++]!;
   }
+}
+
+/**
+ * Wires one scripted stream to its call: what the client sends goes to the inbox, the outbox is
+ * the answer, ended when the call is aborted or, if `endWhenClientCloses()`, when the client
+ * closes its side.
+ */
+function connectStream<I, O>(
+  s: { readonly inbox: Inbox<I>; readonly outbox: Outbox<O> },
+  requests: AsyncIterable<I>,
+  signal: AbortSignal,
+  endWhenClientCloses: () => boolean,
+): AsyncIterable<O> {
+  signal.addEventListener('abort', () => s.outbox.end(), { once: true });
+  void (async () => {
+    try {
+      for await (const m of requests) s.inbox.add(m);
+    } catch {
+      // the client went away
+    }
+    s.inbox.close();
+    if (endWhenClientCloses()) s.outbox.end();
+  })();
+  return s.outbox;
 }
 
 /**
@@ -283,35 +305,17 @@ export function createFakeCoordinator(extra?: (router: ConnectRouter) => void): 
     router.service(WorkerService, {
       async *session(requests, context) {
         const s = new FakeSession();
-        context.signal.addEventListener('abort', () => s.outbox.end(), { once: true });
-        void (async () => {
-          try {
-            for await (const m of requests) s.inbox.add(m);
-          } catch {
-            // the client went away
-          }
-          s.inbox.close();
-          if (s.endWhenClientCloses) s.outbox.end();
-        })();
+        const answers = connectStream(s, requests, context.signal, () => s.endWhenClientCloses);
         sessions.add(s);
-        yield* s.outbox;
+        yield* answers;
       },
     });
     router.service(RateLimitService, {
       async *acquire(requests, context) {
         const s = new FakeRateSession();
-        context.signal.addEventListener('abort', () => s.outbox.end(), { once: true });
-        void (async () => {
-          try {
-            for await (const m of requests) s.inbox.add(m);
-          } catch {
-            // the client went away
-          }
-          s.inbox.close();
-          s.outbox.end();
-        })();
+        const answers = connectStream(s, requests, context.signal, () => true);
         rateSessions.add(s);
-        yield* s.outbox;
+        yield* answers;
       },
     });
     extra?.(router);

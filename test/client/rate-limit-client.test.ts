@@ -3,16 +3,8 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import { expect } from 'chai';
 import { createRateLimitClient, createWorker, type RateLimitClient } from '../../src/client/index.js';
 import { ErrorCode } from '../../src/client/proto.js';
+import { rejection } from '../support/rejection.js';
 import { createFakeCoordinator, waitFor } from './fake-coordinator.js';
-
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (e) {
-    return ConnectError.from(e);
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('client rate limiter', () => {
   const clients: RateLimitClient[] = [];

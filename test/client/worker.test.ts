@@ -12,20 +12,9 @@ import {
   type WorkerOptions,
 } from '../../src/client/index.js';
 import { BudgetScope, ErrorCode } from '../../src/client/proto.js';
+import { rejection } from '../support/rejection.js';
+import { gate } from '../support/waiting.js';
 import { createFakeCoordinator, type FakeSession, waitFor } from './fake-coordinator.js';
-
-interface Gate {
-  readonly promise: Promise<void>;
-  open(): void;
-}
-
-function gate(): Gate {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { promise, open };
-}
 
 /** A handler that runs until its signal aborts, then rejects with the abort reason. */
 const untilAborted: TaskHandler = (_task, { signal }) =>
@@ -33,13 +22,18 @@ const untilAborted: TaskHandler = (_task, { signal }) =>
     signal.addEventListener('abort', () => reject(signal.reason), { once: true });
   });
 
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (e) {
-    return ConnectError.from(e);
-  }
-  throw new Error('expected a rejection');
+/** `untilAborted`, remembering the abort reason its signal gave (undefined until then). */
+function recordingAbort(): { readonly handler: TaskHandler; reason(): unknown } {
+  let reason: unknown;
+  return {
+    handler: (task, context) => {
+      context.signal.addEventListener('abort', () => {
+        reason = context.signal.reason;
+      });
+      return untilAborted(task, context);
+    },
+    reason: () => reason,
+  };
 }
 
 const tick = (ms = 15): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -221,24 +215,17 @@ describe('client worker', () => {
   });
 
   it('aborts the handler signal when the coordinator cancels that attempt, and reports nothing more', async () => {
-    let reason: unknown;
-    const { fake, worker, events } = setup({
-      handler: (task, context) => {
-        context.signal.addEventListener('abort', () => {
-          reason = context.signal.reason;
-        });
-        return untilAborted(task, context);
-      },
-    });
+    const aborted = recordingAbort();
+    const { fake, worker, events } = setup({ handler: aborted.handler });
     const s = await connect(worker, fake);
     s.proceed({ taskId: 't1', attempt: 4 });
     const started = await s.report();
     s.send({ case: 'cancel', value: { taskId: 't1', attempt: 3, reason: 'older attempt' } });
     await tick();
-    expect(reason).to.equal(undefined);
+    expect(aborted.reason()).to.equal(undefined);
     s.send({ case: 'cancel', value: { taskId: 't1', attempt: 4, reason: 'cancelled by operator' } });
-    await waitFor(() => reason !== undefined);
-    expect(ConnectError.from(reason).code).to.equal(Code.Canceled);
+    await waitFor(() => aborted.reason() !== undefined);
+    expect(ConnectError.from(aborted.reason()).code).to.equal(Code.Canceled);
     s.ack({ seq: started.seq });
     await waitFor(() => worker.running === 0);
     await tick();
@@ -253,21 +240,14 @@ describe('client worker', () => {
   });
 
   it('treats an ABORTED receipt as a stale attempt: aborts the handler and drops the task', async () => {
-    let reason: unknown;
-    const { fake, worker, events } = setup({
-      handler: (task, context) => {
-        context.signal.addEventListener('abort', () => {
-          reason = context.signal.reason;
-        });
-        return untilAborted(task, context);
-      },
-    });
+    const aborted = recordingAbort();
+    const { fake, worker, events } = setup({ handler: aborted.handler });
     const s = await connect(worker, fake);
     s.proceed({ taskId: 't1', attempt: 2 });
     const started = await s.report();
     s.ack({ seq: started.seq, code: ErrorCode.ABORTED, message: 'attempt 2 is stale' });
-    await waitFor(() => reason !== undefined);
-    expect(ConnectError.from(reason).code).to.equal(Code.Aborted);
+    await waitFor(() => aborted.reason() !== undefined);
+    expect(ConnectError.from(aborted.reason()).code).to.equal(Code.Aborted);
     await waitFor(() => worker.running === 0);
     await tick();
     expect(events.some((e) => e.type === 'stale' && e.taskId === 't1' && e.report === 'started')).to.equal(
@@ -480,25 +460,18 @@ describe('client worker', () => {
   });
 
   it('stops by force when the stop signal aborts, aborting running handlers', async () => {
-    let reason: unknown;
-    const { fake, worker } = setup({
-      handler: (task, context) => {
-        context.signal.addEventListener('abort', () => {
-          reason = context.signal.reason;
-        });
-        return untilAborted(task, context);
-      },
-    });
+    const aborted = recordingAbort();
+    const { fake, worker } = setup({ handler: aborted.handler });
     const s = await connect(worker, fake);
     s.proceed({ taskId: 't1' });
     await s.report();
     const force = new AbortController();
     const stopping = worker.stop({ signal: force.signal });
     await tick();
-    expect(reason).to.equal(undefined);
+    expect(aborted.reason()).to.equal(undefined);
     force.abort();
     await stopping;
-    expect(ConnectError.from(reason).code).to.equal(Code.Canceled);
+    expect(ConnectError.from(aborted.reason()).code).to.equal(Code.Canceled);
     expect(worker.state).to.equal('stopped');
   });
 

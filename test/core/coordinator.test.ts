@@ -585,22 +585,58 @@ describe('Coordinator', () => {
       expect(s.to('w1', 'coord:budget-stop')).to.deep.equal([]);
     });
 
-    it('coord:all-complete fires once when every task is terminal, and again after new tasks end', () => {
+    it('coord:all-settled fires once when every task is terminal, with counts, and again after new tasks end', () => {
       const s = setup();
       s.coordinator.start();
       s.coordinator.workerJoined({ id: 'w1' });
       s.coordinator.addTasks([{ id: 'a' }, { id: 'b', deps: ['a'] }, { id: 'c' }]);
       s.coordinator.fail('w1', 'a', 1, 'boom');
-      expect(s.announced('coord:all-complete')).to.deep.equal([]);
+      expect(s.announced('coord:all-settled')).to.deep.equal([]);
       s.coordinator.complete('w1', 'c', 1);
-      expect(s.announced('coord:all-complete')).to.deep.equal([
+      expect(s.announced('coord:all-settled')).to.deep.equal([
         { at: 1_000, complete: 1, failed: 1, cancelled: 1 },
       ]);
       s.coordinator.request('w1');
-      expect(s.announced('coord:all-complete')).to.have.length(1);
+      expect(s.announced('coord:all-settled')).to.have.length(1);
       s.coordinator.addTask({ id: 'd' });
       s.coordinator.complete('w1', 'd', 1);
-      expect(s.announced('coord:all-complete')).to.have.length(2);
+      expect(s.announced('coord:all-settled')).to.have.length(2);
+    });
+
+    it('coord:all-complete fires only when the settled graph has a completion and no failure', () => {
+      const s = setup();
+      s.coordinator.start();
+      s.coordinator.workerJoined({ id: 'w1', maxConcurrency: 4 });
+      s.coordinator.addTasks([{ id: 'a' }, { id: 'b', deps: ['a'] }]);
+      s.coordinator.fail('w1', 'a', 1, 'boom');
+      expect(s.announced('coord:all-settled')).to.have.length(1);
+      expect(s.announced('coord:all-complete'), 'a failure is not a complete run').to.deep.equal([]);
+
+      s.coordinator.addTask({ id: 'c' });
+      s.coordinator.cancelTask('c');
+      expect(s.announced('coord:all-settled')).to.have.length(2);
+      expect(s.announced('coord:all-complete'), 'nothing new completed').to.deep.equal([]);
+
+      s.coordinator.retryTask('a');
+      s.coordinator.request('w1');
+      s.coordinator.complete('w1', 'a', 2);
+      s.coordinator.request('w1');
+      s.coordinator.complete('w1', 'b', 1);
+      expect(s.announced('coord:all-complete')).to.deep.equal([
+        { at: 1_000, complete: 2, failed: 0, cancelled: 1 },
+      ]);
+    });
+
+    it('an all-cancelled graph settles but is not complete', () => {
+      const s = setup();
+      s.coordinator.start();
+      s.coordinator.addTasks([{ id: 'a' }, { id: 'b' }]);
+      s.coordinator.cancelTask('a');
+      s.coordinator.cancelTask('b');
+      expect(s.announced('coord:all-settled')).to.deep.equal([
+        { at: 1_000, complete: 0, failed: 0, cancelled: 2 },
+      ]);
+      expect(s.announced('coord:all-complete')).to.deep.equal([]);
     });
 
     it('status reports the state, strategy, lease timing, workers and progress', () => {
@@ -673,7 +709,8 @@ describe('Coordinator', () => {
       expect(task(s.coordinator, 'b')).to.deep.include({ status: 'cancelled', cancelledBy: 'a' });
       expect(s.announced('coord:task-failed').map((e) => e.task.id)).to.deep.equal(['a']);
       expect(s.announced('coord:task-cancelled').map((e) => e.task.id)).to.deep.equal(['b']);
-      expect(s.announced('coord:all-complete')).to.have.length(1);
+      expect(s.announced('coord:all-settled')).to.have.length(1);
+      expect(s.announced('coord:all-complete')).to.have.length(0);
     });
 
     it('a worker rejoining after a disconnect keeps its tasks while its lease is valid', () => {
@@ -815,7 +852,7 @@ describe('Coordinator', () => {
       s.coordinator.addTask({ id: 'a' });
       expect(s.coordinator.cancelTask('a')).to.deep.equal(['a']);
       expect(s.sent).to.deep.equal([]);
-      expect(s.announced('coord:all-complete')).to.have.length(1);
+      expect(s.announced('coord:all-settled')).to.have.length(1);
     });
 
     it('retryTask brings a failed task and its cascade back, and assigns it', () => {
@@ -989,7 +1026,7 @@ describe('Coordinator', () => {
           }
           if (n > 0) {
             expect(coordinator.taskQueue.allTerminal()).to.equal(true);
-            expect(s.announced('coord:all-complete').length).to.be.at.least(1);
+            expect(s.announced('coord:all-settled').length).to.be.at.least(1);
           }
         }),
         { numRuns: 150 },

@@ -6,22 +6,10 @@ import {
   createCostAggregator,
   WARNING_THRESHOLD,
 } from '../../src/core/cost-aggregator.js';
-import { BatonError, type BatonErrorCode } from '../../src/core/errors.js';
+import type { BatonError } from '../../src/core/errors.js';
 import { createEventBus } from '../../src/core/event-bus.js';
 import type { BudgetEvent, CoordEvents } from '../../src/core/events.js';
-
-const thrown = (fn: () => unknown, code: BatonErrorCode, field?: string): BatonError => {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).to.be.instanceOf(BatonError);
-    const e = error as BatonError;
-    expect(e.code).to.equal(code);
-    if (field !== undefined) expect(e.field).to.equal(field);
-    return e;
-  }
-  expect.fail(`expected a BatonError ${code}`);
-};
+import { expectFieldError } from './expect-baton-error.js';
 
 type Seen = { readonly kind: 'warning' | 'exceeded' } & BudgetEvent;
 
@@ -42,8 +30,12 @@ describe('CostAggregator', () => {
 
   it('requires each budget, when given, to be a finite amount above zero', () => {
     for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 1e-9]) {
-      thrown(() => createCostAggregator({ globalBudgetUsd: bad }), 'invalid-argument', 'globalBudgetUsd');
-      thrown(
+      expectFieldError(
+        () => createCostAggregator({ globalBudgetUsd: bad }),
+        'invalid-argument',
+        'globalBudgetUsd',
+      );
+      expectFieldError(
         () => createCostAggregator({ perWorkerBudgetUsd: bad }),
         'invalid-argument',
         'perWorkerBudgetUsd',
@@ -90,14 +82,18 @@ describe('CostAggregator', () => {
       costs.record('w1', { totalUsd: 0.5, inputTokens: 5, outputTokens: 5 });
       const before = costs.snapshot();
       for (const bad of [-0.01, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e12]) {
-        thrown(() => costs.record('w1', { totalUsd: bad }), 'invalid-argument', 'totalUsd');
+        expectFieldError(() => costs.record('w1', { totalUsd: bad }), 'invalid-argument', 'totalUsd');
       }
       for (const field of ['inputTokens', 'outputTokens'] as const) {
         for (const bad of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
-          thrown(() => costs.record('w1', { totalUsd: 0.9, [field]: bad }), 'invalid-argument', field);
+          expectFieldError(
+            () => costs.record('w1', { totalUsd: 0.9, [field]: bad }),
+            'invalid-argument',
+            field,
+          );
         }
       }
-      thrown(() => costs.record('', { totalUsd: 0.9 }), 'invalid-argument', 'workerId');
+      expectFieldError(() => costs.record('', { totalUsd: 0.9 }), 'invalid-argument', 'workerId');
       expect(costs.snapshot()).to.deep.equal(before);
       expect(seen).to.deep.equal([]);
     });
@@ -209,7 +205,7 @@ describe('CostAggregator', () => {
     });
 
     it('rejects an empty workerId', () => {
-      thrown(() => setup().costs.checkBudget(''), 'invalid-argument', 'workerId');
+      expectFieldError(() => setup().costs.checkBudget(''), 'invalid-argument', 'workerId');
     });
   });
 
@@ -276,7 +272,7 @@ describe('CostAggregator', () => {
     });
 
     it('refuses a snapshot of another version', () => {
-      thrown(() => setup().costs.restore({ version: 9 } as never), 'invalid-argument', 'snapshot');
+      expectFieldError(() => setup().costs.restore({ version: 9 } as never), 'invalid-argument', 'snapshot');
     });
   });
 

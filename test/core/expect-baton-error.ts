@@ -32,3 +32,10 @@ export function expectRefused<S>(
   expect(state()).to.deep.equal(before);
   return error;
 }
+
+/** Like `expectBatonError`, and checks the field the error names (`BatonError.field`) when one is given. */
+export function expectFieldError(fn: () => unknown, code: BatonErrorCode, field?: string): BatonError {
+  const error = expectBatonError(fn, code);
+  if (field !== undefined) expect(error.field).to.equal(field);
+  return error;
+}

@@ -9,19 +9,7 @@ import {
   type Reservation,
   type WaiterOutcome,
 } from '../../src/core/rate-limiter.js';
-
-const thrown = (fn: () => unknown, code: BatonErrorCode, field?: string): BatonError => {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).to.be.instanceOf(BatonError);
-    const e = error as BatonError;
-    expect(e.code).to.equal(code);
-    if (field !== undefined) expect(e.field).to.equal(field);
-    return e;
-  }
-  expect.fail(`expected a BatonError ${code}`);
-};
+import { expectFieldError } from './expect-baton-error.js';
 
 const rejected = async (promise: Promise<unknown>, code: BatonErrorCode): Promise<BatonError> => {
   try {
@@ -59,22 +47,22 @@ describe('RateLimiter', () => {
   describe('options', () => {
     it('requires positive integer per-minute rates, naming the field', () => {
       const now = () => 0;
-      thrown(
+      expectFieldError(
         () => createRateLimiter({ maxRequestsPerMinute: 0, maxTokensPerMinute: 1, now }),
         'invalid-argument',
         'maxRequestsPerMinute',
       );
-      thrown(
+      expectFieldError(
         () => createRateLimiter({ maxRequestsPerMinute: 1.5, maxTokensPerMinute: 1, now }),
         'invalid-argument',
         'maxRequestsPerMinute',
       );
-      thrown(
+      expectFieldError(
         () => createRateLimiter({ maxRequestsPerMinute: 1, maxTokensPerMinute: Number.NaN, now }),
         'invalid-argument',
         'maxTokensPerMinute',
       );
-      thrown(
+      expectFieldError(
         () => createRateLimiter({ maxRequestsPerMinute: 1, maxTokensPerMinute: 1e300, now }),
         'invalid-argument',
         'maxTokensPerMinute',
@@ -83,12 +71,16 @@ describe('RateLimiter', () => {
 
     it('requires a positive reservation TTL and an id prefix that does not end with a digit', () => {
       const base = { maxRequestsPerMinute: 1, maxTokensPerMinute: 1, now: () => 0 };
-      thrown(
+      expectFieldError(
         () => createRateLimiter({ ...base, reservationTtlMs: 0 }),
         'invalid-argument',
         'reservationTtlMs',
       );
-      thrown(() => createRateLimiter({ ...base, idPrefix: 'boot7' }), 'invalid-argument', 'idPrefix');
+      expectFieldError(
+        () => createRateLimiter({ ...base, idPrefix: 'boot7' }),
+        'invalid-argument',
+        'idPrefix',
+      );
     });
   });
 
@@ -162,7 +154,7 @@ describe('RateLimiter', () => {
 
     it('refuses a request larger than the bucket can ever hold, naming both numbers', () => {
       const { limiter } = setup();
-      const error = thrown(() => limiter.tryAcquire('w1', 6001), 'invalid-argument', 'tokens');
+      const error = expectFieldError(() => limiter.tryAcquire('w1', 6001), 'invalid-argument', 'tokens');
       expect(error.message).to.contain('6001').and.to.contain('6000');
       expect(error.data).to.deep.equal({ tokens: 6001, capacity: 6000 });
     });
@@ -171,9 +163,9 @@ describe('RateLimiter', () => {
       const { limiter } = setup();
       limiter.tryAcquire('w1', 10);
       const before = limiter.snapshot();
-      thrown(() => limiter.tryAcquire('', 1), 'invalid-argument', 'workerId');
+      expectFieldError(() => limiter.tryAcquire('', 1), 'invalid-argument', 'workerId');
       for (const tokens of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '3' as unknown as number]) {
-        thrown(() => limiter.tryAcquire('w1', tokens), 'invalid-argument', 'tokens');
+        expectFieldError(() => limiter.tryAcquire('w1', tokens), 'invalid-argument', 'tokens');
       }
       expect(limiter.snapshot()).to.deep.equal(before);
     });
@@ -464,7 +456,7 @@ describe('RateLimiter', () => {
       const { limiter } = setup();
       granted(limiter, 'w1', 1);
       for (const id of ['r-1', 'r-00', 'x-0', 'r-', '']) {
-        const error = thrown(() => limiter.settle(id, 0), 'not-found', 'reservationId');
+        const error = expectFieldError(() => limiter.settle(id, 0), 'not-found', 'reservationId');
         expect(error.data).to.deep.equal({ reservationId: id });
       }
     });
@@ -474,7 +466,7 @@ describe('RateLimiter', () => {
       const r = granted(limiter, 'w1', 100);
       const before = limiter.snapshot();
       for (const actual of [-1, 0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
-        thrown(() => limiter.settle(r.id, actual), 'invalid-argument', 'actualTokens');
+        expectFieldError(() => limiter.settle(r.id, actual), 'invalid-argument', 'actualTokens');
       }
       expect(limiter.snapshot()).to.deep.equal(before);
     });
@@ -485,7 +477,7 @@ describe('RateLimiter', () => {
       expect(r.expiresAt).to.equal(clock.now() + 5000);
       expect(limiter.status().outstandingReservations).to.equal(1);
       clock.advance(5000);
-      thrown(() => limiter.settle(r.id, 0), 'not-found', 'reservationId');
+      expectFieldError(() => limiter.settle(r.id, 0), 'not-found', 'reservationId');
       expect(limiter.usage('w1').tokens).to.equal(3000);
       expect(limiter.status()).to.deep.include({
         available: { requests: 60, tokens: 3500 },
@@ -548,7 +540,7 @@ describe('RateLimiter', () => {
       clock.advance(4999);
       expect(limiter.settle(r.id, 50)).to.deep.equal(outcome);
       clock.advance(1);
-      thrown(() => limiter.settle(r.id, 50), 'not-found');
+      expectFieldError(() => limiter.settle(r.id, 50), 'not-found');
     });
   });
 
@@ -591,7 +583,7 @@ describe('RateLimiter', () => {
         queueLength: 0,
         outstandingReservations: 0,
       });
-      thrown(() => limiter.settle(first.reservation.id, 0), 'not-found');
+      expectFieldError(() => limiter.settle(first.reservation.id, 0), 'not-found');
     });
   });
 
@@ -635,11 +627,11 @@ describe('RateLimiter', () => {
 
     it('refuses a snapshot of another version or with broken reservation ids', () => {
       const { limiter } = setup();
-      thrown(() => limiter.restore({ version: 2 } as never), 'invalid-argument', 'snapshot');
+      expectFieldError(() => limiter.restore({ version: 2 } as never), 'invalid-argument', 'snapshot');
       limiter.tryAcquire('w1', 1);
       const snapshot = limiter.snapshot();
       const broken = { ...snapshot, nextId: 5 };
-      thrown(() => limiter.restore(broken), 'invalid-argument', 'snapshot');
+      expectFieldError(() => limiter.restore(broken), 'invalid-argument', 'snapshot');
     });
   });
 

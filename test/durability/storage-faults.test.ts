@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Code, ConnectError } from '@connectrpc/connect';
+import { Code } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
@@ -20,6 +20,7 @@ import {
   openSqliteStore,
   type SqliteStoreOptions,
 } from '../../src/server/store/sqlite-store.js';
+import { rejection } from '../support/rejection.js';
 import {
   getJson,
   newTally,
@@ -30,15 +31,6 @@ import {
   tempDir,
   waitFor,
 } from './harness.js';
-
-async function refusal(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (e) {
-    return ConnectError.from(e);
-  }
-  throw new Error('expected the call to be refused');
-}
 
 describe('durability: storage faults', function () {
   this.timeout(20_000);
@@ -108,11 +100,11 @@ describe('durability: storage faults', function () {
     const w1 = await holding('w1', 'a');
 
     // This batch does not fit: the commit of its turn fails, so the call is answered UNAVAILABLE.
-    const full = await refusal(admin.addTasks(bigBatch(40)));
+    const full = await rejection(admin.addTasks(bigBatch(40)));
     expect(full.code).to.equal(Code.Unavailable);
     expect(full.rawMessage).to.match(/the store cannot write \(database or disk is full\)/);
     // From now on mutations are refused before they touch the coordinator.
-    const cancel = await refusal(admin.cancelTask('a'));
+    const cancel = await rejection(admin.cancelTask('a'));
     expect(cancel.code).to.equal(Code.Unavailable);
     w1.send({ kind: { case: 'complete', value: { seq: 2, taskId: 'a', attempt: 1 } } });
     w1.send({
@@ -164,9 +156,9 @@ describe('durability: storage faults', function () {
       expect(receipt.error?.code).to.equal(ErrorCode.UNAVAILABLE);
       expect(receipt.error?.message).to.match(/database is locked/);
       // Refused up front while degraded: the coordinator never sees it.
-      const add = await refusal(admin.addTask({ id: 'x' }));
+      const add = await rejection(admin.addTask({ id: 'x' }));
       expect(add.code).to.equal(Code.Unavailable);
-      expect((await refusal(admin.getTask('x'))).code).to.equal(Code.NotFound);
+      expect((await rejection(admin.getTask('x'))).code).to.equal(Code.NotFound);
       const status = await getJson((server as BatonServer).url, '/api/coordination/status');
       expect(status.progress.total).to.equal(1);
 
@@ -258,7 +250,7 @@ describe('durability: storage faults', function () {
     await serve({ pragmas: { query_only: 1 } });
     expect((await admin.progress()).total).to.equal(2);
     for (const call of [() => admin.addTask({ id: 'r' }), () => admin.cancelTask('q'), () => admin.drain()]) {
-      const error = await refusal(call());
+      const error = await rejection(call());
       expect(error.code).to.equal(Code.Unavailable);
       expect(error.rawMessage).to.match(/the store cannot write \(attempt to write a readonly database\)/);
     }

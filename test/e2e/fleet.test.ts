@@ -24,16 +24,13 @@ import {
   type CoordinatorMessage,
   ErrorCode,
   type RateRequest,
-  type WorkerMessageSchema,
   WorkerService,
 } from '../../src/client/proto.js';
 import { type BatonServer, type ServerOptions, startServer } from '../../src/server/server.js';
 import { createAsyncQueue } from '../../src/wire/async-queue.js';
-
-type WorkerMessageInit = MessageInitShape<typeof WorkerMessageSchema>;
-type Kind = CoordinatorMessage['kind'];
-type KindCase = NonNullable<Kind['case']>;
-type KindValue<K extends KindCase> = Extract<Kind, { case: K }>['value'];
+import { rejection } from '../support/rejection.js';
+import type { CoordinatorCase, CoordinatorValue, WorkerMessageInit } from '../support/session-messages.js';
+import { type Gate, gate } from '../support/waiting.js';
 
 // ---- helpers ------------------------------------------------------------------------------------
 
@@ -61,28 +58,6 @@ async function within<T>(ms: number, what: string, promise: Promise<T>): Promise
   }
 }
 
-interface Gate {
-  readonly promise: Promise<void>;
-  open(): void;
-}
-
-function gate(): Gate {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { promise, open };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (e) {
-    return ConnectError.from(e);
-  }
-  throw new Error('expected a rejection');
-}
-
 /**
  * A worker session spoken by hand over gRPC, for what the SDK never does: crash mid-task, go
  * silent without closing, or send a report for an attempt it no longer holds.
@@ -90,7 +65,7 @@ async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
 interface RawSession {
   say(message: WorkerMessageInit): void;
   /** The next message of this kind (others are kept for later takes). */
-  take<K extends KindCase>(kind: K, timeoutMs?: number): Promise<KindValue<K>>;
+  take<K extends CoordinatorCase>(kind: K, timeoutMs?: number): Promise<CoordinatorValue<K>>;
   /** Cuts the call, as a crashed process would. */
   abort(): void;
   /** Settles with the error that ended the stream (undefined: it ended cleanly). */
@@ -124,7 +99,7 @@ function openRawSession(url: string): RawSession {
   })();
   return {
     say: (message) => outbox.push(message),
-    take<K extends KindCase>(kind: K, timeoutMs = 3_000): Promise<KindValue<K>> {
+    take<K extends CoordinatorCase>(kind: K, timeoutMs = 3_000): Promise<CoordinatorValue<K>> {
       return new Promise<unknown>((resolve, reject) => {
         const check = () => {
           const i = inbox.findIndex((m) => m.kind.case === kind);
@@ -147,7 +122,7 @@ function openRawSession(url: string): RawSession {
         };
         listeners.add(check);
         check();
-      }) as Promise<KindValue<K>>;
+      }) as Promise<CoordinatorValue<K>>;
     },
     abort: () => controller.abort(),
     ended,
@@ -221,6 +196,29 @@ for (const [path, sessionFastPath] of [
       const session = openRawSession(url);
       raws.push(session);
       return session;
+    }
+
+    /** A raw session that has said hello as `id` and taken its welcome. */
+    async function rawWelcomed(url: string, id: string, maxConcurrency = 1) {
+      const session = raw(url);
+      session.say(hello(id, maxConcurrency));
+      return { session, welcome: await session.take('welcome') };
+    }
+
+    /**
+     * A raw session `id` given `taskId` (attempt 1) that has reported it started and had that
+     * acknowledged; `startedAt` is when it last spoke.
+     */
+    async function rawHolding(server: BatonServer, admin: AdminClient, id: string, taskId: string) {
+      const { session, welcome } = await rawWelcomed(server.url, id);
+      await admin.addTask({ id: taskId });
+      const [assignment] = (await session.take('proceed')).assignments;
+      expect(assignment?.taskId).to.equal(taskId);
+      expect(assignment?.attempt).to.equal(1);
+      const startedAt = Date.now();
+      session.say({ kind: { case: 'started', value: { seq: 1, taskId, attempt: 1 } } });
+      expect((await session.take('ack')).receipts.map((r) => r.ok)).to.deep.equal([true]);
+      return { session, welcome, startedAt };
     }
 
     const expectNoServerErrors = () => expect(serverErrors).to.deep.equal([]);
@@ -521,17 +519,12 @@ for (const [path, sessionFastPath] of [
 
     it('a crashed worker loses its task when its lease lapses; another worker re-runs it and the late report is fenced off', async () => {
       const { admin, server } = await serve({ leaseTtlMs: 300 });
-      const crashed = raw(server.url);
-      crashed.say(hello('crashy'));
-      const welcome = await crashed.take('welcome');
+      const {
+        session: crashed,
+        welcome,
+        startedAt: lastSaidAt,
+      } = await rawHolding(server, admin, 'crashy', 'fenced');
       expect(welcome.leaseTtlMs).to.equal(300);
-      await admin.addTask({ id: 'fenced' });
-      const [assignment] = (await crashed.take('proceed')).assignments;
-      expect(assignment?.taskId).to.equal('fenced');
-      expect(assignment?.attempt).to.equal(1);
-      const lastSaidAt = Date.now();
-      crashed.say({ kind: { case: 'started', value: { seq: 1, taskId: 'fenced', attempt: 1 } } });
-      expect((await crashed.take('ack')).receipts.map((r) => r.ok)).to.deep.equal([true]);
       crashed.abort();
       expect((await crashed.ended)?.code).to.equal(Code.Canceled);
 
@@ -562,9 +555,7 @@ for (const [path, sessionFastPath] of [
       );
 
       // The crashed worker comes back and reports the attempt it lost.
-      const back = raw(server.url);
-      back.say(hello('crashy'));
-      await back.take('welcome');
+      const { session: back } = await rawWelcomed(server.url, 'crashy');
       back.say({
         kind: {
           case: 'complete',
@@ -612,9 +603,7 @@ for (const [path, sessionFastPath] of [
 
     it('a result Value with no kind set reads as null at any depth; a non-finite number is refused naming the field', async () => {
       const { admin, server } = await serve();
-      const w = raw(server.url);
-      w.say(hello('valuer', 2));
-      await w.take('welcome');
+      const { session: w } = await rawWelcomed(server.url, 'valuer', 2);
       await admin.addTasks([{ id: 'empty' }, { id: 'nested' }]);
       const held: string[] = [];
       while (held.length < 2) held.push(...(await w.take('proceed')).assignments.map((a) => a.taskId));
@@ -646,20 +635,17 @@ for (const [path, sessionFastPath] of [
 
     it('a worker that goes silent without closing loses its task within lease + one heartbeat, and its stream is ended UNAVAILABLE', async () => {
       const { admin, server } = await serve({ leaseTtlMs: 300 });
-      const silent = raw(server.url);
-      silent.say(hello('silent'));
-      const welcome = await silent.take('welcome');
-      const limitMs = welcome.leaseTtlMs + welcome.heartbeatIntervalMs;
-      expect(welcome.heartbeatIntervalMs).to.be.greaterThan(0).and.lessThan(300);
       let requeuedAt: number | undefined;
       server.coordinator.events.on('coord:task-requeued', ({ task }) => {
         if (task.id === 'abandoned') requeuedAt = Date.now();
       });
-      await admin.addTask({ id: 'abandoned' });
-      await silent.take('proceed');
-      const lastSaidAt = Date.now();
-      silent.say({ kind: { case: 'started', value: { seq: 1, taskId: 'abandoned', attempt: 1 } } });
-      await silent.take('ack');
+      const {
+        session: silent,
+        welcome,
+        startedAt: lastSaidAt,
+      } = await rawHolding(server, admin, 'silent', 'abandoned');
+      const limitMs = welcome.leaseTtlMs + welcome.heartbeatIntervalMs;
+      expect(welcome.heartbeatIntervalMs).to.be.greaterThan(0).and.lessThan(300);
       // From here on the worker says nothing, and keeps its stream open.
 
       const error = await within(2_000, 'the server to end the silent stream', silent.ended);
@@ -677,6 +663,25 @@ for (const [path, sessionFastPath] of [
     // ---- 6 ----------------------------------------------------------------------------------------
 
     describe('rate limiting across workers', () => {
+      /** A worker whose acquires `counter` counts on the wire, running `run` for each task. */
+      function countedWorker(
+        server: BatonServer,
+        counter: { acquires: number },
+        id: string,
+        maxConcurrency: number,
+        run: (task: WorkerTask, self: Worker) => Promise<void>,
+      ): Worker {
+        const self: Worker = worker({
+          url: server.url,
+          id,
+          transport: countingTransport(server.url, counter),
+          capabilities: [],
+          maxConcurrency,
+          handler: (task: WorkerTask) => run(task, self),
+        });
+        return self;
+      }
+
       it('grants never exceed capacity + rate × elapsed, and a queued acquire is granted by a push', async function () {
         this.timeout(15_000);
         const t0 = Date.now();
@@ -686,24 +691,15 @@ for (const [path, sessionFastPath] of [
         const grants: number[] = [];
         let calls = 0;
         let queued = 0;
-        const make = (id: string): Worker => {
-          const self: Worker = worker({
-            url: server.url,
-            id,
-            transport: countingTransport(server.url, counter),
-            capabilities: [],
-            maxConcurrency: 2,
-            handler: async () => {
-              for (let i = 0; i < perTask; i++) {
-                calls++;
-                const r = await self.acquire(1, { onWait: () => queued++ });
-                grants.push(Date.now());
-                await r.settle(1);
-              }
-            },
+        const make = (id: string): Worker =>
+          countedWorker(server, counter, id, 2, async (_task, self) => {
+            for (let i = 0; i < perTask; i++) {
+              calls++;
+              const r = await self.acquire(1, { onWait: () => queued++ });
+              grants.push(Date.now());
+              await r.settle(1);
+            }
           });
-          return self;
-        };
         const fleet = [make('rl-a'), make('rl-b')];
         await Promise.all(fleet.map((w) => w.start()));
         await admin.addTasks([{ id: 'r1' }, { id: 'r2' }, { id: 'r3' }, { id: 'r4' }]);
@@ -739,37 +735,28 @@ for (const [path, sessionFastPath] of [
         let settledAt = 0;
         let bGrantedAt = 0;
         const ranOn = new Map<string, string>();
-        const make = (id: string): Worker => {
-          const self: Worker = worker({
-            url: server.url,
-            id,
-            transport: countingTransport(server.url, counter),
-            capabilities: [],
-            maxConcurrency: 1,
-            handler: async (task: WorkerTask) => {
-              ranOn.set(task.id, id);
-              let r: Reservation;
-              if (task.id === 'first') {
-                r = await self.acquire(5_000);
-                aGranted.open();
-                await bQueued.promise;
-                settlement = await r.settle(1_000);
-                settledAt = Date.now();
-              } else {
-                await aGranted.promise;
-                r = await self.acquire(5_000, {
-                  onWait: (wait) => {
-                    waitMs = wait.waitMs;
-                    bQueued.open();
-                  },
-                });
-                bGrantedAt = Date.now();
-                await r.settle(5_000);
-              }
-            },
+        const make = (id: string): Worker =>
+          countedWorker(server, counter, id, 1, async (task, self) => {
+            ranOn.set(task.id, id);
+            let r: Reservation;
+            if (task.id === 'first') {
+              r = await self.acquire(5_000);
+              aGranted.open();
+              await bQueued.promise;
+              settlement = await r.settle(1_000);
+              settledAt = Date.now();
+            } else {
+              await aGranted.promise;
+              r = await self.acquire(5_000, {
+                onWait: (wait) => {
+                  waitMs = wait.waitMs;
+                  bQueued.open();
+                },
+              });
+              bGrantedAt = Date.now();
+              await r.settle(5_000);
+            }
           });
-          return self;
-        };
         const fleet = [make('rl-a'), make('rl-b')];
         await Promise.all(fleet.map((w) => w.start()));
         await admin.addTasks([{ id: 'first' }, { id: 'second' }]);

@@ -1,51 +1,19 @@
-import type { MessageInitShape } from '@bufbuild/protobuf';
 import { expect } from 'chai';
-import { type Channel, type Client, ClientError, createChannel, createClient, Status } from 'nice-grpc';
+import { type Channel, type Client, createChannel, createClient, Status } from 'nice-grpc';
 import { ErrorCode } from '../../src/gen/coord/v1/common_pb.js';
 import { CoordinatorService } from '../../src/gen/coord/v1/coordinator_pb.js';
 import { EventKind } from '../../src/gen/coord/v1/events_pb.js';
 import { TaskStatus } from '../../src/gen/coord/v1/task_pb.js';
-import {
-  type CoordinatorMessage,
-  type WorkerMessageSchema,
-  WorkerService,
-} from '../../src/gen/coord/v1/worker_pb.js';
+import { WorkerService } from '../../src/gen/coord/v1/worker_pb.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
 import { createAsyncQueue } from '../../src/wire/async-queue.js';
+import { clientError } from '../support/rejection.js';
+import type { CoordinatorCase, CoordinatorValue, WorkerMessageInit } from '../support/session-messages.js';
+import { next } from '../support/waiting.js';
 import { type NiceDefinitionOf, niceDefinition } from './nice-definition.js';
 
 // grpc-js is what most Node gRPC code runs on, and it speaks h2c with prior knowledge on an
 // insecure channel: these specs prove the one-port server and its generated contract work for it.
-
-type WorkerInit = MessageInitShape<typeof WorkerMessageSchema>;
-type Kind = CoordinatorMessage['kind'];
-type KindValue<K> = Extract<Kind, { case: K }> extends { value: infer V } ? V : never;
-
-/** The next message of a stream, or a failure if none comes within `ms`. */
-async function next<T>(iterator: AsyncIterator<T>, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no message within ${ms} ms`)), ms);
-  });
-  try {
-    const result = await Promise.race([iterator.next(), timeout]);
-    if (result.done) throw new Error('the stream ended');
-    return result.value;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** What a rejected call failed with, as a nice-grpc ClientError. */
-async function clientError(call: Promise<unknown>): Promise<ClientError> {
-  try {
-    await call;
-  } catch (error) {
-    expect(error).to.be.instanceOf(ClientError);
-    return error as ClientError;
-  }
-  throw new Error('the call succeeded');
-}
 
 describe('interop with grpc-js through nice-grpc', () => {
   let server: BatonServer;
@@ -129,7 +97,7 @@ describe('interop with grpc-js through nice-grpc', () => {
           expect(event.kind).to.equal(EventKind.TASK_ADDED);
           expect(event.sequence > lastSequence, 'sequences increase').to.equal(true);
           lastSequence = event.sequence;
-          const id = event.payload.case === 'task' ? event.payload.value.task?.id : undefined;
+          const id = event.payload.case === 'task' ? event.payload.value.id : undefined;
           if (id?.startsWith('watch-')) seen.push(id);
         }
       }
@@ -142,23 +110,23 @@ describe('interop with grpc-js through nice-grpc', () => {
     it('hello → welcome → proceed → complete → ack; a stale attempt gets ABORTED', async () => {
       // The highest priority of the ready tasks, so it is the one a single-slot worker gets.
       await coordinator.batchAddTasks({ tasks: [{ id: 'session-1', priority: 1000 }] });
-      const outbox = createAsyncQueue<WorkerInit>();
+      const outbox = createAsyncQueue<WorkerMessageInit>();
       const abort = new AbortController();
       const inbox = worker.session(outbox, { signal: abort.signal })[Symbol.asyncIterator]();
-      const expectKind = async <K extends NonNullable<Kind['case']>>(kind: K): Promise<KindValue<K>> => {
+      const expectKind = async <K extends CoordinatorCase>(kind: K): Promise<CoordinatorValue<K>> => {
         const message = await next(inbox);
         expect(message.kind.case).to.equal(kind);
-        return message.kind.value as KindValue<K>;
+        return message.kind.value as CoordinatorValue<K>;
       };
       /** The next ack: finishing a task frees a slot, so a proceed for another task may come first. */
-      const nextAck = async (): Promise<KindValue<'ack'>> => {
+      const nextAck = async (): Promise<CoordinatorValue<'ack'>> => {
         for (;;) {
           const { kind } = await next(inbox);
           if (kind.case === 'ack') return kind.value;
           expect(kind.case).to.be.oneOf(['proceed', 'wait']);
         }
       };
-      const say = (message: WorkerInit) => outbox.push(message);
+      const say = (message: WorkerMessageInit) => outbox.push(message);
 
       try {
         say({ kind: { case: 'hello', value: { workerId: 'grpc-js-worker', maxConcurrency: 1 } } });

@@ -2,7 +2,7 @@ import { createFileRegistry, fromBinary, type MessageInitShape } from '@bufbuild
 import { type FileDescriptorProto, FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
 import { createClient as createConnectClient, createRouterTransport } from '@connectrpc/connect';
 import { expect } from 'chai';
-import { ClientError, createChannel, createClient, Status } from 'nice-grpc';
+import { createChannel, createClient, Status } from 'nice-grpc';
 import { createEventBus } from '../../src/core/event-bus.js';
 import type { CoordEvents } from '../../src/core/events.js';
 import { createMemoryStore } from '../../src/core/memory-store.js';
@@ -25,6 +25,8 @@ import { type BatonServer, startServer } from '../../src/server/server.js';
 import { createHealthService } from '../../src/server/services/health-service.js';
 import { createAsyncQueue } from '../../src/wire/async-queue.js';
 import { niceDefinition } from '../interop/nice-definition.js';
+import { clientError } from '../support/rejection.js';
+import { next } from '../support/waiting.js';
 
 // Health and reflection as generic gRPC tooling sees them (grpc_health_probe, Kubernetes probes,
 // grpcurl, Postman): through grpc-js, with no knowledge of Baton beyond the standard protos.
@@ -37,32 +39,7 @@ const OUR_SERVICES = [
   'grpc.reflection.v1.ServerReflection',
 ];
 
-/** The next message of a stream, or a failure if none comes within `ms`. */
-async function next<T>(iterator: AsyncIterator<T>, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no message within ${ms} ms`)), ms);
-  });
-  try {
-    const result = await Promise.race([iterator.next(), timeout]);
-    if (result.done) throw new Error('the stream ended');
-    return result.value;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function clientError(call: Promise<unknown>): Promise<ClientError> {
-  try {
-    await call;
-  } catch (error) {
-    expect(error).to.be.instanceOf(ClientError);
-    return error as ClientError;
-  }
-  throw new Error('the call succeeded');
-}
 
 /** A gRPC connection to a server with the clients generic tooling would use. */
 function connect(server: BatonServer) {

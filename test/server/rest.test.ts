@@ -389,9 +389,9 @@ describe('REST gateway', () => {
         await api('POST', '/tasks', { id: 'e4' });
         const events = [await stream.next(), await stream.next(), await stream.next(), await stream.next()];
         expect(events.map((e) => e.event)).to.deep.equal(Array(4).fill('coord:task-added'));
-        expect(events.map((e) => e.data.task.task.id)).to.deep.equal(['e1', 'e2', 'e3', 'e4']);
+        expect(events.map((e) => e.data.task.id)).to.deep.equal(['e1', 'e2', 'e3', 'e4']);
         expect(events.map((e) => e.data.kind)).to.deep.equal(Array(4).fill('task-added'));
-        expect(events[0]?.data.task.task.status).to.equal('pending');
+        expect(events[0]?.data.task.status).to.equal('pending');
         const ids = events.map((e) => Number(e.id));
         for (const [i, id] of ids.entries()) {
           expect(id).to.equal(Number(events[i]?.data.sequence));
@@ -416,7 +416,7 @@ describe('REST gateway', () => {
       try {
         const event = await resumed.next();
         expect(event.event).to.equal('coord:task-added');
-        expect(event.data.task.task.id).to.equal('e2');
+        expect(event.data.task.id).to.equal('e2');
         expect(Number(event.id)).to.be.greaterThan(Number(first.id));
       } finally {
         resumed.close();

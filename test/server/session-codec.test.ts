@@ -1,9 +1,11 @@
 import {
   create,
+  type DescMessage,
   equals,
   fromBinary,
   type JsonObject,
   type MessageInitShape,
+  type MessageShape,
   toBinary,
 } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
@@ -13,17 +15,15 @@ import { decodeCoordinatorMessage, writeWorkerEnvelope } from '../../src/client/
 import { CoordinatorMessageSchema, WorkerMessageSchema } from '../../src/server/codec/proto.js';
 import { decodeWorkerMessage, writeCoordinatorEnvelope } from '../../src/server/codec/session-codec.js';
 import { ProtoWriter } from '../../src/wire/protowire.js';
+import type { CoordinatorMessageInit, WorkerMessageInit } from '../support/session-messages.js';
 
 /**
  * The hand-written Session codecs against protobuf-es: the same bytes out, the same messages in,
  * and protobuf-es's own path for whatever they leave to it.
  */
 
-type WorkerInit = MessageInitShape<typeof WorkerMessageSchema>;
-type CoordinatorInit = MessageInitShape<typeof CoordinatorMessageSchema>;
-
-const slowWorker = (m: WorkerInit) => toBinary(WorkerMessageSchema, create(WorkerMessageSchema, m));
-const slowCoordinator = (m: CoordinatorInit) =>
+const slowWorker = (m: WorkerMessageInit) => toBinary(WorkerMessageSchema, create(WorkerMessageSchema, m));
+const slowCoordinator = (m: CoordinatorMessageInit) =>
   toBinary(CoordinatorMessageSchema, create(CoordinatorMessageSchema, m));
 
 /** The message bytes of the one envelope `write` produced. */
@@ -54,7 +54,7 @@ const report = fc.oneof(
     .record({ seq: uint32, taskId: text, attempt: uint32, error: text, retryable: fc.boolean() })
     .map((value) => ({ case: 'failed' as const, value })),
 );
-const workerMessage: fc.Arbitrary<WorkerInit> = fc.oneof(
+const workerMessage: fc.Arbitrary<WorkerMessageInit> = fc.oneof(
   uint32.map((count) => ({ kind: { case: 'request' as const, value: { count } } })),
   fc.constant({ kind: { case: 'heartbeat' as const, value: {} } }),
   report.map((kind) => ({ kind })),
@@ -78,7 +78,7 @@ const assignment = fc.record({
     { nil: undefined },
   ),
 });
-const coordinatorMessage: fc.Arbitrary<CoordinatorInit> = fc.oneof(
+const coordinatorMessage: fc.Arbitrary<CoordinatorMessageInit> = fc.oneof(
   fc
     .array(assignment, { maxLength: 20 })
     .map((assignments) => ({ kind: { case: 'proceed' as const, value: { assignments } } })),
@@ -88,59 +88,65 @@ const coordinatorMessage: fc.Arbitrary<CoordinatorInit> = fc.oneof(
   text.map((reason) => ({ kind: { case: 'wait' as const, value: { reason } } })),
 );
 
+/**
+ * One direction of the Session, over 2,000 generated messages: the hand encoder writes the bytes
+ * protobuf-es writes, and the other side's hand decoder reads them as protobuf-es does (or leaves
+ * them to it). Counts the messages the decoder read itself and those the encoder left to protobuf-es.
+ */
+function roundTrips<S extends DescMessage>(
+  schema: S,
+  messages: fc.Arbitrary<MessageInitShape<S>>,
+  write: (w: ProtoWriter, m: MessageInitShape<S>, fallback: (m: MessageInitShape<S>) => Uint8Array) => void,
+  decode: (bytes: Uint8Array) => MessageShape<S> | undefined,
+): { fast: number; slowWrites: number } {
+  const slow = (m: MessageInitShape<S>) => toBinary(schema, create(schema, m));
+  let fast = 0;
+  let slowWrites = 0;
+  const countedSlow = (m: MessageInitShape<S>) => {
+    slowWrites++;
+    return slow(m);
+  };
+  fc.assert(
+    fc.property(messages, (message) => {
+      const bytes = unwrap((w) => write(w, message, countedSlow));
+      expect(Buffer.from(slow(message)).equals(bytes)).to.equal(true);
+      const expected = fromBinary(schema, bytes);
+      const decoded = decode(bytes);
+      if (decoded !== undefined) {
+        fast++;
+        expect(equals(schema, create(schema, decoded as MessageInitShape<S>), expected)).to.equal(true);
+      }
+    }),
+    { numRuns: 2000 },
+  );
+  return { fast, slowWrites };
+}
+
 describe('session codecs', () => {
   it('the worker side writes the bytes protobuf-es writes; the server reads what protobuf-es reads', () => {
-    let fast = 0;
-    let slowWrites = 0;
-    const countedSlow = (m: WorkerInit) => {
-      slowWrites++;
-      return slowWorker(m);
-    };
-    fc.assert(
-      fc.property(workerMessage, (message) => {
-        const bytes = unwrap((w) => writeWorkerEnvelope(w, message, countedSlow));
-        expect(Buffer.from(slowWorker(message)).equals(bytes)).to.equal(true);
-        const expected = fromBinary(WorkerMessageSchema, bytes);
-        const decoded = decodeWorkerMessage(bytes);
-        if (decoded !== undefined) {
-          fast++;
-          expect(equals(WorkerMessageSchema, create(WorkerMessageSchema, decoded), expected)).to.equal(true);
-        }
-      }),
-      { numRuns: 2000 },
+    const { fast, slowWrites } = roundTrips(
+      WorkerMessageSchema,
+      workerMessage,
+      writeWorkerEnvelope,
+      decodeWorkerMessage,
     );
     expect(fast).to.be.greaterThan(1900);
     expect(slowWrites).to.equal(0);
   });
 
   it('the server side writes the bytes protobuf-es writes; the worker reads what protobuf-es reads', () => {
-    let fast = 0;
-    let slowWrites = 0;
-    const countedSlow = (m: CoordinatorInit) => {
-      slowWrites++;
-      return slowCoordinator(m);
-    };
-    fc.assert(
-      fc.property(coordinatorMessage, (message) => {
-        const bytes = unwrap((w) => writeCoordinatorEnvelope(w, message, countedSlow));
-        expect(Buffer.from(slowCoordinator(message)).equals(bytes)).to.equal(true);
-        const expected = fromBinary(CoordinatorMessageSchema, bytes);
-        const decoded = decodeCoordinatorMessage(bytes);
-        if (decoded !== undefined) {
-          fast++;
-          expect(
-            equals(CoordinatorMessageSchema, create(CoordinatorMessageSchema, decoded), expected),
-          ).to.equal(true);
-        }
-      }),
-      { numRuns: 2000 },
+    const { fast, slowWrites } = roundTrips(
+      CoordinatorMessageSchema,
+      coordinatorMessage,
+      writeCoordinatorEnvelope,
+      decodeCoordinatorMessage,
     );
     expect(fast).to.be.greaterThan(1500);
     expect(slowWrites).to.be.lessThan(20); // only objects with an own __proto__ key
   });
 
   it('leaves the rare messages to protobuf-es, in the same envelope', () => {
-    const workerRare: WorkerInit[] = [
+    const workerRare: WorkerMessageInit[] = [
       { kind: { case: 'hello', value: { workerId: 'w1', capabilities: ['a'], labels: { h: 'x' } } } },
       { kind: { case: 'cost', value: { seq: 3, totalUsd: 0.5, inputTokens: 10n, reportId: 'r-1' } } },
       {
@@ -155,7 +161,7 @@ describe('session codecs', () => {
       expect(Buffer.from(slowWorker(message)).equals(bytes)).to.equal(true);
       expect(decodeWorkerMessage(bytes)).to.equal(undefined);
     }
-    const coordinatorRare: CoordinatorInit[] = [
+    const coordinatorRare: CoordinatorMessageInit[] = [
       { kind: { case: 'welcome', value: { workerId: 'w1', leaseTtlMs: 30_000 } } },
       { kind: { case: 'cancel', value: { taskId: 't', attempt: 2, reason: 'no' } } },
       {

@@ -19,6 +19,7 @@ import { expect } from 'chai';
 import { ClientError, createChannel, createClient as createNiceClient, Status } from 'nice-grpc';
 import { BatonError } from '../../src/core/errors.js';
 import { toConnectError } from '../../src/server/codec/errors.js';
+import { JSON_WRITE_OPTIONS } from '../../src/server/codec/json-rule.js';
 import {
   CoordinatorService,
   GetProgressResponseSchema,
@@ -99,7 +100,9 @@ async function rawFailure(call: Promise<unknown>) {
   throw new Error('the call succeeded');
 }
 
-const json = <D extends DescMessage>(schema: D, message: MessageShape<D>) => toJson(schema, message);
+/** As the server writes JSON: every field, zero values too. */
+const json = <D extends DescMessage>(schema: D, message: MessageShape<D>) =>
+  toJson(schema, message, JSON_WRITE_OPTIONS);
 
 /** A Connect JSON POST with fetch (HTTP/1.1), as curl would send it. */
 async function fetchJson(baseUrl: string, method: string, body: unknown) {

@@ -17,6 +17,7 @@ const EVENT_KIND: Record<LoggedEvent['kind'], EventKind> = {
   'coord:assigned': EventKind.ASSIGNED,
   'coord:task-complete': EventKind.TASK_COMPLETE,
   'coord:task-failed': EventKind.TASK_FAILED,
+  'coord:all-settled': EventKind.ALL_SETTLED,
   'coord:all-complete': EventKind.ALL_COMPLETE,
   'coord:budget-warning': EventKind.BUDGET_WARNING,
   'coord:budget-exceeded': EventKind.BUDGET_EXCEEDED,
@@ -58,6 +59,7 @@ function payloadOf(e: LoggedEvent): NonNullable<MessageInitShape<typeof EventSch
     case 'coord:stopped':
     case 'coord:reopened':
       return { case: 'lifecycle', value: { state: LIFECYCLE[ENTERED[e.kind]] } };
+    case 'coord:all-settled':
     case 'coord:all-complete': {
       const p = e.payload as Payload<'coord:all-complete'>;
       return {
@@ -115,19 +117,19 @@ function payloadOf(e: LoggedEvent): NonNullable<MessageInitShape<typeof EventSch
         },
       };
     }
-    default: {
-      const p = e.payload as Payload<'coord:task-cancelled'> & { workerId?: string; reason?: string };
-      return {
-        case: 'task',
-        value: {
-          task: taskToWire(p.task),
-          workerId: p.workerId ?? p.task.workerId ?? '',
-          reason: p.cause ?? p.reason ?? '',
-        },
-      };
-    }
+    default:
+      return { case: 'task', value: taskToWire((e.payload as Payload<'coord:task-added'>).task) };
   }
 }
+
+type TaskPayload = Payload<'coord:task-cancelled'> & { workerId?: string; reason?: string };
+
+/** A task event's worker and reason sit beside the task (Event.worker_id, Event.reason). */
+const taskExtras = (e: LoggedEvent): { workerId?: string; reason?: string } => {
+  if (!('task' in e.payload)) return {};
+  const p = e.payload as TaskPayload;
+  return { workerId: p.workerId ?? p.task.workerId ?? '', reason: p.cause ?? p.reason ?? '' };
+};
 
 export const eventToWire = (e: LoggedEvent): Event =>
   create(EventSchema, {
@@ -135,4 +137,5 @@ export const eventToWire = (e: LoggedEvent): Event =>
     time: timestampFromMs(e.at),
     kind: EVENT_KIND[e.kind],
     payload: payloadOf(e),
+    ...taskExtras(e),
   });

@@ -16,6 +16,7 @@ import { codeToString } from '@connectrpc/connect/protocol-connect';
 import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
 import { isBatonError } from '../../core/errors.js';
 import { httpStatusOf, toConnectError } from '../codec/errors.js';
+import { JSON_WRITE_OPTIONS } from '../codec/json-rule.js';
 import {
   BadRequest,
   enumsToWords,
@@ -75,11 +76,9 @@ class HttpError extends Error {
   }
 }
 
-const JSON_OPTIONS = { alwaysEmitImplicit: true } as const;
-
 /** Proto JSON of a message with every enum as the seed's word. */
 const restJson = (schema: DescMessage, message: unknown): JsonValue =>
-  enumsToWords(schema, toJson(schema, create(schema, message as never), JSON_OPTIONS));
+  enumsToWords(schema, toJson(schema, create(schema, message as never), JSON_WRITE_OPTIONS));
 
 function sendJson(
   response: Response,

@@ -19,7 +19,7 @@ export interface EventFilter {
   readonly kinds?: ReadonlySet<CoordEventKind>;
   /** Only events about this task (task events), if set. */
   readonly taskId?: string;
-  /** Replay logged events after this sequence first (0: only new events). */
+  /** Replay logged events after this sequence first (0: all retained). Undefined: only new events. */
   readonly sinceSequence?: number;
 }
 
@@ -96,8 +96,8 @@ export function createEventHub(options: EventHubOptions): EventHub {
   return {
     subscribe(filter) {
       const queue = createAsyncQueue<LoggedEvent[]>();
-      const since = filter.sinceSequence ?? 0;
-      if (since > 0) {
+      const since = filter.sinceSequence;
+      if (since !== undefined) {
         const replay = log.filter((e) => e.sequence > since && !pending.includes(e) && matches(filter, e));
         if (replay.length > 0) queue.push(replay);
       }

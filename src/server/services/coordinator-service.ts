@@ -161,7 +161,7 @@ export function createCoordinatorService(
       const events = hub.subscribe({
         kinds,
         taskId: request.taskId,
-        sinceSequence: Number(request.sinceSequence),
+        ...(request.sinceSequence === undefined ? {} : { sinceSequence: Number(request.sinceSequence) }),
       });
       const stop = () => events.close();
       context.signal.addEventListener('abort', stop, { once: true });

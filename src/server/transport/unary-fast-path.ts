@@ -2,7 +2,14 @@
 // Imports codec/ and src/wire; services/ and runtime/ for types only (test/architecture/walls.test.ts).
 import type * as http from 'node:http';
 import type * as http2 from 'node:http2';
-import { create, type DescMessage, type DescMethod, type DescService } from '@bufbuild/protobuf';
+import {
+  create,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+  type JsonReadOptions,
+  type JsonWriteOptions,
+} from '@bufbuild/protobuf';
 import {
   Code,
   ConnectError,
@@ -48,6 +55,8 @@ export interface UnaryFastPathOptions {
    * returns undefined leaves that message to protobuf-es.
    */
   readonly encoders?: ReadonlyMap<string, (message: unknown) => Uint8Array | undefined>;
+  /** Connect JSON options, as connectNodeAdapter's `jsonOptions` (pass the same to both). */
+  readonly jsonOptions?: Partial<JsonReadOptions & JsonWriteOptions>;
 }
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -263,7 +272,7 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): NodeHandler 
         method,
         service,
         impl: (fn as UnaryFn).bind(impl),
-        serialization: createMethodSerializationLookup(method, undefined, undefined, limits),
+        serialization: createMethodSerializationLookup(method, undefined, options.jsonOptions, limits),
         encode: options.encoders?.get(method.output.typeName),
       });
     }

@@ -18,10 +18,12 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file coord/v1/events.proto.
  */
 export const file_coord_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChVjb29yZC92MS9ldmVudHMucHJvdG8SCGNvb3JkLnYxIt4DCgVFdmVudBIQCghzZXF1ZW5jZRgBIAEoBBIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIhCgRraW5kGAMgASgOMhMuY29vcmQudjEuRXZlbnRLaW5kEi0KCWxpZmVjeWNsZRgEIAEoCzIYLmNvb3JkLnYxLkxpZmVjeWNsZUV2ZW50SAASIwoEdGFzaxgFIAEoCzITLmNvb3JkLnYxLlRhc2tFdmVudEgAEjIKDGFsbF9jb21wbGV0ZRgGIAEoCzIaLmNvb3JkLnYxLkFsbENvbXBsZXRlRXZlbnRIABInCgZidWRnZXQYByABKAsyFS5jb29yZC52MS5CdWRnZXRFdmVudEgAEjQKDXdvcmtlcl9qb2luZWQYCCABKAsyGy5jb29yZC52MS5Xb3JrZXJKb2luZWRFdmVudEgAEjAKC3dvcmtlcl9sZWZ0GAkgASgLMhkuY29vcmQudjEuV29ya2VyTGVmdEV2ZW50SAASKwoIY29uZmxpY3QYHiABKAsyFy5jb29yZC52MS5Db25mbGljdEV2ZW50SAASJQoFbWVyZ2UYIyABKAsyFC5jb29yZC52MS5NZXJnZUV2ZW50SABCCQoHcGF5bG9hZCI9Cg1Db25mbGljdEV2ZW50Eg4KBmJyYW5jaBgBIAEoCRINCgVvdGhlchgCIAEoCRINCgVwYXRocxgDIAMoCSJrCgpNZXJnZUV2ZW50EhAKCGVudHJ5X2lkGAEgASgJEg4KBmJyYW5jaBgCIAEoCRIMCgRoZWFkGAMgASgJEgoKAmJ5GAQgASgJEhEKCWxhbmRlZF9hcxgFIAEoCRIOCgZyZWFzb24YBiABKAkiOQoOTGlmZWN5Y2xlRXZlbnQSJwoFc3RhdGUYASABKA4yGC5jb29yZC52MS5MaWZlY3ljbGVTdGF0ZSJMCglUYXNrRXZlbnQSHAoEdGFzaxgBIAEoCzIOLmNvb3JkLnYxLlRhc2sSEQoJd29ya2VyX2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCSJHChBBbGxDb21wbGV0ZUV2ZW50EhAKCGNvbXBsZXRlGAEgASgNEg4KBmZhaWxlZBgCIAEoDRIRCgljYW5jZWxsZWQYAyABKA0ibQoLQnVkZ2V0RXZlbnQSJAoFc2NvcGUYASABKA4yFS5jb29yZC52MS5CdWRnZXRTY29wZRIRCgl3b3JrZXJfaWQYAiABKAkSEQoJc3BlbnRfdXNkGAMgASgBEhIKCmJ1ZGdldF91c2QYBCABKAEivQEKEVdvcmtlckpvaW5lZEV2ZW50EhEKCXdvcmtlcl9pZBgBIAEoCRIUCgxjYXBhYmlsaXRpZXMYAiADKAkSNwoGbGFiZWxzGAMgAygLMicuY29vcmQudjEuV29ya2VySm9pbmVkRXZlbnQuTGFiZWxzRW50cnkSFwoPbWF4X2NvbmN1cnJlbmN5GAQgASgNGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiNAoPV29ya2VyTGVmdEV2ZW50EhEKCXdvcmtlcl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkqqQUKCUV2ZW50S2luZBIaChZFVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASFgoSRVZFTlRfS0lORF9TVEFSVEVEEAESFgoSRVZFTlRfS0lORF9TVE9QUEVEEAISFwoTRVZFTlRfS0lORF9EUkFJTklORxADEhcKE0VWRU5UX0tJTkRfQVNTSUdORUQQBBIcChhFVkVOVF9LSU5EX1RBU0tfQ09NUExFVEUQBRIaChZFVkVOVF9LSU5EX1RBU0tfRkFJTEVEEAYSGwoXRVZFTlRfS0lORF9BTExfQ09NUExFVEUQBxIdChlFVkVOVF9LSU5EX0JVREdFVF9XQVJOSU5HEAgSHgoaRVZFTlRfS0lORF9CVURHRVRfRVhDRUVERUQQCRIcChhFVkVOVF9LSU5EX1dPUktFUl9KT0lORUQQChIaChZFVkVOVF9LSU5EX1dPUktFUl9MRUZUEAsSGQoVRVZFTlRfS0lORF9UQVNLX0FEREVEEAwSHQoZRVZFTlRfS0lORF9UQVNLX0NBTkNFTExFRBANEhsKF0VWRU5UX0tJTkRfVEFTS19SRVRSSUVEEA4SHAoYRVZFTlRfS0lORF9UQVNLX1JFUVVFVUVEEA8SGwoXRVZFTlRfS0lORF9UQVNLX1NUQVJURUQQEBIWChJFVkVOVF9LSU5EX0RSQUlORUQQGRIXChNFVkVOVF9LSU5EX1JFT1BFTkVEEBoSFwoTRVZFTlRfS0lORF9DT05GTElDVBAeEh8KG0VWRU5UX0tJTkRfQ09ORkxJQ1RfQ0xFQVJFRBAfEhsKF0VWRU5UX0tJTkRfTUVSR0VfUVVFVUVEECMSFQoRRVZFTlRfS0lORF9NRVJHRUQQJBIdChlFVkVOVF9LSU5EX01FUkdFX1JFSkVDVEVEECViBnByb3RvMw", [file_coord_v1_common, file_coord_v1_status, file_coord_v1_task, file_google_protobuf_timestamp]);
+  fileDesc("ChVjb29yZC92MS9ldmVudHMucHJvdG8SCGNvb3JkLnYxIqUECgVFdmVudBIQCghzZXF1ZW5jZRgBIAEoBBIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIhCgRraW5kGAMgASgOMhMuY29vcmQudjEuRXZlbnRLaW5kEi0KCWxpZmVjeWNsZRgEIAEoCzIYLmNvb3JkLnYxLkxpZmVjeWNsZUV2ZW50SAASHgoEdGFzaxgUIAEoCzIOLmNvb3JkLnYxLlRhc2tIABIyCgxhbGxfY29tcGxldGUYBiABKAsyGi5jb29yZC52MS5BbGxDb21wbGV0ZUV2ZW50SAASJwoGYnVkZ2V0GAcgASgLMhUuY29vcmQudjEuQnVkZ2V0RXZlbnRIABI0Cg13b3JrZXJfam9pbmVkGAggASgLMhsuY29vcmQudjEuV29ya2VySm9pbmVkRXZlbnRIABIwCgt3b3JrZXJfbGVmdBgJIAEoCzIZLmNvb3JkLnYxLldvcmtlckxlZnRFdmVudEgAEisKCGNvbmZsaWN0GB4gASgLMhcuY29vcmQudjEuQ29uZmxpY3RFdmVudEgAEiUKBW1lcmdlGCMgASgLMhQuY29vcmQudjEuTWVyZ2VFdmVudEgAEhYKCXdvcmtlcl9pZBgVIAEoCUgBiAEBEhMKBnJlYXNvbhgWIAEoCUgCiAEBQgkKB3BheWxvYWRCDAoKX3dvcmtlcl9pZEIJCgdfcmVhc29uSgQIBRAGIj0KDUNvbmZsaWN0RXZlbnQSDgoGYnJhbmNoGAEgASgJEg0KBW90aGVyGAIgASgJEg0KBXBhdGhzGAMgAygJImsKCk1lcmdlRXZlbnQSEAoIZW50cnlfaWQYASABKAkSDgoGYnJhbmNoGAIgASgJEgwKBGhlYWQYAyABKAkSCgoCYnkYBCABKAkSEQoJbGFuZGVkX2FzGAUgASgJEg4KBnJlYXNvbhgGIAEoCSI5Cg5MaWZlY3ljbGVFdmVudBInCgVzdGF0ZRgBIAEoDjIYLmNvb3JkLnYxLkxpZmVjeWNsZVN0YXRlIkcKEEFsbENvbXBsZXRlRXZlbnQSEAoIY29tcGxldGUYASABKA0SDgoGZmFpbGVkGAIgASgNEhEKCWNhbmNlbGxlZBgDIAEoDSJtCgtCdWRnZXRFdmVudBIkCgVzY29wZRgBIAEoDjIVLmNvb3JkLnYxLkJ1ZGdldFNjb3BlEhEKCXdvcmtlcl9pZBgCIAEoCRIRCglzcGVudF91c2QYAyABKAESEgoKYnVkZ2V0X3VzZBgEIAEoASK9AQoRV29ya2VySm9pbmVkRXZlbnQSEQoJd29ya2VyX2lkGAEgASgJEhQKDGNhcGFiaWxpdGllcxgCIAMoCRI3CgZsYWJlbHMYAyADKAsyJy5jb29yZC52MS5Xb3JrZXJKb2luZWRFdmVudC5MYWJlbHNFbnRyeRIXCg9tYXhfY29uY3VycmVuY3kYBCABKA0aLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI0Cg9Xb3JrZXJMZWZ0RXZlbnQSEQoJd29ya2VyX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSrFBQoJRXZlbnRLaW5kEhoKFkVWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIWChJFVkVOVF9LSU5EX1NUQVJURUQQARIWChJFVkVOVF9LSU5EX1NUT1BQRUQQAhIXChNFVkVOVF9LSU5EX0RSQUlOSU5HEAMSFwoTRVZFTlRfS0lORF9BU1NJR05FRBAEEhwKGEVWRU5UX0tJTkRfVEFTS19DT01QTEVURRAFEhoKFkVWRU5UX0tJTkRfVEFTS19GQUlMRUQQBhIbChdFVkVOVF9LSU5EX0FMTF9DT01QTEVURRAHEh0KGUVWRU5UX0tJTkRfQlVER0VUX1dBUk5JTkcQCBIeChpFVkVOVF9LSU5EX0JVREdFVF9FWENFRURFRBAJEhwKGEVWRU5UX0tJTkRfV09SS0VSX0pPSU5FRBAKEhoKFkVWRU5UX0tJTkRfV09SS0VSX0xFRlQQCxIZChVFVkVOVF9LSU5EX1RBU0tfQURERUQQDBIdChlFVkVOVF9LSU5EX1RBU0tfQ0FOQ0VMTEVEEA0SGwoXRVZFTlRfS0lORF9UQVNLX1JFVFJJRUQQDhIcChhFVkVOVF9LSU5EX1RBU0tfUkVRVUVVRUQQDxIbChdFVkVOVF9LSU5EX1RBU0tfU1RBUlRFRBAQEhoKFkVWRU5UX0tJTkRfQUxMX1NFVFRMRUQQERIWChJFVkVOVF9LSU5EX0RSQUlORUQQGRIXChNFVkVOVF9LSU5EX1JFT1BFTkVEEBoSFwoTRVZFTlRfS0lORF9DT05GTElDVBAeEh8KG0VWRU5UX0tJTkRfQ09ORkxJQ1RfQ0xFQVJFRBAfEhsKF0VWRU5UX0tJTkRfTUVSR0VfUVVFVUVEECMSFQoRRVZFTlRfS0lORF9NRVJHRUQQJBIdChlFVkVOVF9LSU5EX01FUkdFX1JFSkVDVEVEECViBnByb3RvMw", [file_coord_v1_common, file_coord_v1_status, file_coord_v1_task, file_google_protobuf_timestamp]);
 
 /**
- * One coordination event.
+ * One coordination event. In JSON a task event reads
+ * `{"sequence": "7", "kind": "EVENT_KIND_ASSIGNED", "task": {"id": "a", ...}, "workerId": "w1"}`:
+ * the task is the payload itself, not wrapped in a second `task`.
  *
  * @generated from message coord.v1.Event
  */
@@ -63,15 +65,16 @@ export type Event = Message<"coord.v1.Event"> & {
     case: "lifecycle";
   } | {
     /**
-     * For every task-* event and assigned.
+     * For every task-* event and assigned: the task after the change. (Field 5 was a TaskEvent
+     * wrapping the task, which read `"task": {"task": ...}` in JSON.)
      *
-     * @generated from field: coord.v1.TaskEvent task = 5;
+     * @generated from field: coord.v1.Task task = 20;
      */
-    value: TaskEvent;
+    value: Task;
     case: "task";
   } | {
     /**
-     * For all-complete.
+     * For all-settled and all-complete: how the tasks ended.
      *
      * @generated from field: coord.v1.AllCompleteEvent all_complete = 6;
      */
@@ -118,6 +121,23 @@ export type Event = Message<"coord.v1.Event"> & {
     value: MergeEvent;
     case: "merge";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * For task events: the worker the task went to (assigned) or that held it last; empty when
+   * none did. Unset for other kinds.
+   *
+   * @generated from field: optional string worker_id = 21;
+   */
+  workerId?: string | undefined;
+
+  /**
+   * For task-cancelled: the cause ("cancelled by an operator", "dependency a failed"). For
+   * task-requeued: why ("lease lapsed", "retryable failure"). Empty for other task events; unset
+   * for other kinds.
+   *
+   * @generated from field: optional string reason = 22;
+   */
+  reason?: string | undefined;
 };
 
 /**
@@ -238,43 +258,8 @@ export const LifecycleEventSchema: GenMessage<LifecycleEvent> = /*@__PURE__*/
   messageDesc(file_coord_v1_events, 3);
 
 /**
- * Something happened to a task.
- *
- * @generated from message coord.v1.TaskEvent
- */
-export type TaskEvent = Message<"coord.v1.TaskEvent"> & {
-  /**
-   * The task after the change.
-   *
-   * @generated from field: coord.v1.Task task = 1;
-   */
-  task?: Task | undefined;
-
-  /**
-   * For assigned: the worker the task went to (also task.worker_id).
-   *
-   * @generated from field: string worker_id = 2;
-   */
-  workerId: string;
-
-  /**
-   * For task-cancelled: the cause ("cancelled by operator", "dep x failed"). For task-requeued:
-   * why ("lease lapsed", "retryable failure"). Empty otherwise.
-   *
-   * @generated from field: string reason = 3;
-   */
-  reason: string;
-};
-
-/**
- * Describes the message coord.v1.TaskEvent.
- * Use `create(TaskEventSchema)` to create a new message.
- */
-export const TaskEventSchema: GenMessage<TaskEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 4);
-
-/**
- * Every task reached a terminal status.
+ * How the tasks ended when the graph settled (all-settled and all-complete). Every count is
+ * always present in JSON, zero too (see WatchEvents).
  *
  * @generated from message coord.v1.AllCompleteEvent
  */
@@ -306,7 +291,7 @@ export type AllCompleteEvent = Message<"coord.v1.AllCompleteEvent"> & {
  * Use `create(AllCompleteEventSchema)` to create a new message.
  */
 export const AllCompleteEventSchema: GenMessage<AllCompleteEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 5);
+  messageDesc(file_coord_v1_events, 4);
 
 /**
  * A budget crossed its warning threshold or its cap.
@@ -348,7 +333,7 @@ export type BudgetEvent = Message<"coord.v1.BudgetEvent"> & {
  * Use `create(BudgetEventSchema)` to create a new message.
  */
 export const BudgetEventSchema: GenMessage<BudgetEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 6);
+  messageDesc(file_coord_v1_events, 5);
 
 /**
  * A worker opened a session and said hello.
@@ -390,7 +375,7 @@ export type WorkerJoinedEvent = Message<"coord.v1.WorkerJoinedEvent"> & {
  * Use `create(WorkerJoinedEventSchema)` to create a new message.
  */
 export const WorkerJoinedEventSchema: GenMessage<WorkerJoinedEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 7);
+  messageDesc(file_coord_v1_events, 6);
 
 /**
  * A worker's session ended.
@@ -418,7 +403,7 @@ export type WorkerLeftEvent = Message<"coord.v1.WorkerLeftEvent"> & {
  * Use `create(WorkerLeftEventSchema)` to create a new message.
  */
 export const WorkerLeftEventSchema: GenMessage<WorkerLeftEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 8);
+  messageDesc(file_coord_v1_events, 7);
 
 /**
  * What happened. Each value is one of the seed's `coord:*` events: the name is `coord:` plus the
@@ -478,7 +463,9 @@ export enum EventKind {
   TASK_FAILED = 6,
 
   /**
-   * coord:all-complete: no task is pending, assigned or running any more. Payload: all_complete.
+   * coord:all-complete: the run succeeded: every task settled (see ALL_SETTLED), at least one
+   * completed and none failed (tasks an operator cancelled do not count against it). Announced
+   * right after the all-settled it goes with. Payload: all_complete (the counts).
    *
    * @generated from enum value: EVENT_KIND_ALL_COMPLETE = 7;
    */
@@ -548,6 +535,15 @@ export enum EventKind {
    * @generated from enum value: EVENT_KIND_TASK_STARTED = 16;
    */
   TASK_STARTED = 16,
+
+  /**
+   * coord:all-settled: no task is pending, assigned or running any more, however they ended
+   * (complete, failed or cancelled: see the counts). Announced once each time the graph settles;
+   * adding tasks unsettles it. Payload: all_complete (the counts).
+   *
+   * @generated from enum value: EVENT_KIND_ALL_SETTLED = 17;
+   */
+  ALL_SETTLED = 17,
 
   /**
    * coord:drained: a drain finished (nothing held any more); Start resumes. Payload: lifecycle.
