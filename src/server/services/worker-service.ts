@@ -24,7 +24,8 @@ export interface WorkerServiceDeps {
   readonly commit: GroupCommit;
   readonly sessions: WorkerSessions;
   readonly now: () => number;
-  readonly log: (error: unknown) => void;
+  /** Unexpected errors, with the fields that say whose (workerId, the report's kind). */
+  readonly log: (error: unknown, fields?: Readonly<Record<string, unknown>>) => void;
 }
 
 /**
@@ -61,12 +62,12 @@ const ack = (receipts: ReceiptInit[]): OutMessage => ({ kind: { case: 'ack', val
 export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl {
   const { coordinator, commit, sessions, now, log } = deps;
 
-  const refusal = (seq: number, error: unknown): ReceiptInit => {
+  const refusal = (seq: number, error: unknown, fields: Readonly<Record<string, unknown>>): ReceiptInit => {
     if (error instanceof ConnectError) {
       return { seq, ok: false, error: { code: ErrorCode.UNAVAILABLE, message: error.rawMessage } };
     }
     if (!isBatonError(error)) {
-      log(error);
+      log(error, fields);
       return { seq, ok: false, error: { code: ErrorCode.INTERNAL, message: 'internal error' } };
     }
     return { seq, ok: false, error: errorToWire(error) };
@@ -105,7 +106,7 @@ export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl 
       }
       return { seq: r.seq, ok: true };
     } catch (error) {
-      return refusal(r.seq, error);
+      return refusal(r.seq, error, { workerId, report: report.case });
     }
   };
 
