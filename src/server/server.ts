@@ -8,7 +8,10 @@ import { toConnectError } from './codec/errors.js';
 import { JSON_WRITE_OPTIONS } from './codec/json-rule.js';
 import { CoordinatorService, RateLimitService, WorkerService, WorkspaceService } from './codec/proto.js';
 import { taskEncoders } from './codec/task-codec.js';
+import { logLifecycle } from './observability/lifecycle-log.js';
+import { createLogger, type Logger } from './observability/logger.js';
 import { createServerMetrics } from './observability/metrics.js';
+import { logRequests } from './observability/request-log.js';
 import { createRestGateway } from './rest/gateway.js';
 import { createProbes } from './rest/probes.js';
 import { createEventHub } from './runtime/event-hub.js';
@@ -54,8 +57,13 @@ export interface ServerOptions extends Omit<CoordinatorOptions, 'now'> {
    */
   readonly whenStopped?: 'serve' | 'refuse' | 'reopen';
   readonly reservationTtlMs?: number;
-  /** Where unexpected errors go. Default console.error. */
-  readonly log?: (message: string, error?: unknown) => void;
+  /**
+   * The structured logger (pino). Default: JSON lines on stderr at error, so a library user (a
+   * test) sees unexpected errors only; `baton serve` passes one at --log-level.
+   */
+  readonly logger?: Logger;
+  /** Where unexpected errors go instead of the logger (tests collect them). */
+  readonly log?: (message: string, error?: unknown, fields?: Readonly<Record<string, unknown>>) => void;
   /**
    * Serve unary RPCs (gRPC and Connect) on the fast path in front of connect-node's adapter.
    * Default true; false sends every call through connect-node (benchmarks compare the two).
@@ -105,8 +113,11 @@ const openStore = (options: ServerOptions): Store => {
 
 /** Builds and starts a Baton server. Tests call it with `port: 0`; the CLI with its flags. */
 export async function startServer(options: ServerOptions = {}): Promise<BatonServer> {
+  const logger = options.logger ?? createLogger({ level: 'error' });
   const log =
-    options.log ?? ((message: string, error?: unknown) => console.error(`baton: ${message}`, error ?? ''));
+    options.log ??
+    ((message: string, error?: unknown, fields?: Readonly<Record<string, unknown>>) =>
+      logger.error({ ...fields, err: error }, message));
   const store = openStore(options);
   const metrics =
     options.metrics === false
@@ -138,8 +149,10 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     afterCommit: (deliver) => commit.afterCommit(deliver),
   });
   metrics?.watch(coordinator);
+  const offLifecycleLog = logLifecycle(logger, coordinator.events);
   const pump = createRatePump(coordinator.rateLimiter, scheduler, now);
-  const logError = (error: unknown) => log('unexpected error', error);
+  const logError = (error: unknown, fields?: Readonly<Record<string, unknown>>) =>
+    log('unexpected error', error, fields);
   let repo: SharedRepo | undefined;
   if (options.repo !== undefined) {
     try {
@@ -239,7 +252,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     options.sessionFastPath === false
       ? unaryHandler
       : createSessionFastPath({ open: workerService.open, mapError, fallback: unaryHandler });
-  const server = createOnePortServer(metrics?.instrument(handler, rpcPaths) ?? handler);
+  const server = createOnePortServer(logRequests(metrics?.instrument(handler, rpcPaths) ?? handler, logger));
   const host = options.host ?? '127.0.0.1';
   let address: AddressInfo;
   try {
@@ -251,10 +264,12 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     throw error;
   }
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${urlHost}:${address.port}`;
+  logger.info({ url, store: store.kind, state: coordinator.state }, 'listening');
 
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${urlHost}:${address.port}`,
+    url,
     host: address.address,
     port: address.port,
     coordinator,
@@ -272,6 +287,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         await repo?.close();
         commit.close();
         store.close();
+        offLifecycleLog();
+        logger.info({ url }, 'closed');
       })();
       return closing;
     },

@@ -25,7 +25,8 @@ export interface WorkerServiceDeps {
   readonly commit: GroupCommit;
   readonly sessions: WorkerSessions;
   readonly now: () => number;
-  readonly log: (error: unknown) => void;
+  /** Unexpected errors, with the fields that say whose (workerId, the report's kind). */
+  readonly log: (error: unknown, fields?: Readonly<Record<string, unknown>>) => void;
   /** The shared repository, when the server has one (`--repo`): workspaces for workers that ask. */
   readonly repo?: SharedRepo | undefined;
 }
@@ -70,12 +71,12 @@ const ack = (receipts: ReceiptInit[]): OutMessage => ({ kind: { case: 'ack', val
 export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl {
   const { coordinator, commit, sessions, now, log, repo } = deps;
 
-  const refusal = (seq: number, error: unknown): ReceiptInit => {
+  const refusal = (seq: number, error: unknown, fields: Readonly<Record<string, unknown>>): ReceiptInit => {
     if (error instanceof ConnectError) {
       return { seq, ok: false, error: { code: ErrorCode.UNAVAILABLE, message: error.rawMessage } };
     }
     if (!isBatonError(error)) {
-      log(error);
+      log(error, fields);
       return { seq, ok: false, error: { code: ErrorCode.INTERNAL, message: 'internal error' } };
     }
     return { seq, ok: false, error: errorToWire(error) };
@@ -118,7 +119,7 @@ export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl 
       }
       return { seq: r.seq, ok: true };
     } catch (error) {
-      return refusal(r.seq, error);
+      return refusal(r.seq, error, { workerId, report: report.case });
     }
   };
 
