@@ -93,37 +93,43 @@ const reportBytes = envelope((w) => writeWorkerEnvelope(w, reports, slowWorker))
 const proceedBytes = envelope((w) => writeCoordinatorEnvelope(w, proceed, slowCoordinator)).subarray(5);
 const ackBytes = envelope((w) => writeCoordinatorEnvelope(w, ack, slowCoordinator)).subarray(5);
 
-export const cases: readonly { name: string; fast: () => void; library: () => void }[] = [
-  {
-    name: 'worker writes 8 reports',
-    fast: () => envelope((w) => writeWorkerEnvelope(w, reports, slowWorker)),
-    library: () => slowWorker(reports),
-  },
-  {
-    name: 'server reads 8 reports',
-    fast: () => decodeWorkerMessage(reportBytes),
-    library: () => fromBinary(WorkerMessageSchema, reportBytes),
-  },
-  {
-    name: 'server writes a proceed of 4',
-    fast: () => envelope((w) => writeCoordinatorEnvelope(w, proceed, slowCoordinator)),
-    library: () => slowCoordinator(proceed),
-  },
-  {
-    name: 'worker reads a proceed of 4',
-    fast: () => decodeCoordinatorMessage(proceedBytes),
-    library: () => fromBinary(CoordinatorMessageSchema, proceedBytes),
-  },
-  {
-    name: 'server writes an ack of 8',
-    fast: () => envelope((w) => writeCoordinatorEnvelope(w, ack, slowCoordinator)),
-    library: () => slowCoordinator(ack),
-  },
-  {
-    name: 'worker reads an ack of 8',
-    fast: () => decodeCoordinatorMessage(ackBytes),
-    library: () => fromBinary(CoordinatorMessageSchema, ackBytes),
-  },
+interface Case {
+  readonly name: string;
+  readonly fast: () => void;
+  readonly library: () => void;
+}
+
+const writes = <M>(
+  name: string,
+  message: M,
+  write: (w: ProtoWriter, m: M, fallback: (m: M) => Uint8Array) => void,
+  slow: (m: M) => Uint8Array,
+): Case => ({ name, fast: () => envelope((w) => write(w, message, slow)), library: () => slow(message) });
+
+const reads = (
+  name: string,
+  bytes: Uint8Array,
+  decode: (b: Uint8Array) => unknown,
+  library: () => void,
+): Case => ({
+  name,
+  fast: () => decode(bytes),
+  library,
+});
+
+export const cases: readonly Case[] = [
+  writes('worker writes 8 reports', reports, writeWorkerEnvelope, slowWorker),
+  reads('server reads 8 reports', reportBytes, decodeWorkerMessage, () =>
+    fromBinary(WorkerMessageSchema, reportBytes),
+  ),
+  writes('server writes a proceed of 4', proceed, writeCoordinatorEnvelope, slowCoordinator),
+  reads('worker reads a proceed of 4', proceedBytes, decodeCoordinatorMessage, () =>
+    fromBinary(CoordinatorMessageSchema, proceedBytes),
+  ),
+  writes('server writes an ack of 8', ack, writeCoordinatorEnvelope, slowCoordinator),
+  reads('worker reads an ack of 8', ackBytes, decodeCoordinatorMessage, () =>
+    fromBinary(CoordinatorMessageSchema, ackBytes),
+  ),
 ];
 
 export function benchSessionCodec(rounds: number, ms: number): void {
