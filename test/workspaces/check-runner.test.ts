@@ -4,16 +4,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { BatonError } from '../../src/core/errors.js';
 import { createCheckRunner, endOrphanedCheck } from '../../src/server/workspaces/check-runner.js';
-
-/** Running, and not a zombie waiting for an init that may never reap it (containers). */
-const alive = (pid: number): boolean => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-};
+import { alive } from './process-alive.js';
 
 describe('CheckRunner', () => {
   let dir: string;

@@ -149,6 +149,33 @@ describe('MergeQueue', () => {
     expect(events.filter((x) => x.type === 'merged')).to.have.length(8);
   });
 
+  it('retries an entry that conflicts only with an entry ahead of it in its batch, after that one landed', async () => {
+    const gate = join(repo.path, '.git', 'gate');
+    const check = `if [ -f hold.txt ] && [ ! -f x1.txt ]; then while [ ! -f ${gate} ]; do sleep 0.01; done; fi`;
+    const q = await queue({ check, maxBatch: 8 });
+    await branchWith('baton/hold', { 'hold.txt': 'h' });
+    await q.enqueue({ branch: 'baton/hold', by: 'agent-0' });
+    await branchWith('baton/x1', { 'x1.txt': '1', 'shared.txt': 'one\n' });
+    await branchWith('baton/x2', { 'x2.txt': '2', 'shared.txt': 'two\n' });
+    await branchWith('baton/x3', { 'x3.txt': '3' });
+    const ids: string[] = [];
+    for (const b of ['x1', 'x2', 'x3']) ids.push((await q.enqueue({ branch: `baton/${b}`, by: b })).id);
+    writeFileSync(gate, '');
+    await q.idle();
+
+    expect(ids.map((id) => q.get(id)?.state)).to.deep.equal(['landed', 'rejected', 'landed']);
+    const x2 = q.get(ids[1] as string);
+    expect(x2?.rejection).to.deep.include({ reason: 'conflict', paths: ['shared.txt'] });
+    expect(x2?.history.map((h) => h.state)).to.deep.equal([
+      'queued',
+      'checking',
+      'queued',
+      'checking',
+      'rejected',
+    ]);
+    expect(x2?.history[2]?.note).to.match(/conflicts with entries 2 ahead of it in shared.txt/);
+  });
+
   it('merges and checks again when the target moves during the check, landing on the new head', async () => {
     const marker = join(repo.path, '.git', 'moved');
     const elsewhere = await repo.commit(repo.root, { 'other.txt': 'pushed meanwhile' });
@@ -203,6 +230,24 @@ describe('MergeQueue', () => {
     // Entry numbers go on from the restored ones.
     await branchWith('baton/r2', { 'r2.txt': 'r' });
     expect((await second.enqueue({ branch: 'baton/r2', by: 'agent-r' })).id).to.equal('2');
+  });
+
+  it('marks landed, without merging again, an entry whose landing was done but not stored', async () => {
+    const first = await queue();
+    await branchWith('baton/l', { 'l.txt': 'l' });
+    const { id } = await first.enqueue({ branch: 'baton/l', by: 'agent-l' });
+    await first.idle();
+    await first.close();
+    const main = await repo.head('main');
+    // As if the process died between the compare-and-swap and storing 'landed'.
+    const [stored] = records.restored('merge-entry');
+    records.put('merge-entry', id, { ...(stored?.body as object), state: 'checking' });
+
+    const second = await queue();
+    await second.idle();
+    expect(second.get(id)?.state).to.equal('landed');
+    expect(second.get(id)?.history.at(-1)?.note).to.equal('found on main already');
+    expect(await repo.head('main')).to.equal(main);
   });
 
   it('makes its scratch worktree again when it was deleted behind its back', async () => {

@@ -1,5 +1,5 @@
 // codec/: wire <-> core translation: generated messages, JSON/protobuf conversions, error mapping.
-// Imports src/core, src/gen and src/wire; runtime/ for types only (test/architecture/walls.test.ts).
+// Imports src/core, src/gen and src/wire; runtime/ and workspaces/ for types only (test/architecture/walls.test.ts).
 import type { Timestamp } from '@bufbuild/protobuf/wkt';
 import {
   ProtoWriter,
@@ -87,6 +87,7 @@ function writeTask(w: ProtoWriter, t: Task): void {
     w.string(path);
   }
   w.stringField(31, t.waitingFor);
+  w.boolField(35, t.land);
 }
 
 function writeUint32(w: ProtoWriter, field: number, value: number): void {
