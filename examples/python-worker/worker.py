@@ -14,6 +14,7 @@ import argparse
 import itertools
 import os
 import queue
+import subprocess
 import sys
 import threading
 import time
@@ -49,6 +50,7 @@ class Worker:
         self.extra = set()  # (task_id, attempt) given to us after we asked for no more
         self.completes_sent = 0
         self.cap = 1  # the max_concurrency we said hello with
+        self.worktree = ""  # set by a Welcome that names our workspace
         self.completed = 0
         self.draining = False
         self.closed = False
@@ -80,6 +82,17 @@ class Worker:
         if kind != "cost":  # a cost report names no attempt
             fields["attempt"] = attempt
         self.send(**{kind: message_type(seq=seq, **fields)})
+
+    def commit_work(self, task_id):
+        """In a workspace, the "work" is a file per task, committed on the worker's branch; the
+        completion carries the new HEAD, so the coordinator's conflict matrix follows it."""
+        path = os.path.join(self.worktree, f"{task_id}.txt")
+        with open(path, "w") as f:
+            f.write(f"done by {self.args.id}\n")
+        git = ["git", "-C", self.worktree, "-c", "user.name=Baton Python worker", "-c", "user.email=python@baton.invalid"]
+        subprocess.run(git + ["add", "--", path], check=True)
+        subprocess.run(git + ["commit", "-q", "-m", f"task {task_id}"], check=True)
+        return subprocess.run(git + ["rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
 
     def want(self, level, held=0):
         """Asks to hold `level` tasks: Request.count is how many more than we hold now."""
@@ -121,6 +134,7 @@ class Worker:
                 continue
             self.report("started", *key)
             time.sleep(self.args.work_ms / 1000)  # the "work"
+            head = self.commit_work(assignment.task_id) if self.worktree else ""
             result = struct_pb2.Value()
             result.struct_value.update({"by": "python", "task": assignment.task_id})
             with self.lock:
@@ -136,7 +150,7 @@ class Worker:
                 # The spend first: once the last task completes, a draining coordinator is drained.
                 if self.args.cost_usd > 0:
                     self.report("cost", assignment.task_id, total_usd=self.args.cost_usd)
-                self.report("complete", *key, result=result)
+                self.report("complete", *key, result=result, head_commit=head)
 
     # --- what the coordinator says ------------------------------------------------------------
 
@@ -144,6 +158,9 @@ class Worker:
         self.heartbeat_s = max(welcome.heartbeat_interval_ms, 100) / 1000
         log(f"welcome {welcome.worker_id}: lease {welcome.lease_ttl_ms} ms, "
             f"heartbeat {welcome.heartbeat_interval_ms} ms, max concurrency {welcome.max_concurrency}")
+        if welcome.worktree_path:
+            self.worktree = welcome.worktree_path
+            log(f"workspace {welcome.worktree_path} on branch {welcome.branch} (lands on {welcome.target_branch})")
         threading.Thread(target=self.heartbeats, daemon=True).start()
 
     def on_proceed(self, proceed):
@@ -246,6 +263,7 @@ class Worker:
             capabilities=[c for c in self.args.capabilities.split(",") if c],
             labels={"language": "python", "host": os.uname().nodename},
             max_concurrency=level,
+            workspace=self.args.workspace,
         ))
         self.want(level)
 
@@ -298,6 +316,8 @@ def main():
     parser.add_argument("--tasks", type=int, default=0, help="exit after completing this many; 0: until drained")
     parser.add_argument("--cost-usd", type=float, default=0.0, help="cost reported per task, in US dollars")
     parser.add_argument("--work-ms", type=int, default=0, help="how long each task 'works'")
+    parser.add_argument("--workspace", action="store_true",
+                        help="ask for a git worktree of the coordinator's repository (baton serve --repo)")
     parser.add_argument("--verbose", action="store_true", help="log every message from the coordinator")
     parser.add_argument("--wait-retry-s", type=float, default=5.0, help="restate demand this long after a wait")
     return Worker(parser.parse_args()).run()

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { type BatonServer, startServer } from '../../src/server/server.js';
+import { createTempRepo } from '../workspaces/temp-repo.js';
 
 // Polyglot interop: the Python worker in examples/python-worker, built with Debian's grpcio and
 // protobuf from the same .proto files, joins a live server, runs ten tasks and reports their cost.
@@ -143,5 +144,48 @@ describe('interop: Python worker (examples/python-worker)', function () {
     const mine = costs.workers?.find((w) => w.workerId === WORKER_ID);
     expect(mine?.spend?.spentUsd ?? 0, 'the worker spend').to.be.closeTo(TASKS * COST_PER_TASK, 1e-9);
     expect(costs.global?.spentUsd ?? 0, 'the global spend').to.be.closeTo(TASKS * COST_PER_TASK, 1e-9);
+  });
+
+  it('works in a workspace of its own: commits per task on baton/<id>, heads reported with completions', async () => {
+    const repo = await createTempRepo('baton-py-ws-');
+    const shared = await startServer({
+      port: 0,
+      host: '127.0.0.1',
+      store: 'memory',
+      repo: { repo: repo.path },
+    });
+    try {
+      const add = await fetch(`${shared.url}/api/coordination/tasks/batch`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ tasks: [{ id: 'ws-1' }, { id: 'ws-2', deps: ['ws-1'] }] }),
+      });
+      expect(add.status).to.equal(200);
+      const worker = await run(
+        PYTHON,
+        [
+          join(EXAMPLE, 'worker.py'),
+          '--target',
+          `127.0.0.1:${shared.port}`,
+          '--id',
+          'py-ws',
+          '--workspace',
+          '--tasks',
+          '2',
+        ],
+        45_000,
+      );
+      expect(worker.code, describeExit(worker)).to.equal(0);
+      expect(worker.stdout + worker.stderr).to.include('on branch baton/py-ws');
+      const head = await repo.head('baton/py-ws');
+      expect(await repo.git.line(['show', `${head}:ws-2.txt`])).to.equal('done by py-ws');
+      const listed = (await (await fetch(`${shared.url}/api/coordination/workspaces`)).json()) as {
+        workspaces: object[];
+      };
+      expect(listed.workspaces[0]).to.deep.include({ workerId: 'py-ws', branch: 'baton/py-ws', head });
+    } finally {
+      await shared.close();
+      repo.remove();
+    }
   });
 });
