@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { ASSIGNMENT_STRATEGIES, type AssignmentStrategy } from '../core/work-assigner.js';
+import { createLogger, isLogLevel, LOG_LEVELS } from '../server/observability/logger.js';
 import { type ServerOptions, startServer } from '../server/server.js';
 import { StoreOpenError } from '../server/store/sqlite-store.js';
 
@@ -24,6 +25,8 @@ Options (environment variable in brackets):
   --no-start                      leave a new coordinator in init until POST /api/coordination/start
   --reopen                        open a stopped coordinator again (stop is final otherwise), keeping
                                   its tasks; without it, serving a stopped store is refused
+  --log-level LEVEL               fatal | error | warn | info | debug | trace | silent (BATON_LOG_LEVEL, default info)
+  --log-format json|pretty        log lines on stderr: JSON, or readable (BATON_LOG_FORMAT, default pretty on a terminal)
   -h, --help                      this text
 `;
 
@@ -67,6 +70,8 @@ function parse(argv: readonly string[]): ServerOptions | 'help' {
       'worker-budget-usd': { type: 'string' },
       'no-start': { type: 'boolean' },
       reopen: { type: 'boolean' },
+      'log-level': { type: 'string' },
+      'log-format': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -83,6 +88,11 @@ function parse(argv: readonly string[]): ServerOptions | 'help' {
   if (!ASSIGNMENT_STRATEGIES.includes(strategy as AssignmentStrategy)) {
     throw new UsageError(`--strategy must be one of ${ASSIGNMENT_STRATEGIES.join(', ')}`);
   }
+  const level = values['log-level'] ?? env.BATON_LOG_LEVEL ?? 'info';
+  if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const format = values['log-format'] ?? env.BATON_LOG_FORMAT;
+  if (format !== undefined && format !== 'json' && format !== 'pretty')
+    throw new UsageError('--log-format must be json or pretty');
   const port = number('port', values.port ?? env.BATON_PORT, PORT) ?? 50051;
   const options: Record<string, unknown> = {
     host: values.host ?? env.BATON_HOST ?? '127.0.0.1',
@@ -92,6 +102,7 @@ function parse(argv: readonly string[]): ServerOptions | 'help' {
     sync,
     strategy,
     autoStart: values['no-start'] !== true,
+    logger: createLogger({ level, ...(format === undefined ? {} : { format }) }),
     whenStopped: values.reopen === true ? 'reopen' : 'refuse',
     leaseTtlMs: number('lease-ttl-ms', values['lease-ttl-ms'], POSITIVE),
     defaultMaxAttempts: number('max-attempts', values['max-attempts'], WHOLE),

@@ -33,6 +33,8 @@ export interface NewTask {
    * while a running task holds an overlapping one.
    */
   readonly paths?: readonly string[];
+  /** Queue the worker's branch for landing when the task completes with a head commit. */
+  readonly land?: boolean;
 }
 
 /** A task status by enum value or by the REST routes' lower-case word. */
@@ -61,7 +63,12 @@ export type EventKindName =
   | 'coord:task-cancelled'
   | 'coord:task-retried'
   | 'coord:task-requeued'
-  | 'coord:task-started';
+  | 'coord:task-started'
+  | 'coord:conflict'
+  | 'coord:conflict-cleared'
+  | 'coord:merge-queued'
+  | 'coord:merged'
+  | 'coord:merge-rejected';
 
 /** Which tasks listTasks returns. */
 export interface TaskFilter {
@@ -286,6 +293,7 @@ function toSpec(task: NewTask) {
     ...(task.metadata === undefined ? {} : { metadata: task.metadata }),
     ...(task.maxAttempts === undefined ? {} : { maxAttempts: task.maxAttempts }),
     paths: [...(task.paths ?? [])],
+    land: task.land ?? false,
   };
 }
 

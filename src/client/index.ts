@@ -30,6 +30,8 @@ export {
   EventKind,
   type GetStatusResponse,
   LifecycleState,
+  type MergeEntry,
+  MergeState,
   type Progress,
   type RateLimitStatus,
   type Spend,
@@ -62,4 +64,5 @@ export {
   type WorkerOptions,
   type WorkerRunState,
   type WorkerTask,
+  type WorkerWorkspace,
 } from './worker.js';

@@ -52,3 +52,4 @@ export {
   type WorkerMessageSchema,
   WorkerService,
 } from '../gen/coord/v1/worker_pb.js';
+export { type MergeEntry, MergeState, WorkspaceService } from '../gen/coord/v1/workspace_pb.js';

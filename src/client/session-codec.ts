@@ -69,9 +69,15 @@ function writeReport(
       w.join(writeTaskReport(w, base, kind.value as TaskReportInit));
       return;
     case 'complete': {
-      const value = kind.value as TaskReportInit & { result?: unknown };
+      const value = kind.value as TaskReportInit & { result?: unknown; headCommit?: string };
       if (value.result !== undefined) throw unsupported;
-      w.join(writeTaskReport(w, base + 1, value));
+      const at = writeTaskReport(w, base + 1, value);
+      const head = value.headCommit ?? '';
+      if (head !== '') {
+        w.tag(30, WIRE_LEN);
+        w.string(head);
+      }
+      w.join(at);
       return;
     }
     case 'failed': {

@@ -4,7 +4,14 @@ import { timestampDate, type Value, ValueSchema } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { Assignment } from './proto.js';
 import type { ReportBody, ReportOutcome } from './report-ledger.js';
-import type { CostReport, TaskContext, TaskHandler, WorkerEvent, WorkerTask } from './worker-api.js';
+import type {
+  CostReport,
+  TaskContext,
+  TaskHandler,
+  WorkerEvent,
+  WorkerTask,
+  WorkerWorkspace,
+} from './worker-api.js';
 
 /** A report about a task (not a cost report). */
 export type TaskReportBody = Exclude<ReportBody, { case: 'cost' }>;
@@ -23,6 +30,10 @@ export interface TaskRunnerHooks {
   settled(): void;
   /** True once nothing may be reported any more (a forced stop, a worker that ended). */
   silenced(): boolean;
+  /** The worker's workspace, once a Welcome named one. */
+  workspace(): WorkerWorkspace | undefined;
+  /** The commit the workspace's HEAD is at, or '' if it cannot be read. */
+  headOf(workspace: WorkerWorkspace): Promise<string>;
 }
 
 export interface TaskRunner {
@@ -108,7 +119,14 @@ export function createTaskRunner(hooks: TaskRunnerHooks, capacity: number): Task
   };
 
   /** Reports how the handler ended, once. */
-  const conclude = (a: Assignment, r: RunningTask, ok: boolean, result: unknown, error: unknown): void => {
+  const conclude = (
+    a: Assignment,
+    r: RunningTask,
+    ok: boolean,
+    result: unknown,
+    error: unknown,
+    headCommit: string,
+  ): void => {
     if (r.aborted === 'cancelled' || r.aborted === 'stale' || hooks.silenced()) {
       finished(a, 'dropped', error);
       return;
@@ -129,7 +147,7 @@ export function createTaskRunner(hooks: TaskRunnerHooks, capacity: number): Task
       finished(a, 'failed', value);
       return;
     }
-    const done = { seq: 0, taskId: a.taskId, attempt: a.attempt };
+    const done = { seq: 0, taskId: a.taskId, attempt: a.attempt, headCommit };
     hooks.report({ case: 'complete', value: value === undefined ? done : { ...done, result: value } });
     finished(a, 'complete');
   };
@@ -165,6 +183,7 @@ export function createTaskRunner(hooks: TaskRunnerHooks, capacity: number): Task
       attempt: a.attempt,
       reportCost: (cost) => hooks.reportCost({ ...cost, taskId: a.taskId }),
       heartbeat: hooks.heartbeat,
+      workspace: hooks.workspace(),
     };
     let ok = false;
     let result: unknown;
@@ -172,14 +191,16 @@ export function createTaskRunner(hooks: TaskRunnerHooks, capacity: number): Task
     // Let the flush scheduled by the Started report run first, so Started (batched with those of
     // tasks assigned together) is on the wire before any handler work begins.
     await Promise.resolve();
+    let headCommit = '';
     try {
       result = await hooks.handler(task, context);
       ok = true;
+      if (context.workspace !== undefined) headCommit = await hooks.headOf(context.workspace);
     } catch (e) {
       error = e;
     }
     running.delete(keyOf(a.taskId, a.attempt));
-    conclude(a, r, ok, result, error);
+    conclude(a, r, ok, result, error, headCommit);
     pump();
     hooks.settled();
   };

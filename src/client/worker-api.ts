@@ -2,6 +2,7 @@
 import type { JsonObject } from '@bufbuild/protobuf';
 import type { ConnectError, Transport } from '@connectrpc/connect';
 import type { ReconnectOptions } from './backoff.js';
+import type { MergeEntry } from './proto.js';
 import type { AcquireOptions, Reservation } from './rate-limit-client.js';
 import type { ReportBody, ReportOutcome } from './report-ledger.js';
 
@@ -28,6 +29,16 @@ export interface CostReport {
 }
 
 /** What a handler gets besides its task. */
+/** A worker's own git worktree and branch of the repository the fleet shares. */
+export interface WorkerWorkspace {
+  /** Absolute path of the worktree (on the server's machine: run the worker there). */
+  readonly path: string;
+  /** The worker's branch, `baton/<worker id>`. */
+  readonly branch: string;
+  /** The branch work lands on. */
+  readonly target: string;
+}
+
 export interface TaskContext {
   /**
    * Aborts when the coordinator cancels this attempt, when a report shows it is stale, on a budget
@@ -40,6 +51,12 @@ export interface TaskContext {
   reportCost(cost: Omit<CostReport, 'taskId'>): Promise<ReportOutcome>;
   /** Renews the lease now (heartbeats are automatic; this is for a handler that knows it is about to block). */
   heartbeat(): void;
+  /**
+   * The worker's workspace, when it asked for one (`workspace: true`). Commit your work there:
+   * when the handler returns, the worktree's HEAD goes with the completion, so the coordinator's
+   * conflict matrix follows it and a task with `land` queues it for landing.
+   */
+  readonly workspace: WorkerWorkspace | undefined;
 }
 
 /**
@@ -78,6 +95,8 @@ export interface WelcomeInfo {
   readonly leaseTtlMs: number;
   readonly heartbeatIntervalMs: number;
   readonly maxConcurrency: number;
+  /** The worker's workspace, when it asked for one. */
+  readonly workspace: WorkerWorkspace | undefined;
 }
 
 /** Things worth logging or counting, delivered to `onEvent` synchronously. */
@@ -95,6 +114,22 @@ export type WorkerEvent =
       /** `dropped`: cancelled, stale or stopped, so nothing was reported. */
       readonly outcome: 'complete' | 'failed' | 'dropped';
       readonly error?: unknown;
+    }
+  | {
+      /** The worker's branch started (or, `cleared`, stopped) conflicting with `other`. */
+      readonly type: 'conflict';
+      readonly branch: string;
+      readonly other: string;
+      readonly paths: readonly string[];
+      readonly cleared: boolean;
+    }
+  | {
+      /** A merge queue entry of the worker's branch landed, or was rejected for `reason`. */
+      readonly type: 'merge';
+      readonly entryId: string;
+      readonly landed: boolean;
+      readonly reason: string;
+      readonly landedAs: string;
     }
   | {
       readonly type: 'task-cancelled';
@@ -142,6 +177,11 @@ export interface WorkerOptions {
   readonly labels?: Readonly<Record<string, string>>;
   /** The most tasks run at once (the coordinator may cap it lower in its Welcome). */
   readonly maxConcurrency: number;
+  /**
+   * Ask for a workspace: a git worktree and branch of the coordinator's repository for this
+   * worker alone (the server must run with `--repo`). Handlers find it in `context.workspace`.
+   */
+  readonly workspace?: boolean;
   readonly handler: TaskHandler;
   /** Defaults to gRPC over HTTP/2 at `url`: a long-lived bidi stream needs HTTP/2. */
   readonly transport?: Transport;
@@ -182,6 +222,13 @@ export interface Worker {
   acquire(tokens: number, options?: AcquireOptions): Promise<Reservation>;
   /** Reports spend not tied to one task; resolves once applied. */
   reportCost(cost: CostReport): Promise<ReportOutcome>;
+  /**
+   * Queues the worker's branch for landing at `head` (default: the worktree's HEAD now). Needs a
+   * workspace; the entry's outcome arrives as a `merge` event.
+   */
+  enqueueMerge(head?: string): Promise<MergeEntry>;
+  /** The worker's workspace, once welcomed with one (`workspace: true`). */
+  readonly workspace: WorkerWorkspace | undefined;
   readonly state: WorkerRunState;
   /** Handlers running now. */
   readonly running: number;

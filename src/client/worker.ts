@@ -9,8 +9,9 @@ import { BudgetScope, type CoordinatorMessage } from './proto.js';
 import { createRateLimitClient, type RateLimitClient } from './rate-limit-client.js';
 import { connectSessions, grpcSessions, type SessionChannel } from './session-channel.js';
 import { createTaskRunner } from './task-runner.js';
-import type { Worker, WorkerEvent, WorkerOptions, WorkerRunState } from './worker-api.js';
+import type { Worker, WorkerEvent, WorkerOptions, WorkerRunState, WorkerWorkspace } from './worker-api.js';
 import { createWorkerReports, type WorkerMessageInit } from './worker-reports.js';
+import { enqueueMerge, readHead } from './workspace-client.js';
 
 export * from './worker-api.js';
 
@@ -62,6 +63,7 @@ export function createWorker(options: WorkerOptions): Worker {
   let stopping = false;
   let forced = false;
   let everWelcomed = false;
+  let workspace: WorkerWorkspace | undefined;
   let loop: Promise<void> | undefined;
   let wake = new AbortController();
   let heartbeatTimer: NodeJS.Timeout | undefined;
@@ -187,6 +189,8 @@ export function createWorker(options: WorkerOptions): Worker {
         maybeFinish();
       },
       silenced: () => forced || connection === 'stopped',
+      workspace: () => workspace,
+      headOf: readHead,
     },
     options.maxConcurrency,
   );
@@ -207,6 +211,7 @@ export function createWorker(options: WorkerOptions): Worker {
     connection = 'running';
     const resumed = everWelcomed;
     everWelcomed = true;
+    if (w.worktreePath !== '') workspace = { path: w.worktreePath, branch: w.branch, target: w.targetBranch };
     emit({
       type: 'connected',
       resumed,
@@ -216,6 +221,7 @@ export function createWorker(options: WorkerOptions): Worker {
         leaseTtlMs: w.leaseTtlMs,
         heartbeatIntervalMs: w.heartbeatIntervalMs,
         maxConcurrency: w.maxConcurrency,
+        workspace,
       },
     });
     stateChanged();
@@ -293,6 +299,12 @@ export function createWorker(options: WorkerOptions): Worker {
       case 'drain':
         onDrain(kind.value.reason);
         break;
+      case 'conflict':
+        emit({ type: 'conflict', ...kind.value });
+        break;
+      case 'merge':
+        emit({ type: 'merge', ...kind.value });
+        break;
       case 'ack':
         for (const receipt of kind.value.receipts) reports.settle(receipt);
         maybeFinish();
@@ -324,6 +336,7 @@ export function createWorker(options: WorkerOptions): Worker {
           capabilities: [...(options.capabilities ?? [])],
           labels: { ...options.labels },
           maxConcurrency: options.maxConcurrency,
+          workspace: options.workspace === true,
         },
       },
     });
@@ -468,6 +481,20 @@ export function createWorker(options: WorkerOptions): Worker {
       return rateLimiter.acquire(tokens, acquireOptions);
     },
     reportCost: reports.cost,
+    enqueueMerge(head) {
+      if (workspace === undefined) {
+        return Promise.reject(
+          new ConnectError(
+            'enqueueMerge needs a workspace: create the worker with workspace: true',
+            Code.FailedPrecondition,
+          ),
+        );
+      }
+      return enqueueMerge({ url: options.url, transport: options.transport }, options.id, workspace, head);
+    },
+    get workspace() {
+      return workspace;
+    },
     get state() {
       return state();
     },

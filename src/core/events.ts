@@ -23,6 +23,28 @@ export interface TaskEvent {
   readonly task: TaskSnapshot;
 }
 
+/** Two branches of the shared repository (or a branch and the target) began or ceased to conflict. */
+export interface ConflictEvent {
+  readonly branch: string;
+  /** Another worker branch, or the target. */
+  readonly other: string;
+  /** The conflicting paths (for a cleared conflict: the paths that were). */
+  readonly paths: readonly string[];
+}
+
+/** A merge queue entry was queued, landed or rejected. */
+export interface MergeEvent {
+  readonly entryId: string;
+  readonly branch: string;
+  readonly head: string;
+  /** A worker id, or the operator who queued it. */
+  readonly by: string;
+  /** The target commit it landed as (merged only). */
+  readonly landedAs?: string;
+  /** Why it was rejected (merge-rejected only). */
+  readonly reason?: string;
+}
+
 /**
  * Every coordination event, by the seed's `coord:*` names. The first block is what the
  * coordinator announces (the server bridges these to `WatchEvents`); the second is what workers
@@ -55,6 +77,11 @@ export interface CoordEvents {
     readonly maxConcurrency: number;
   };
   'coord:worker-left': { readonly workerId: string; readonly reason: string };
+  'coord:conflict': ConflictEvent;
+  'coord:conflict-cleared': ConflictEvent;
+  'coord:merge-queued': MergeEvent;
+  'coord:merged': MergeEvent;
+  'coord:merge-rejected': MergeEvent;
 
   'coord:request': { readonly workerId: string };
   'coord:heartbeat': { readonly workerId: string };
@@ -103,6 +130,11 @@ export const ANNOUNCED_EVENTS = [
   'coord:budget-exceeded',
   'coord:worker-joined',
   'coord:worker-left',
+  'coord:conflict',
+  'coord:conflict-cleared',
+  'coord:merge-queued',
+  'coord:merged',
+  'coord:merge-rejected',
 ] as const satisfies readonly CoordEventKind[];
 
 /** The events that change the coordinator's lifecycle state (stores and health watch these). */

@@ -19,6 +19,7 @@ export class TaskRecord implements ListNode<TaskRecord> {
   readonly maxAttempts: number;
   /** Frozen, like deps. */
   readonly paths: readonly string[];
+  readonly land: boolean;
   /** Insertion order: the FIFO tie-break within a priority. */
   readonly seq: number;
   status: TaskStatus = 'pending';
@@ -55,6 +56,7 @@ export class TaskRecord implements ListNode<TaskRecord> {
     this.category = spec.category;
     this.metadata = Object.keys(spec.metadata).length === 0 ? EMPTY_METADATA : spec.metadata;
     this.maxAttempts = spec.maxAttempts;
+    this.land = spec.land;
     this.paths = spec.paths.length === 0 ? EMPTY_LIST : Object.freeze(spec.paths.slice());
     this.seq = seq;
     this.createdAt = createdAt;
@@ -85,6 +87,7 @@ export class TaskRecord implements ListNode<TaskRecord> {
       startedAt: this.startedAt,
       finishedAt: this.finishedAt,
       paths: this.paths,
+      land: this.land,
       waitingFor: this.waitingFor,
     };
   }

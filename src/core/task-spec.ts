@@ -12,6 +12,7 @@ export interface NormalizedSpec {
   readonly maxAttempts: number;
   /** Normalized globs, no two equal; empty when the task claims no paths. */
   readonly paths: readonly string[];
+  readonly land: boolean;
 }
 
 /** A task may claim this many globs: each is compared with the held ones at assignment. */
@@ -169,7 +170,15 @@ export function normalizeSpec(
     metadata: freezeJson(metadata, fieldPath(field, 'metadata')) as Metadata,
     maxAttempts,
     paths: normalizePaths(spec.paths, id, `${field}.paths`),
+    land: normalizeLand(spec.land, id, `${field}.land`),
   };
+}
+
+function normalizeLand(land: unknown, id: string, field: string): boolean {
+  if (land === undefined || land === null) return false;
+  if (typeof land !== 'boolean')
+    throw invalidArgument(`task ${id}: land must be true or false`, { field, taskId: id });
+  return land;
 }
 
 function normalizePaths(paths: unknown, id: string, field: string): readonly string[] {

@@ -33,6 +33,8 @@ export interface TaskSpec {
    * while a running task holds an overlapping one (core/path-glob.ts says what overlaps).
    */
   readonly paths?: readonly string[] | undefined;
+  /** Queue the worker's branch for landing when the task completes with a head commit. */
+  readonly land?: boolean | undefined;
 }
 
 /** A read-only copy of a task: what every query returns. */
@@ -58,6 +60,7 @@ export interface TaskSnapshot {
   readonly startedAt: number | null;
   readonly finishedAt: number | null;
   readonly paths: readonly string[];
+  readonly land: boolean;
   /** Why a ready task is not running yet (a path held by another task); null otherwise. */
   readonly waitingFor: string | null;
 }

@@ -6,14 +6,18 @@ import { createMemoryStore } from '../core/memory-store.js';
 import type { Store } from '../core/store.js';
 import { toConnectError } from './codec/errors.js';
 import { JSON_WRITE_OPTIONS } from './codec/json-rule.js';
-import { CoordinatorService, RateLimitService, WorkerService } from './codec/proto.js';
+import { CoordinatorService, RateLimitService, WorkerService, WorkspaceService } from './codec/proto.js';
 import { taskEncoders } from './codec/task-codec.js';
+import { logLifecycle } from './observability/lifecycle-log.js';
+import { createLogger, type Logger } from './observability/logger.js';
 import { createServerMetrics } from './observability/metrics.js';
+import { logRequests } from './observability/request-log.js';
 import { createRestGateway } from './rest/gateway.js';
 import { createProbes } from './rest/probes.js';
 import { createEventHub } from './runtime/event-hub.js';
 import { openCoordinator } from './runtime/open-coordinator.js';
 import { createRatePump } from './runtime/rate-pump.js';
+import { openSharedRepo, type SharedRepo, type SharedRepoOptions } from './runtime/shared-repo.js';
 import { systemNow, systemScheduler } from './runtime/system-clock.js';
 import { createWorkerSessions } from './runtime/worker-sessions.js';
 import { createCoordinatorService } from './services/coordinator-service.js';
@@ -25,6 +29,7 @@ import {
   ServerReflectionV1alpha,
 } from './services/reflection-service.js';
 import { createWorkerService } from './services/worker-service.js';
+import { createWorkspaceService } from './services/workspace-service.js';
 import { openSqliteStore, type SyncMode } from './store/sqlite-store.js';
 import { errorInterceptor } from './transport/error-interceptor.js';
 import { createOnePortServer } from './transport/one-port.js';
@@ -52,8 +57,13 @@ export interface ServerOptions extends Omit<CoordinatorOptions, 'now'> {
    */
   readonly whenStopped?: 'serve' | 'refuse' | 'reopen';
   readonly reservationTtlMs?: number;
-  /** Where unexpected errors go. Default console.error. */
-  readonly log?: (message: string, error?: unknown) => void;
+  /**
+   * The structured logger (pino). Default: JSON lines on stderr at error, so a library user (a
+   * test) sees unexpected errors only; `baton serve` passes one at --log-level.
+   */
+  readonly logger?: Logger;
+  /** Where unexpected errors go instead of the logger (tests collect them). */
+  readonly log?: (message: string, error?: unknown, fields?: Readonly<Record<string, unknown>>) => void;
   /**
    * Serve unary RPCs (gRPC and Connect) on the fast path in front of connect-node's adapter.
    * Default true; false sends every call through connect-node (benchmarks compare the two).
@@ -64,6 +74,14 @@ export interface ServerOptions extends Omit<CoordinatorOptions, 'now'> {
    * Default true; false sends worker sessions through connect-node (benchmarks compare the two).
    */
   readonly sessionFastPath?: boolean;
+  /**
+   * The git repository the fleet shares (`--repo`): workspaces for workers that ask, the conflict
+   * matrix, and the merge queue when a check is given. Without it those features are off.
+   */
+  readonly repo?: Pick<
+    SharedRepoOptions,
+    'repo' | 'target' | 'worktreesDir' | 'check' | 'checkTimeoutMs' | 'maxBatch'
+  >;
   /** Serve `GET /metrics` (Prometheus) and count what the server does. Default true. */
   readonly metrics?: boolean;
 }
@@ -75,6 +93,8 @@ export interface BatonServer {
   readonly port: number;
   readonly coordinator: Coordinator;
   readonly store: Store;
+  /** The shared repository, when `repo` was given. */
+  readonly repo: SharedRepo | undefined;
   /** Graceful: stops accepting, ends streams (workers reconnect), stores the last changes. */
   close(): Promise<void>;
 }
@@ -93,8 +113,11 @@ const openStore = (options: ServerOptions): Store => {
 
 /** Builds and starts a Baton server. Tests call it with `port: 0`; the CLI with its flags. */
 export async function startServer(options: ServerOptions = {}): Promise<BatonServer> {
+  const logger = options.logger ?? createLogger({ level: 'error' });
   const log =
-    options.log ?? ((message: string, error?: unknown) => console.error(`baton: ${message}`, error ?? ''));
+    options.log ??
+    ((message: string, error?: unknown, fields?: Readonly<Record<string, unknown>>) =>
+      logger.error({ ...fields, err: error }, message));
   const store = openStore(options);
   const metrics =
     options.metrics === false
@@ -103,7 +126,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   const now = options.now ?? systemNow;
   const scheduler = options.scheduler ?? systemScheduler;
   const sessions = createWorkerSessions();
-  const { coordinator, commit } = openCoordinator({
+  const { coordinator, commit, records } = openCoordinator({
     ...options,
     store: metrics?.timeStore(store) ?? store,
     now,
@@ -126,8 +149,30 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     afterCommit: (deliver) => commit.afterCommit(deliver),
   });
   metrics?.watch(coordinator);
+  const offLifecycleLog = logLifecycle(logger, coordinator.events);
   const pump = createRatePump(coordinator.rateLimiter, scheduler, now);
-  const logError = (error: unknown) => log('unexpected error', error);
+  const logError = (error: unknown, fields?: Readonly<Record<string, unknown>>) =>
+    log('unexpected error', error, fields);
+  let repo: SharedRepo | undefined;
+  if (options.repo !== undefined) {
+    try {
+      repo = await openSharedRepo({
+        ...options.repo,
+        records,
+        durable: () => commit.committed(),
+        events: coordinator.events,
+        sessions,
+        now,
+        log,
+      });
+    } catch (error) {
+      hub.close();
+      pump.close();
+      commit.close();
+      store.close();
+      throw error;
+    }
+  }
 
   // Aborted first thing on close: long-lived calls (health Watch) see NOT_SERVING and end.
   const shutdown = new AbortController();
@@ -139,7 +184,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   if (coordinator.state === 'init' && options.autoStart !== false) coordinator.start();
 
   const coordinatorService = createCoordinatorService({ coordinator, commit, hub });
-  const workerService = createWorkerService({ coordinator, commit, sessions, now, log: logError });
+  const workerService = createWorkerService({ coordinator, commit, sessions, now, log: logError, repo });
+  const workspaceService = createWorkspaceService({ repo, commit });
   const rpcPaths = new Set<string>();
   const routes = (router: ConnectRouter): void => {
     router.service(WorkerService, workerService);
@@ -156,6 +202,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
       }),
     );
     router.service(CoordinatorService, coordinatorService);
+    router.service(WorkspaceService, workspaceService);
     // Health and reflection describe whatever this router serves, read at call time.
     const served = () => router.handlers.map((h) => h.service);
     router.service(
@@ -177,8 +224,10 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
       live: () => !shutdown.signal.aborted,
       ready: () => isServing({ coordinator, commit, signal: shutdown.signal }),
       next: createRestGateway({
-        service: CoordinatorService,
-        implementation: coordinatorService,
+        services: [
+          { service: CoordinatorService, implementation: coordinatorService },
+          { service: WorkspaceService, implementation: workspaceService },
+        ],
         log: logError,
       }),
     }),
@@ -203,25 +252,29 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     options.sessionFastPath === false
       ? unaryHandler
       : createSessionFastPath({ open: workerService.open, mapError, fallback: unaryHandler });
-  const server = createOnePortServer(metrics?.instrument(handler, rpcPaths) ?? handler);
+  const server = createOnePortServer(logRequests(metrics?.instrument(handler, rpcPaths) ?? handler, logger));
   const host = options.host ?? '127.0.0.1';
   let address: AddressInfo;
   try {
     address = await server.listen(options.port ?? 50051, host);
   } catch (error) {
+    await repo?.close();
     commit.close();
     store.close();
     throw error;
   }
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${urlHost}:${address.port}`;
+  logger.info({ url, store: store.kind, state: coordinator.state }, 'listening');
 
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${urlHost}:${address.port}`,
+    url,
     host: address.address,
     port: address.port,
     coordinator,
     store,
+    repo,
     close() {
       closing ??= (async () => {
         shutdown.abort();
@@ -231,8 +284,11 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         metrics?.close();
         pump.close();
         await server.close();
+        await repo?.close();
         commit.close();
         store.close();
+        offLifecycleLog();
+        logger.info({ url }, 'closed');
       })();
       return closing;
     },

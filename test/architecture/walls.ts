@@ -16,9 +16,12 @@ export const ROOMS: Readonly<Record<string, Room>> = {
   'src/client': { may: ['src/wire', 'src/gen', 'src/core'] },
   'src/server/store': { may: ['src/core'] },
   'src/server/workspaces': { may: ['src/core'] },
-  'src/server/codec': { may: ['src/core', 'src/gen', 'src/wire'], typesOnly: ['src/server/runtime'] },
+  'src/server/codec': {
+    may: ['src/core', 'src/gen', 'src/wire'],
+    typesOnly: ['src/server/runtime', 'src/server/workspaces'],
+  },
   'src/server/rest': { may: ['src/core', 'src/gen', 'src/server/codec'] },
-  'src/server/runtime': { may: ['src/core', 'src/wire', 'src/server/codec'] },
+  'src/server/runtime': { may: ['src/core', 'src/wire', 'src/server/codec', 'src/server/workspaces'] },
   'src/server/services': {
     may: ['src/core', 'src/gen', 'src/wire', 'src/server/codec', 'src/server/runtime'],
   },

@@ -58,6 +58,7 @@ describe('TaskQueue', () => {
         startedAt: null,
         finishedAt: null,
         paths: [],
+        land: false,
         waitingFor: null,
       });
       expect(queue.size).to.equal(1);

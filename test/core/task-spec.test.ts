@@ -16,6 +16,7 @@ describe('task specs', () => {
         metadata: {},
         maxAttempts: 4,
         paths: [],
+        land: false,
       });
     });
 

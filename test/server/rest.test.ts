@@ -510,8 +510,7 @@ describe('REST gateway on its own', () => {
     };
     implementation.getTask = (req: { id: string }) => ({ task: { id: req.id, status: 2 } });
     const gateway = createRestGateway({
-      service: CoordinatorService,
-      implementation,
+      services: [{ service: CoordinatorService, implementation }],
       log: (error) => logged.push(error),
       maxBodyBytes: 1024,
     });

@@ -1,5 +1,5 @@
 // codec/: wire <-> core translation: generated messages, JSON/protobuf conversions, error mapping.
-// Imports src/core, src/gen and src/wire; runtime/ for types only (test/architecture/walls.test.ts).
+// Imports src/core, src/gen and src/wire; runtime/ and workspaces/ for types only (test/architecture/walls.test.ts).
 import { Code, ConnectError } from '@connectrpc/connect';
 import { type BatonErrorCode, isBatonError } from '../../core/errors.js';
 import { ErrorSchema } from './proto.js';

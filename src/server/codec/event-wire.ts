@@ -1,5 +1,5 @@
 // codec/: wire <-> core translation: generated messages, JSON/protobuf conversions, error mapping.
-// Imports src/core, src/gen and src/wire; runtime/ for types only (test/architecture/walls.test.ts).
+// Imports src/core, src/gen and src/wire; runtime/ and workspaces/ for types only (test/architecture/walls.test.ts).
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import type { CoordEventKind, CoordEvents, LIFECYCLE_EVENTS } from '../../core/events.js';
@@ -28,6 +28,11 @@ const EVENT_KIND: Record<LoggedEvent['kind'], EventKind> = {
   'coord:task-retried': EventKind.TASK_RETRIED,
   'coord:task-requeued': EventKind.TASK_REQUEUED,
   'coord:task-started': EventKind.TASK_STARTED,
+  'coord:conflict': EventKind.CONFLICT,
+  'coord:conflict-cleared': EventKind.CONFLICT_CLEARED,
+  'coord:merge-queued': EventKind.MERGE_QUEUED,
+  'coord:merged': EventKind.MERGED,
+  'coord:merge-rejected': EventKind.MERGE_REJECTED,
 };
 
 const KIND_NAME = new Map<EventKind, CoordEventKind>(
@@ -90,6 +95,27 @@ function payloadOf(e: LoggedEvent): NonNullable<MessageInitShape<typeof EventSch
     case 'coord:worker-left': {
       const p = e.payload as Payload<'coord:worker-left'>;
       return { case: 'workerLeft', value: { workerId: p.workerId, reason: p.reason } };
+    }
+    case 'coord:conflict':
+    case 'coord:conflict-cleared': {
+      const p = e.payload as Payload<'coord:conflict'>;
+      return { case: 'conflict', value: { branch: p.branch, other: p.other, paths: [...p.paths] } };
+    }
+    case 'coord:merge-queued':
+    case 'coord:merged':
+    case 'coord:merge-rejected': {
+      const p = e.payload as Payload<'coord:merged'>;
+      return {
+        case: 'merge',
+        value: {
+          entryId: p.entryId,
+          branch: p.branch,
+          head: p.head,
+          by: p.by,
+          landedAs: p.landedAs ?? '',
+          reason: p.reason ?? '',
+        },
+      };
     }
     default:
       return { case: 'task', value: taskToWire((e.payload as Payload<'coord:task-added'>).task) };

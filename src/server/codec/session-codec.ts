@@ -1,5 +1,5 @@
 // codec/: wire <-> core translation: generated messages, JSON/protobuf conversions, error mapping.
-// Imports src/core, src/gen and src/wire; runtime/ for types only (test/architecture/walls.test.ts).
+// Imports src/core, src/gen and src/wire; runtime/ and workspaces/ for types only (test/architecture/walls.test.ts).
 import type { JsonObject, JsonValue, MessageInitShape } from '@bufbuild/protobuf';
 import {
   decodeOneofMessage,
@@ -104,8 +104,13 @@ function readStarted(r: ProtoReader, end: number): Started {
 }
 
 function readComplete(r: ProtoReader, end: number): WireComplete {
-  // A result (field 4, a google.protobuf.Value) is left to protobuf-es.
-  return { $typeName: 'coord.v1.Complete', ...readTaskReport(r, end, noMore), result: undefined };
+  // A result (field 4, a google.protobuf.Value) and a head commit (30) are left to protobuf-es.
+  return {
+    $typeName: 'coord.v1.Complete',
+    ...readTaskReport(r, end, noMore),
+    result: undefined,
+    headCommit: '',
+  };
 }
 
 function readFailed(r: ProtoReader, end: number): Failed {

@@ -1,5 +1,5 @@
 // codec/: wire <-> core translation: generated messages, JSON/protobuf conversions, error mapping.
-// Imports src/core, src/gen and src/wire; runtime/ for types only (test/architecture/walls.test.ts).
+// Imports src/core, src/gen and src/wire; runtime/ and workspaces/ for types only (test/architecture/walls.test.ts).
 import type { Timestamp } from '@bufbuild/protobuf/wkt';
 import {
   ProtoWriter,
@@ -87,6 +87,10 @@ function writeTask(w: ProtoWriter, t: Task): void {
     w.string(path);
   }
   writeString(w, 31, t.waitingFor);
+  if (t.land) {
+    w.tag(35, WIRE_VARINT);
+    w.uint32(1);
+  }
 }
 
 function writeString(w: ProtoWriter, field: number, value: string): void {

@@ -1,5 +1,5 @@
 // codec/: wire <-> core translation: generated messages, JSON/protobuf conversions, error mapping.
-// Imports src/core, src/gen and src/wire; runtime/ for types only (test/architecture/walls.test.ts).
+// Imports src/core, src/gen and src/wire; runtime/ and workspaces/ for types only (test/architecture/walls.test.ts).
 import { create, fromJson, type JsonObject, type JsonValue } from '@bufbuild/protobuf';
 import { type Timestamp, timestampFromMs, type Value, ValueSchema } from '@bufbuild/protobuf/wkt';
 import type { BudgetScopeStatus, CostStatus as CoreCostStatus } from '../../core/cost-aggregator.js';
@@ -144,6 +144,7 @@ export function taskToWire(t: TaskSnapshot): Task {
     startedAt: timestamp(t.startedAt),
     finishedAt: timestamp(t.finishedAt),
     paths: [...t.paths],
+    land: t.land,
     waitingFor: t.waitingFor ?? '',
   });
 }
@@ -157,6 +158,7 @@ export function specFromWire(spec: TaskSpec): CoreTaskSpec {
     ...(spec.metadata === undefined ? {} : { metadata: spec.metadata }),
     ...(spec.maxAttempts === undefined ? {} : { maxAttempts: spec.maxAttempts }),
     ...(spec.paths.length === 0 ? {} : { paths: spec.paths }),
+    ...(spec.land ? { land: true } : {}),
   };
 }
 

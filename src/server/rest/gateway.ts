@@ -29,10 +29,11 @@ import {
 import { type RestRoute, restRoutes } from './routes.js';
 
 export interface RestGatewayOptions {
-  /** The service whose `google.api.http` options give the routes. */
-  readonly service: DescService;
-  /** Its implementation: the same object the Connect router serves, so both sides agree. */
-  readonly implementation: object;
+  /**
+   * The services whose `google.api.http` options give the routes, each with its implementation:
+   * the same object the Connect router serves, so both sides agree.
+   */
+  readonly services: readonly { readonly service: DescService; readonly implementation: object }[];
   /** Where unexpected errors go; clients only ever see "internal error". */
   readonly log: (error: unknown) => void;
   /** Larger bodies are refused with 413. Default 16 MiB. */
@@ -186,15 +187,18 @@ function refuseUnsafeWrite(request: Request): void {
  * request that is not an RPC path.
  */
 export function createRestGateway(options: RestGatewayOptions): FallbackHandler {
-  const { service, implementation, log } = options;
+  const { log } = options;
+  const implementations = new Map(options.services.map((s) => [s.service, s.implementation]));
+  const implementationOf = (method: DescMethod): Record<string, unknown> =>
+    implementations.get(method.parent) as Record<string, unknown>;
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const keepAliveMs = options.keepAliveMs ?? 15_000;
-  const routes = restRoutes([service]);
+  const routes = restRoutes(options.services.map((s) => s.service));
   for (const route of routes) {
     const kind = route.method.methodKind;
     if (kind !== 'unary' && kind !== 'server_streaming')
       throw new Error(`${route.method.name}: REST cannot serve ${kind} methods`);
-    if (typeof (implementation as Record<string, unknown>)[route.method.localName] !== 'function')
+    if (typeof implementationOf(route.method)[route.method.localName] !== 'function')
       throw new Error(`${route.method.name} has a REST route but no implementation`);
   }
 
@@ -293,7 +297,8 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
     message: unknown,
     context: HandlerContext,
   ): Promise<void> => {
-    const fn = (implementation as Record<string, UnaryFn>)[r.method.localName] as UnaryFn;
+    const implementation = implementationOf(r.method);
+    const fn = implementation[r.method.localName] as UnaryFn;
     const output = await fn.call(implementation, message, context);
     const json = restJson(r.method.output, output) as JsonObject;
     const body = r.responseBody === undefined ? json : (json[r.responseBody.jsonName] ?? null);
@@ -311,7 +316,8 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
     message: unknown,
     context: HandlerContext,
   ): Promise<void> => {
-    const fn = (implementation as Record<string, StreamFn>)[method.localName] as StreamFn;
+    const implementation = implementationOf(method);
+    const fn = implementation[method.localName] as StreamFn;
     const it = fn.call(implementation, message, context)[Symbol.asyncIterator]();
     let next = it.next();
     // A request the method refuses before it waits for anything gets an HTTP status, not a stream.
@@ -383,7 +389,7 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
       refuseUnsafeWrite(request);
       const message = await decode(request, url, r, vars);
       context = createHandlerContext({
-        service,
+        service: r.method.parent,
         method: r.method,
         protocolName: 'rest',
         requestMethod: request.method ?? 'GET',

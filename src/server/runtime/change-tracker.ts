@@ -1,5 +1,5 @@
 // runtime/: the running coordinator wired to its store and listeners: group commit, sessions, events.
-// Imports src/core, src/wire and codec/ (test/architecture/walls.test.ts).
+// Imports src/core, src/wire, codec/ and workspaces/ (test/architecture/walls.test.ts).
 import type { CostAggregator } from '../../core/cost-aggregator.js';
 import type { EventBus } from '../../core/event-bus.js';
 import { type CoordEvents, LIFECYCLE_EVENTS } from '../../core/events.js';

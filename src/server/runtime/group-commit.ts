@@ -1,5 +1,5 @@
 // runtime/: the running coordinator wired to its store and listeners: group commit, sessions, events.
-// Imports src/core, src/wire and codec/ (test/architecture/walls.test.ts).
+// Imports src/core, src/wire, codec/ and workspaces/ (test/architecture/walls.test.ts).
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { Store, StoreChanges } from '../../core/store.js';
 

@@ -1,5 +1,5 @@
 // runtime/: the running coordinator wired to its store and listeners: group commit, sessions, events.
-// Imports src/core, src/wire and codec/ (test/architecture/walls.test.ts).
+// Imports src/core, src/wire, codec/ and workspaces/ (test/architecture/walls.test.ts).
 import type { Scheduler } from '../../core/clock.js';
 
 /** The real clock and timers, for the running server. Timers are unref'd: they never keep the process alive. */

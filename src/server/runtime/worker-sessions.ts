@@ -1,5 +1,5 @@
 // runtime/: the running coordinator wired to its store and listeners: group commit, sessions, events.
-// Imports src/core, src/wire and codec/ (test/architecture/walls.test.ts).
+// Imports src/core, src/wire, codec/ and workspaces/ (test/architecture/walls.test.ts).
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
@@ -38,6 +38,8 @@ export interface WorkerSessions {
   /** Ends a worker's stream with an error its SDK reacts to by reconnecting. */
   kick(workerId: string, code: Code, reason: string): void;
   send(workerId: string, message: CoreMessage): void;
+  /** A message of the server's own (a workspace notice) to a connected worker; dropped if it is not. */
+  push(workerId: string, message: OutMessage): void;
   closeAll(reason: string): void;
 }
 
@@ -125,6 +127,9 @@ export function createWorkerSessions(): WorkerSessions {
         return;
       }
       outbox.push(wire);
+    },
+    push(workerId, message) {
+      sessions.get(workerId)?.push(message);
     },
     closeAll(reason) {
       for (const [id, outbox] of sessions) {

@@ -17,6 +17,7 @@ import {
 } from '../codec/proto.js';
 import { errorToWire, valueToJson } from '../codec/wire.js';
 import type { GroupCommit } from '../runtime/group-commit.js';
+import type { SharedRepo } from '../runtime/shared-repo.js';
 import type { Outbox, OutMessage, WorkerSessions } from '../runtime/worker-sessions.js';
 
 export interface WorkerServiceDeps {
@@ -24,7 +25,16 @@ export interface WorkerServiceDeps {
   readonly commit: GroupCommit;
   readonly sessions: WorkerSessions;
   readonly now: () => number;
-  readonly log: (error: unknown) => void;
+  /** Unexpected errors, with the fields that say whose (workerId, the report's kind). */
+  readonly log: (error: unknown, fields?: Readonly<Record<string, unknown>>) => void;
+  /** The shared repository, when the server has one (`--repo`): workspaces for workers that ask. */
+  readonly repo?: SharedRepo | undefined;
+}
+
+interface WorkspaceInfo {
+  readonly path: string;
+  readonly branch: string;
+  readonly target: string;
 }
 
 /**
@@ -59,14 +69,14 @@ const ack = (receipts: ReceiptInit[]): OutMessage => ({ kind: { case: 'ack', val
  * stored them.
  */
 export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl {
-  const { coordinator, commit, sessions, now, log } = deps;
+  const { coordinator, commit, sessions, now, log, repo } = deps;
 
-  const refusal = (seq: number, error: unknown): ReceiptInit => {
+  const refusal = (seq: number, error: unknown, fields: Readonly<Record<string, unknown>>): ReceiptInit => {
     if (error instanceof ConnectError) {
       return { seq, ok: false, error: { code: ErrorCode.UNAVAILABLE, message: error.rawMessage } };
     }
     if (!isBatonError(error)) {
-      log(error);
+      log(error, fields);
       return { seq, ok: false, error: { code: ErrorCode.INTERNAL, message: 'internal error' } };
     }
     return { seq, ok: false, error: errorToWire(error) };
@@ -85,6 +95,10 @@ export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl 
         case 'complete': {
           const c = report.value;
           coordinator.complete(workerId, c.taskId, c.attempt, valueToJson(c.result));
+          if (c.headCommit !== '' && repo !== undefined) {
+            const land = coordinator.taskQueue.peek(c.taskId)?.land ?? false;
+            repo.headMoved(workerId, c.headCommit, land);
+          }
           break;
         }
         case 'failed': {
@@ -105,13 +119,12 @@ export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl 
       }
       return { seq: r.seq, ok: true };
     } catch (error) {
-      return refusal(r.seq, error);
+      return refusal(r.seq, error, { workerId, report: report.case });
     }
   };
 
-  const join = (hello: Hello, outbox: Outbox): string => {
+  const join = (hello: Hello, outbox: Outbox, workspace?: WorkspaceInfo): string => {
     const workerId = hello.workerId;
-    if (workerId === '') throw new ConnectError('hello.worker_id is required', Code.InvalidArgument);
     commit.ensureWritable();
     if (sessions.has(workerId)) {
       // The same worker reconnected before its old stream was noticed dead: the new one wins.
@@ -134,6 +147,9 @@ export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl 
           leaseTtlMs: coordinator.leaseTtlMs,
           heartbeatIntervalMs: coordinator.heartbeatIntervalMs,
           maxConcurrency: info.maxConcurrency,
+          ...(workspace === undefined
+            ? {}
+            : { worktreePath: workspace.path, branch: workspace.branch, targetBranch: workspace.target }),
         },
       },
     });
@@ -186,13 +202,51 @@ export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl 
 
   const open = (outbox: Outbox): SessionCall => {
     let workerId: string | undefined;
+    /** Messages that arrived while the worker's workspace was being made: applied once it joined. */
+    let early: WorkerMessage[] | undefined;
+    let ended = false;
+
+    /** Makes (or finds) the worker's worktree, then joins; until then the session only listens. */
+    const joinWithWorkspace = (hello: Hello): void => {
+      if (repo === undefined) {
+        throw new ConnectError(
+          'hello.workspace: this server has no repository (start it with --repo PATH)',
+          Code.FailedPrecondition,
+        );
+      }
+      early = [];
+      repo.join(hello.workerId).then(
+        (space) => {
+          if (ended) return;
+          try {
+            const id = join(hello, outbox, {
+              path: space.path,
+              branch: space.branch,
+              target: repo.workspaces.target,
+            });
+            workerId = id;
+            for (const message of early ?? []) handle(id, message, outbox);
+            early = undefined;
+          } catch (error) {
+            outbox.close(error);
+          }
+        },
+        (error: unknown) => outbox.close(error),
+      );
+    };
+
     return {
       receive(message) {
-        if (workerId === undefined) {
+        if (early !== undefined) early.push(message);
+        else if (workerId === undefined) {
           if (message.kind.case !== 'hello') {
             throw new ConnectError('the first message of a session must be hello', Code.FailedPrecondition);
           }
-          workerId = join(message.kind.value, outbox);
+          const hello = message.kind.value;
+          if (hello.workerId === '')
+            throw new ConnectError('hello.worker_id is required', Code.InvalidArgument);
+          if (hello.workspace) joinWithWorkspace(hello);
+          else workerId = join(hello, outbox);
         } else {
           handle(workerId, message, outbox);
         }
@@ -200,6 +254,7 @@ export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl 
       // The worker closed its side: it is leaving once what it was sent has gone out.
       halfClose: () => commit.afterCommit(() => outbox.close()),
       end(lost) {
+        ended = true;
         outbox.close();
         if (workerId !== undefined && sessions.detach(workerId, outbox)) {
           coordinator.workerLeft(workerId, lost ? 'connection lost' : 'disconnected');

@@ -19,11 +19,14 @@ async function* mapStreamErrors<T>(
  * Turns core refusals into ConnectErrors with the right code on every protocol, and hides
  * anything else behind `Internal` after logging it: handlers stay decode → core → encode.
  */
-export function errorInterceptor(log: (error: unknown) => void): Interceptor {
-  const report = (error: unknown): void => {
-    if (toConnectError(error).rawMessage === 'internal error') log(error);
-  };
+export function errorInterceptor(
+  log: (error: unknown, fields?: Readonly<Record<string, unknown>>) => void,
+): Interceptor {
   return (next) => async (request) => {
+    const report = (error: unknown): void => {
+      if (toConnectError(error).rawMessage === 'internal error')
+        log(error, { rpc: `${request.service.typeName}/${request.method.name}` });
+    };
     try {
       const response = await next(request);
       if (!response.stream) return response;

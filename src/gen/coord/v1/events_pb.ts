@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file coord/v1/events.proto.
  */
 export const file_coord_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChVjb29yZC92MS9ldmVudHMucHJvdG8SCGNvb3JkLnYxItEDCgVFdmVudBIQCghzZXF1ZW5jZRgBIAEoBBIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIhCgRraW5kGAMgASgOMhMuY29vcmQudjEuRXZlbnRLaW5kEi0KCWxpZmVjeWNsZRgEIAEoCzIYLmNvb3JkLnYxLkxpZmVjeWNsZUV2ZW50SAASHgoEdGFzaxgUIAEoCzIOLmNvb3JkLnYxLlRhc2tIABIyCgxhbGxfY29tcGxldGUYBiABKAsyGi5jb29yZC52MS5BbGxDb21wbGV0ZUV2ZW50SAASJwoGYnVkZ2V0GAcgASgLMhUuY29vcmQudjEuQnVkZ2V0RXZlbnRIABI0Cg13b3JrZXJfam9pbmVkGAggASgLMhsuY29vcmQudjEuV29ya2VySm9pbmVkRXZlbnRIABIwCgt3b3JrZXJfbGVmdBgJIAEoCzIZLmNvb3JkLnYxLldvcmtlckxlZnRFdmVudEgAEhYKCXdvcmtlcl9pZBgVIAEoCUgBiAEBEhMKBnJlYXNvbhgWIAEoCUgCiAEBQgkKB3BheWxvYWRCDAoKX3dvcmtlcl9pZEIJCgdfcmVhc29uSgQIBRAGIjkKDkxpZmVjeWNsZUV2ZW50EicKBXN0YXRlGAEgASgOMhguY29vcmQudjEuTGlmZWN5Y2xlU3RhdGUiRwoQQWxsQ29tcGxldGVFdmVudBIQCghjb21wbGV0ZRgBIAEoDRIOCgZmYWlsZWQYAiABKA0SEQoJY2FuY2VsbGVkGAMgASgNIm0KC0J1ZGdldEV2ZW50EiQKBXNjb3BlGAEgASgOMhUuY29vcmQudjEuQnVkZ2V0U2NvcGUSEQoJd29ya2VyX2lkGAIgASgJEhEKCXNwZW50X3VzZBgDIAEoARISCgpidWRnZXRfdXNkGAQgASgBIr0BChFXb3JrZXJKb2luZWRFdmVudBIRCgl3b3JrZXJfaWQYASABKAkSFAoMY2FwYWJpbGl0aWVzGAIgAygJEjcKBmxhYmVscxgDIAMoCzInLmNvb3JkLnYxLldvcmtlckpvaW5lZEV2ZW50LkxhYmVsc0VudHJ5EhcKD21heF9jb25jdXJyZW5jeRgEIAEoDRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjQKD1dvcmtlckxlZnRFdmVudBIRCgl3b3JrZXJfaWQYASABKAkSDgoGcmVhc29uGAIgASgJKrgECglFdmVudEtpbmQSGgoWRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhYKEkVWRU5UX0tJTkRfU1RBUlRFRBABEhYKEkVWRU5UX0tJTkRfU1RPUFBFRBACEhcKE0VWRU5UX0tJTkRfRFJBSU5JTkcQAxIXChNFVkVOVF9LSU5EX0FTU0lHTkVEEAQSHAoYRVZFTlRfS0lORF9UQVNLX0NPTVBMRVRFEAUSGgoWRVZFTlRfS0lORF9UQVNLX0ZBSUxFRBAGEhsKF0VWRU5UX0tJTkRfQUxMX0NPTVBMRVRFEAcSHQoZRVZFTlRfS0lORF9CVURHRVRfV0FSTklORxAIEh4KGkVWRU5UX0tJTkRfQlVER0VUX0VYQ0VFREVEEAkSHAoYRVZFTlRfS0lORF9XT1JLRVJfSk9JTkVEEAoSGgoWRVZFTlRfS0lORF9XT1JLRVJfTEVGVBALEhkKFUVWRU5UX0tJTkRfVEFTS19BRERFRBAMEh0KGUVWRU5UX0tJTkRfVEFTS19DQU5DRUxMRUQQDRIbChdFVkVOVF9LSU5EX1RBU0tfUkVUUklFRBAOEhwKGEVWRU5UX0tJTkRfVEFTS19SRVFVRVVFRBAPEhsKF0VWRU5UX0tJTkRfVEFTS19TVEFSVEVEEBASGgoWRVZFTlRfS0lORF9BTExfU0VUVExFRBAREhYKEkVWRU5UX0tJTkRfRFJBSU5FRBAZEhcKE0VWRU5UX0tJTkRfUkVPUEVORUQQGmIGcHJvdG8z", [file_coord_v1_common, file_coord_v1_status, file_coord_v1_task, file_google_protobuf_timestamp]);
+  fileDesc("ChVjb29yZC92MS9ldmVudHMucHJvdG8SCGNvb3JkLnYxIqUECgVFdmVudBIQCghzZXF1ZW5jZRgBIAEoBBIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIhCgRraW5kGAMgASgOMhMuY29vcmQudjEuRXZlbnRLaW5kEi0KCWxpZmVjeWNsZRgEIAEoCzIYLmNvb3JkLnYxLkxpZmVjeWNsZUV2ZW50SAASHgoEdGFzaxgUIAEoCzIOLmNvb3JkLnYxLlRhc2tIABIyCgxhbGxfY29tcGxldGUYBiABKAsyGi5jb29yZC52MS5BbGxDb21wbGV0ZUV2ZW50SAASJwoGYnVkZ2V0GAcgASgLMhUuY29vcmQudjEuQnVkZ2V0RXZlbnRIABI0Cg13b3JrZXJfam9pbmVkGAggASgLMhsuY29vcmQudjEuV29ya2VySm9pbmVkRXZlbnRIABIwCgt3b3JrZXJfbGVmdBgJIAEoCzIZLmNvb3JkLnYxLldvcmtlckxlZnRFdmVudEgAEisKCGNvbmZsaWN0GB4gASgLMhcuY29vcmQudjEuQ29uZmxpY3RFdmVudEgAEiUKBW1lcmdlGCMgASgLMhQuY29vcmQudjEuTWVyZ2VFdmVudEgAEhYKCXdvcmtlcl9pZBgVIAEoCUgBiAEBEhMKBnJlYXNvbhgWIAEoCUgCiAEBQgkKB3BheWxvYWRCDAoKX3dvcmtlcl9pZEIJCgdfcmVhc29uSgQIBRAGIj0KDUNvbmZsaWN0RXZlbnQSDgoGYnJhbmNoGAEgASgJEg0KBW90aGVyGAIgASgJEg0KBXBhdGhzGAMgAygJImsKCk1lcmdlRXZlbnQSEAoIZW50cnlfaWQYASABKAkSDgoGYnJhbmNoGAIgASgJEgwKBGhlYWQYAyABKAkSCgoCYnkYBCABKAkSEQoJbGFuZGVkX2FzGAUgASgJEg4KBnJlYXNvbhgGIAEoCSI5Cg5MaWZlY3ljbGVFdmVudBInCgVzdGF0ZRgBIAEoDjIYLmNvb3JkLnYxLkxpZmVjeWNsZVN0YXRlIkcKEEFsbENvbXBsZXRlRXZlbnQSEAoIY29tcGxldGUYASABKA0SDgoGZmFpbGVkGAIgASgNEhEKCWNhbmNlbGxlZBgDIAEoDSJtCgtCdWRnZXRFdmVudBIkCgVzY29wZRgBIAEoDjIVLmNvb3JkLnYxLkJ1ZGdldFNjb3BlEhEKCXdvcmtlcl9pZBgCIAEoCRIRCglzcGVudF91c2QYAyABKAESEgoKYnVkZ2V0X3VzZBgEIAEoASK9AQoRV29ya2VySm9pbmVkRXZlbnQSEQoJd29ya2VyX2lkGAEgASgJEhQKDGNhcGFiaWxpdGllcxgCIAMoCRI3CgZsYWJlbHMYAyADKAsyJy5jb29yZC52MS5Xb3JrZXJKb2luZWRFdmVudC5MYWJlbHNFbnRyeRIXCg9tYXhfY29uY3VycmVuY3kYBCABKA0aLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI0Cg9Xb3JrZXJMZWZ0RXZlbnQSEQoJd29ya2VyX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSrFBQoJRXZlbnRLaW5kEhoKFkVWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIWChJFVkVOVF9LSU5EX1NUQVJURUQQARIWChJFVkVOVF9LSU5EX1NUT1BQRUQQAhIXChNFVkVOVF9LSU5EX0RSQUlOSU5HEAMSFwoTRVZFTlRfS0lORF9BU1NJR05FRBAEEhwKGEVWRU5UX0tJTkRfVEFTS19DT01QTEVURRAFEhoKFkVWRU5UX0tJTkRfVEFTS19GQUlMRUQQBhIbChdFVkVOVF9LSU5EX0FMTF9DT01QTEVURRAHEh0KGUVWRU5UX0tJTkRfQlVER0VUX1dBUk5JTkcQCBIeChpFVkVOVF9LSU5EX0JVREdFVF9FWENFRURFRBAJEhwKGEVWRU5UX0tJTkRfV09SS0VSX0pPSU5FRBAKEhoKFkVWRU5UX0tJTkRfV09SS0VSX0xFRlQQCxIZChVFVkVOVF9LSU5EX1RBU0tfQURERUQQDBIdChlFVkVOVF9LSU5EX1RBU0tfQ0FOQ0VMTEVEEA0SGwoXRVZFTlRfS0lORF9UQVNLX1JFVFJJRUQQDhIcChhFVkVOVF9LSU5EX1RBU0tfUkVRVUVVRUQQDxIbChdFVkVOVF9LSU5EX1RBU0tfU1RBUlRFRBAQEhoKFkVWRU5UX0tJTkRfQUxMX1NFVFRMRUQQERIWChJFVkVOVF9LSU5EX0RSQUlORUQQGRIXChNFVkVOVF9LSU5EX1JFT1BFTkVEEBoSFwoTRVZFTlRfS0lORF9DT05GTElDVBAeEh8KG0VWRU5UX0tJTkRfQ09ORkxJQ1RfQ0xFQVJFRBAfEhsKF0VWRU5UX0tJTkRfTUVSR0VfUVVFVUVEECMSFQoRRVZFTlRfS0lORF9NRVJHRUQQJBIdChlFVkVOVF9LSU5EX01FUkdFX1JFSkVDVEVEECViBnByb3RvMw", [file_coord_v1_common, file_coord_v1_status, file_coord_v1_task, file_google_protobuf_timestamp]);
 
 /**
  * One coordination event. In JSON a task event reads
@@ -104,6 +104,22 @@ export type Event = Message<"coord.v1.Event"> & {
      */
     value: WorkerLeftEvent;
     case: "workerLeft";
+  } | {
+    /**
+     * For conflict and conflict-cleared.
+     *
+     * @generated from field: coord.v1.ConflictEvent conflict = 30;
+     */
+    value: ConflictEvent;
+    case: "conflict";
+  } | {
+    /**
+     * For merge-queued, merged and merge-rejected.
+     *
+     * @generated from field: coord.v1.MergeEvent merge = 35;
+     */
+    value: MergeEvent;
+    case: "merge";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -132,6 +148,95 @@ export const EventSchema: GenMessage<Event> = /*@__PURE__*/
   messageDesc(file_coord_v1_events, 0);
 
 /**
+ * Two branches of the shared repository began, or ceased, to conflict.
+ *
+ * @generated from message coord.v1.ConflictEvent
+ */
+export type ConflictEvent = Message<"coord.v1.ConflictEvent"> & {
+  /**
+   * A worker branch.
+   *
+   * @generated from field: string branch = 1;
+   */
+  branch: string;
+
+  /**
+   * Another worker branch, or the target.
+   *
+   * @generated from field: string other = 2;
+   */
+  other: string;
+
+  /**
+   * The paths git names as conflicting (for conflict-cleared: the paths that were).
+   *
+   * @generated from field: repeated string paths = 3;
+   */
+  paths: string[];
+};
+
+/**
+ * Describes the message coord.v1.ConflictEvent.
+ * Use `create(ConflictEventSchema)` to create a new message.
+ */
+export const ConflictEventSchema: GenMessage<ConflictEvent> = /*@__PURE__*/
+  messageDesc(file_coord_v1_events, 1);
+
+/**
+ * Something happened to a merge queue entry (see WorkspaceService).
+ *
+ * @generated from message coord.v1.MergeEvent
+ */
+export type MergeEvent = Message<"coord.v1.MergeEvent"> & {
+  /**
+   * The entry.
+   *
+   * @generated from field: string entry_id = 1;
+   */
+  entryId: string;
+
+  /**
+   * The branch and the commit queued.
+   *
+   * @generated from field: string branch = 2;
+   */
+  branch: string;
+
+  /**
+   * @generated from field: string head = 3;
+   */
+  head: string;
+
+  /**
+   * Who queued it: a worker id or the operator.
+   *
+   * @generated from field: string by = 4;
+   */
+  by: string;
+
+  /**
+   * For merged: the target commit it landed as.
+   *
+   * @generated from field: string landed_as = 5;
+   */
+  landedAs: string;
+
+  /**
+   * For merge-rejected: why.
+   *
+   * @generated from field: string reason = 6;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message coord.v1.MergeEvent.
+ * Use `create(MergeEventSchema)` to create a new message.
+ */
+export const MergeEventSchema: GenMessage<MergeEvent> = /*@__PURE__*/
+  messageDesc(file_coord_v1_events, 2);
+
+/**
  * The coordinator changed lifecycle state.
  *
  * @generated from message coord.v1.LifecycleEvent
@@ -150,7 +255,7 @@ export type LifecycleEvent = Message<"coord.v1.LifecycleEvent"> & {
  * Use `create(LifecycleEventSchema)` to create a new message.
  */
 export const LifecycleEventSchema: GenMessage<LifecycleEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 1);
+  messageDesc(file_coord_v1_events, 3);
 
 /**
  * How the tasks ended when the graph settled (all-settled and all-complete). Every count is
@@ -186,7 +291,7 @@ export type AllCompleteEvent = Message<"coord.v1.AllCompleteEvent"> & {
  * Use `create(AllCompleteEventSchema)` to create a new message.
  */
 export const AllCompleteEventSchema: GenMessage<AllCompleteEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 2);
+  messageDesc(file_coord_v1_events, 4);
 
 /**
  * A budget crossed its warning threshold or its cap.
@@ -228,7 +333,7 @@ export type BudgetEvent = Message<"coord.v1.BudgetEvent"> & {
  * Use `create(BudgetEventSchema)` to create a new message.
  */
 export const BudgetEventSchema: GenMessage<BudgetEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 3);
+  messageDesc(file_coord_v1_events, 5);
 
 /**
  * A worker opened a session and said hello.
@@ -270,7 +375,7 @@ export type WorkerJoinedEvent = Message<"coord.v1.WorkerJoinedEvent"> & {
  * Use `create(WorkerJoinedEventSchema)` to create a new message.
  */
 export const WorkerJoinedEventSchema: GenMessage<WorkerJoinedEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 4);
+  messageDesc(file_coord_v1_events, 6);
 
 /**
  * A worker's session ended.
@@ -298,7 +403,7 @@ export type WorkerLeftEvent = Message<"coord.v1.WorkerLeftEvent"> & {
  * Use `create(WorkerLeftEventSchema)` to create a new message.
  */
 export const WorkerLeftEventSchema: GenMessage<WorkerLeftEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 5);
+  messageDesc(file_coord_v1_events, 7);
 
 /**
  * What happened. Each value is one of the seed's `coord:*` events: the name is `coord:` plus the
@@ -454,6 +559,43 @@ export enum EventKind {
    * @generated from enum value: EVENT_KIND_REOPENED = 26;
    */
   REOPENED = 26,
+
+  /**
+   * coord:conflict: two worker branches (or a branch and the target) no longer merge cleanly,
+   * or conflict on other paths than before. Payload: conflict.
+   *
+   * @generated from enum value: EVENT_KIND_CONFLICT = 30;
+   */
+  CONFLICT = 30,
+
+  /**
+   * coord:conflict-cleared: they merge cleanly again (or a branch went away). Payload: conflict.
+   *
+   * @generated from enum value: EVENT_KIND_CONFLICT_CLEARED = 31;
+   */
+  CONFLICT_CLEARED = 31,
+
+  /**
+   * coord:merge-queued: a branch was queued for landing. Payload: merge.
+   *
+   * @generated from enum value: EVENT_KIND_MERGE_QUEUED = 35;
+   */
+  MERGE_QUEUED = 35,
+
+  /**
+   * coord:merged: a queued branch passed its check and landed on the target. Payload: merge.
+   *
+   * @generated from enum value: EVENT_KIND_MERGED = 36;
+   */
+  MERGED = 36,
+
+  /**
+   * coord:merge-rejected: a queued branch conflicted or failed its check; nothing landed.
+   * Payload: merge (with reason).
+   *
+   * @generated from enum value: EVENT_KIND_MERGE_REJECTED = 37;
+   */
+  MERGE_REJECTED = 37,
 }
 
 /**

@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file coord/v1/worker.proto.
  */
 export const file_coord_v1_worker: GenFile = /*@__PURE__*/
-  fileDesc("ChVjb29yZC92MS93b3JrZXIucHJvdG8SCGNvb3JkLnYxIsECCg1Xb3JrZXJNZXNzYWdlEiAKBWhlbGxvGAEgASgLMg8uY29vcmQudjEuSGVsbG9IABIkCgdyZXF1ZXN0GAIgASgLMhEuY29vcmQudjEuUmVxdWVzdEgAEigKCWhlYXJ0YmVhdBgDIAEoCzITLmNvb3JkLnYxLkhlYXJ0YmVhdEgAEiQKB3N0YXJ0ZWQYBCABKAsyES5jb29yZC52MS5TdGFydGVkSAASJgoIY29tcGxldGUYBSABKAsyEi5jb29yZC52MS5Db21wbGV0ZUgAEiIKBmZhaWxlZBgGIAEoCzIQLmNvb3JkLnYxLkZhaWxlZEgAEh4KBGNvc3QYByABKAsyDi5jb29yZC52MS5Db3N0SAASJAoHcmVwb3J0cxgIIAEoCzIRLmNvb3JkLnYxLlJlcG9ydHNIAEIGCgRraW5kIqUBCgVIZWxsbxIRCgl3b3JrZXJfaWQYASABKAkSFAoMY2FwYWJpbGl0aWVzGAIgAygJEisKBmxhYmVscxgDIAMoCzIbLmNvb3JkLnYxLkhlbGxvLkxhYmVsc0VudHJ5EhcKD21heF9jb25jdXJyZW5jeRgEIAEoDRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIhgKB1JlcXVlc3QSDQoFY291bnQYASABKA0iCwoJSGVhcnRiZWF0IjgKB1N0YXJ0ZWQSCwoDc2VxGAEgASgNEg8KB3Rhc2tfaWQYAiABKAkSDwoHYXR0ZW1wdBgDIAEoDSJhCghDb21wbGV0ZRILCgNzZXEYASABKA0SDwoHdGFza19pZBgCIAEoCRIPCgdhdHRlbXB0GAMgASgNEiYKBnJlc3VsdBgEIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSJZCgZGYWlsZWQSCwoDc2VxGAEgASgNEg8KB3Rhc2tfaWQYAiABKAkSDwoHYXR0ZW1wdBgDIAEoDRINCgVlcnJvchgEIAEoCRIRCglyZXRyeWFibGUYBSABKAgidwoEQ29zdBILCgNzZXEYASABKA0SEQoJdG90YWxfdXNkGAIgASgBEhQKDGlucHV0X3Rva2VucxgDIAEoBBIVCg1vdXRwdXRfdG9rZW5zGAQgASgEEg8KB3Rhc2tfaWQYBSABKAkSEQoJcmVwb3J0X2lkGAYgASgJIqIBCgZSZXBvcnQSJAoHc3RhcnRlZBgBIAEoCzIRLmNvb3JkLnYxLlN0YXJ0ZWRIABImCghjb21wbGV0ZRgCIAEoCzISLmNvb3JkLnYxLkNvbXBsZXRlSAASIgoGZmFpbGVkGAMgASgLMhAuY29vcmQudjEuRmFpbGVkSAASHgoEY29zdBgEIAEoCzIOLmNvb3JkLnYxLkNvc3RIAEIGCgRraW5kIiwKB1JlcG9ydHMSIQoHcmVwb3J0cxgBIAMoCzIQLmNvb3JkLnYxLlJlcG9ydCKZAgoSQ29vcmRpbmF0b3JNZXNzYWdlEiQKB3dlbGNvbWUYASABKAsyES5jb29yZC52MS5XZWxjb21lSAASJAoHcHJvY2VlZBgCIAEoCzIRLmNvb3JkLnYxLlByb2NlZWRIABIeCgR3YWl0GAMgASgLMg4uY29vcmQudjEuV2FpdEgAEiIKBmNhbmNlbBgEIAEoCzIQLmNvb3JkLnYxLkNhbmNlbEgAEisKC2J1ZGdldF9zdG9wGAUgASgLMhQuY29vcmQudjEuQnVkZ2V0U3RvcEgAEiAKBWRyYWluGAYgASgLMg8uY29vcmQudjEuRHJhaW5IABIcCgNhY2sYByABKAsyDS5jb29yZC52MS5BY2tIAEIGCgRraW5kIpsBCgdXZWxjb21lEhEKCXdvcmtlcl9pZBgBIAEoCRIvCgtzZXJ2ZXJfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbGVhc2VfdHRsX21zGAMgASgNEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgEIAEoDRIXCg9tYXhfY29uY3VycmVuY3kYBSABKA0iNAoHUHJvY2VlZBIpCgthc3NpZ25tZW50cxgBIAMoCzIULmNvb3JkLnYxLkFzc2lnbm1lbnQisQEKCkFzc2lnbm1lbnQSDwoHdGFza19pZBgBIAEoCRIPCgdhdHRlbXB0GAIgASgNEhAKCGNhdGVnb3J5GAMgASgJEikKCG1ldGFkYXRhGAQgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIQCghwcmlvcml0eRgFIAEoARIyCg5sZWFzZV9kZWFkbGluZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiFgoEV2FpdBIOCgZyZWFzb24YASABKAkiOgoGQ2FuY2VsEg8KB3Rhc2tfaWQYASABKAkSDwoHYXR0ZW1wdBgCIAEoDRIOCgZyZWFzb24YAyABKAkiaQoKQnVkZ2V0U3RvcBIkCgVzY29wZRgBIAEoDjIVLmNvb3JkLnYxLkJ1ZGdldFNjb3BlEg4KBnJlYXNvbhgCIAEoCRIRCglzcGVudF91c2QYAyABKAESEgoKYnVkZ2V0X3VzZBgEIAEoASIXCgVEcmFpbhIOCgZyZWFzb24YASABKAkiKgoDQWNrEiMKCHJlY2VpcHRzGAEgAygLMhEuY29vcmQudjEuUmVjZWlwdCJCCgdSZWNlaXB0EgsKA3NlcRgBIAEoDRIKCgJvaxgCIAEoCBIeCgVlcnJvchgDIAEoCzIPLmNvb3JkLnYxLkVycm9yMlUKDVdvcmtlclNlcnZpY2USRAoHU2Vzc2lvbhIXLmNvb3JkLnYxLldvcmtlck1lc3NhZ2UaHC5jb29yZC52MS5Db29yZGluYXRvck1lc3NhZ2UoATABYgZwcm90bzM", [file_coord_v1_common, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChVjb29yZC92MS93b3JrZXIucHJvdG8SCGNvb3JkLnYxIsECCg1Xb3JrZXJNZXNzYWdlEiAKBWhlbGxvGAEgASgLMg8uY29vcmQudjEuSGVsbG9IABIkCgdyZXF1ZXN0GAIgASgLMhEuY29vcmQudjEuUmVxdWVzdEgAEigKCWhlYXJ0YmVhdBgDIAEoCzITLmNvb3JkLnYxLkhlYXJ0YmVhdEgAEiQKB3N0YXJ0ZWQYBCABKAsyES5jb29yZC52MS5TdGFydGVkSAASJgoIY29tcGxldGUYBSABKAsyEi5jb29yZC52MS5Db21wbGV0ZUgAEiIKBmZhaWxlZBgGIAEoCzIQLmNvb3JkLnYxLkZhaWxlZEgAEh4KBGNvc3QYByABKAsyDi5jb29yZC52MS5Db3N0SAASJAoHcmVwb3J0cxgIIAEoCzIRLmNvb3JkLnYxLlJlcG9ydHNIAEIGCgRraW5kIrgBCgVIZWxsbxIRCgl3b3JrZXJfaWQYASABKAkSFAoMY2FwYWJpbGl0aWVzGAIgAygJEisKBmxhYmVscxgDIAMoCzIbLmNvb3JkLnYxLkhlbGxvLkxhYmVsc0VudHJ5EhcKD21heF9jb25jdXJyZW5jeRgEIAEoDRIRCgl3b3Jrc3BhY2UYHiABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIYCgdSZXF1ZXN0Eg0KBWNvdW50GAEgASgNIgsKCUhlYXJ0YmVhdCI4CgdTdGFydGVkEgsKA3NlcRgBIAEoDRIPCgd0YXNrX2lkGAIgASgJEg8KB2F0dGVtcHQYAyABKA0idgoIQ29tcGxldGUSCwoDc2VxGAEgASgNEg8KB3Rhc2tfaWQYAiABKAkSDwoHYXR0ZW1wdBgDIAEoDRImCgZyZXN1bHQYBCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSEwoLaGVhZF9jb21taXQYHiABKAkiWQoGRmFpbGVkEgsKA3NlcRgBIAEoDRIPCgd0YXNrX2lkGAIgASgJEg8KB2F0dGVtcHQYAyABKA0SDQoFZXJyb3IYBCABKAkSEQoJcmV0cnlhYmxlGAUgASgIIncKBENvc3QSCwoDc2VxGAEgASgNEhEKCXRvdGFsX3VzZBgCIAEoARIUCgxpbnB1dF90b2tlbnMYAyABKAQSFQoNb3V0cHV0X3Rva2VucxgEIAEoBBIPCgd0YXNrX2lkGAUgASgJEhEKCXJlcG9ydF9pZBgGIAEoCSKiAQoGUmVwb3J0EiQKB3N0YXJ0ZWQYASABKAsyES5jb29yZC52MS5TdGFydGVkSAASJgoIY29tcGxldGUYAiABKAsyEi5jb29yZC52MS5Db21wbGV0ZUgAEiIKBmZhaWxlZBgDIAEoCzIQLmNvb3JkLnYxLkZhaWxlZEgAEh4KBGNvc3QYBCABKAsyDi5jb29yZC52MS5Db3N0SABCBgoEa2luZCIsCgdSZXBvcnRzEiEKB3JlcG9ydHMYASADKAsyEC5jb29yZC52MS5SZXBvcnQi7wIKEkNvb3JkaW5hdG9yTWVzc2FnZRIkCgd3ZWxjb21lGAEgASgLMhEuY29vcmQudjEuV2VsY29tZUgAEiQKB3Byb2NlZWQYAiABKAsyES5jb29yZC52MS5Qcm9jZWVkSAASHgoEd2FpdBgDIAEoCzIOLmNvb3JkLnYxLldhaXRIABIiCgZjYW5jZWwYBCABKAsyEC5jb29yZC52MS5DYW5jZWxIABIrCgtidWRnZXRfc3RvcBgFIAEoCzIULmNvb3JkLnYxLkJ1ZGdldFN0b3BIABIgCgVkcmFpbhgGIAEoCzIPLmNvb3JkLnYxLkRyYWluSAASHAoDYWNrGAcgASgLMg0uY29vcmQudjEuQWNrSAASLAoIY29uZmxpY3QYHiABKAsyGC5jb29yZC52MS5Db25mbGljdE5vdGljZUgAEiYKBW1lcmdlGCMgASgLMhUuY29vcmQudjEuTWVyZ2VOb3RpY2VIAEIGCgRraW5kIk8KDkNvbmZsaWN0Tm90aWNlEg4KBmJyYW5jaBgBIAEoCRINCgVvdGhlchgCIAEoCRINCgVwYXRocxgDIAMoCRIPCgdjbGVhcmVkGAQgASgIIlIKC01lcmdlTm90aWNlEhAKCGVudHJ5X2lkGAEgASgJEg4KBmxhbmRlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkSEQoJbGFuZGVkX2FzGAQgASgJItkBCgdXZWxjb21lEhEKCXdvcmtlcl9pZBgBIAEoCRIvCgtzZXJ2ZXJfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbGVhc2VfdHRsX21zGAMgASgNEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgEIAEoDRIXCg9tYXhfY29uY3VycmVuY3kYBSABKA0SFQoNd29ya3RyZWVfcGF0aBgeIAEoCRIOCgZicmFuY2gYHyABKAkSFQoNdGFyZ2V0X2JyYW5jaBggIAEoCSI0CgdQcm9jZWVkEikKC2Fzc2lnbm1lbnRzGAEgAygLMhQuY29vcmQudjEuQXNzaWdubWVudCKxAQoKQXNzaWdubWVudBIPCgd0YXNrX2lkGAEgASgJEg8KB2F0dGVtcHQYAiABKA0SEAoIY2F0ZWdvcnkYAyABKAkSKQoIbWV0YWRhdGEYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhAKCHByaW9yaXR5GAUgASgBEjIKDmxlYXNlX2RlYWRsaW5lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIWCgRXYWl0Eg4KBnJlYXNvbhgBIAEoCSI6CgZDYW5jZWwSDwoHdGFza19pZBgBIAEoCRIPCgdhdHRlbXB0GAIgASgNEg4KBnJlYXNvbhgDIAEoCSJpCgpCdWRnZXRTdG9wEiQKBXNjb3BlGAEgASgOMhUuY29vcmQudjEuQnVkZ2V0U2NvcGUSDgoGcmVhc29uGAIgASgJEhEKCXNwZW50X3VzZBgDIAEoARISCgpidWRnZXRfdXNkGAQgASgBIhcKBURyYWluEg4KBnJlYXNvbhgBIAEoCSIqCgNBY2sSIwoIcmVjZWlwdHMYASADKAsyES5jb29yZC52MS5SZWNlaXB0IkIKB1JlY2VpcHQSCwoDc2VxGAEgASgNEgoKAm9rGAIgASgIEh4KBWVycm9yGAMgASgLMg8uY29vcmQudjEuRXJyb3IyVQoNV29ya2VyU2VydmljZRJECgdTZXNzaW9uEhcuY29vcmQudjEuV29ya2VyTWVzc2FnZRocLmNvb3JkLnYxLkNvb3JkaW5hdG9yTWVzc2FnZSgBMAFiBnByb3RvMw", [file_coord_v1_common, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * Everything a worker sends on its session.
@@ -139,6 +139,17 @@ export type Hello = Message<"coord.v1.Hello"> & {
    * @generated from field: uint32 max_concurrency = 4;
    */
   maxConcurrency: number;
+
+  /**
+   * Asks for a workspace: a git worktree and branch (`baton/<worker_id>`) of the server's
+   * repository for this worker alone, created from the target's head on first join and the same
+   * one on every rejoin. Welcome says where. FAILED_PRECONDITION when the server has no
+   * repository (`baton serve --repo`); INVALID_ARGUMENT when git cannot name a branch after the
+   * worker id.
+   *
+   * @generated from field: bool workspace = 30;
+   */
+  workspace: boolean;
 };
 
 /**
@@ -257,6 +268,14 @@ export type Complete = Message<"coord.v1.Complete"> & {
    * @generated from field: google.protobuf.Value result = 4;
    */
   result?: Value | undefined;
+
+  /**
+   * The worker's branch head after the task (a workspace worker that committed its work): the
+   * conflict matrix is brought up to date at once, and a task with `land` queues this commit.
+   *
+   * @generated from field: string head_commit = 30;
+   */
+  headCommit: string;
 };
 
 /**
@@ -516,6 +535,22 @@ export type CoordinatorMessage = Message<"coord.v1.CoordinatorMessage"> & {
      */
     value: Ack;
     case: "ack";
+  } | {
+    /**
+     * The worker's branch started or stopped conflicting with another branch or the target.
+     *
+     * @generated from field: coord.v1.ConflictNotice conflict = 30;
+     */
+    value: ConflictNotice;
+    case: "conflict";
+  } | {
+    /**
+     * A merge queue entry of the worker's branch landed or was rejected.
+     *
+     * @generated from field: coord.v1.MergeNotice merge = 35;
+     */
+    value: MergeNotice;
+    case: "merge";
   } | { case: undefined; value?: undefined };
 };
 
@@ -525,6 +560,88 @@ export type CoordinatorMessage = Message<"coord.v1.CoordinatorMessage"> & {
  */
 export const CoordinatorMessageSchema: GenMessage<CoordinatorMessage> = /*@__PURE__*/
   messageDesc(file_coord_v1_worker, 10);
+
+/**
+ * The worker's branch and another one (or the target) started, or stopped, conflicting.
+ *
+ * @generated from message coord.v1.ConflictNotice
+ */
+export type ConflictNotice = Message<"coord.v1.ConflictNotice"> & {
+  /**
+   * The worker's own branch.
+   *
+   * @generated from field: string branch = 1;
+   */
+  branch: string;
+
+  /**
+   * The other worker's branch, or the target.
+   *
+   * @generated from field: string other = 2;
+   */
+  other: string;
+
+  /**
+   * The paths git names as conflicting; empty when the conflict cleared.
+   *
+   * @generated from field: repeated string paths = 3;
+   */
+  paths: string[];
+
+  /**
+   * True: the conflict is gone.
+   *
+   * @generated from field: bool cleared = 4;
+   */
+  cleared: boolean;
+};
+
+/**
+ * Describes the message coord.v1.ConflictNotice.
+ * Use `create(ConflictNoticeSchema)` to create a new message.
+ */
+export const ConflictNoticeSchema: GenMessage<ConflictNotice> = /*@__PURE__*/
+  messageDesc(file_coord_v1_worker, 11);
+
+/**
+ * What became of a merge queue entry of the worker's branch.
+ *
+ * @generated from message coord.v1.MergeNotice
+ */
+export type MergeNotice = Message<"coord.v1.MergeNotice"> & {
+  /**
+   * The entry (see WorkspaceService.GetMergeEntry).
+   *
+   * @generated from field: string entry_id = 1;
+   */
+  entryId: string;
+
+  /**
+   * True: landed on the target; false: rejected for `reason`.
+   *
+   * @generated from field: bool landed = 2;
+   */
+  landed: boolean;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * The target commit it landed as.
+   *
+   * @generated from field: string landed_as = 4;
+   */
+  landedAs: string;
+};
+
+/**
+ * Describes the message coord.v1.MergeNotice.
+ * Use `create(MergeNoticeSchema)` to create a new message.
+ */
+export const MergeNoticeSchema: GenMessage<MergeNotice> = /*@__PURE__*/
+  messageDesc(file_coord_v1_worker, 12);
 
 /**
  * The coordinator accepted the worker.
@@ -566,6 +683,24 @@ export type Welcome = Message<"coord.v1.Welcome"> & {
    * @generated from field: uint32 max_concurrency = 5;
    */
   maxConcurrency: number;
+
+  /**
+   * The worker's workspace, when the hello asked for one: the worktree's absolute path on the
+   * server's machine, its branch, and the branch work lands on.
+   *
+   * @generated from field: string worktree_path = 30;
+   */
+  worktreePath: string;
+
+  /**
+   * @generated from field: string branch = 31;
+   */
+  branch: string;
+
+  /**
+   * @generated from field: string target_branch = 32;
+   */
+  targetBranch: string;
 };
 
 /**
@@ -573,7 +708,7 @@ export type Welcome = Message<"coord.v1.Welcome"> & {
  * Use `create(WelcomeSchema)` to create a new message.
  */
 export const WelcomeSchema: GenMessage<Welcome> = /*@__PURE__*/
-  messageDesc(file_coord_v1_worker, 11);
+  messageDesc(file_coord_v1_worker, 13);
 
 /**
  * One or more tasks for the worker. The coordinator sends several at once when several become
@@ -595,7 +730,7 @@ export type Proceed = Message<"coord.v1.Proceed"> & {
  * Use `create(ProceedSchema)` to create a new message.
  */
 export const ProceedSchema: GenMessage<Proceed> = /*@__PURE__*/
-  messageDesc(file_coord_v1_worker, 12);
+  messageDesc(file_coord_v1_worker, 14);
 
 /**
  * A task given to a worker: everything it needs to run it.
@@ -651,7 +786,7 @@ export type Assignment = Message<"coord.v1.Assignment"> & {
  * Use `create(AssignmentSchema)` to create a new message.
  */
 export const AssignmentSchema: GenMessage<Assignment> = /*@__PURE__*/
-  messageDesc(file_coord_v1_worker, 13);
+  messageDesc(file_coord_v1_worker, 15);
 
 /**
  * The worker has room but nothing is ready for it now. Sent once per such moment, not repeated:
@@ -674,7 +809,7 @@ export type Wait = Message<"coord.v1.Wait"> & {
  * Use `create(WaitSchema)` to create a new message.
  */
 export const WaitSchema: GenMessage<Wait> = /*@__PURE__*/
-  messageDesc(file_coord_v1_worker, 14);
+  messageDesc(file_coord_v1_worker, 16);
 
 /**
  * Stop running a task: it was cancelled, or reassigned after the worker's lease lapsed. Reports
@@ -710,7 +845,7 @@ export type Cancel = Message<"coord.v1.Cancel"> & {
  * Use `create(CancelSchema)` to create a new message.
  */
 export const CancelSchema: GenMessage<Cancel> = /*@__PURE__*/
-  messageDesc(file_coord_v1_worker, 15);
+  messageDesc(file_coord_v1_worker, 17);
 
 /**
  * A budget is used up: the worker should stop making model calls and take nothing new. Tasks it
@@ -753,7 +888,7 @@ export type BudgetStop = Message<"coord.v1.BudgetStop"> & {
  * Use `create(BudgetStopSchema)` to create a new message.
  */
 export const BudgetStopSchema: GenMessage<BudgetStop> = /*@__PURE__*/
-  messageDesc(file_coord_v1_worker, 16);
+  messageDesc(file_coord_v1_worker, 18);
 
 /**
  * The coordinator is draining or stopping: finish the tasks you hold, take nothing new, then
@@ -775,7 +910,7 @@ export type Drain = Message<"coord.v1.Drain"> & {
  * Use `create(DrainSchema)` to create a new message.
  */
 export const DrainSchema: GenMessage<Drain> = /*@__PURE__*/
-  messageDesc(file_coord_v1_worker, 17);
+  messageDesc(file_coord_v1_worker, 19);
 
 /**
  * Receipts for one or more reports, each sent only after its change was applied.
@@ -796,7 +931,7 @@ export type Ack = Message<"coord.v1.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_coord_v1_worker, 18);
+  messageDesc(file_coord_v1_worker, 20);
 
 /**
  * What became of one report.
@@ -831,7 +966,7 @@ export type Receipt = Message<"coord.v1.Receipt"> & {
  * Use `create(ReceiptSchema)` to create a new message.
  */
 export const ReceiptSchema: GenMessage<Receipt> = /*@__PURE__*/
-  messageDesc(file_coord_v1_worker, 19);
+  messageDesc(file_coord_v1_worker, 21);
 
 /**
  * The service workers connect to. It replaces the seed's IPC `coord:*` messages with one

@@ -1,0 +1,32 @@
+// The worker SDK's side of the shared repository: reading the worktree's HEAD, queueing a landing.
+import { execFile } from 'node:child_process';
+import { createClient, type Transport } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
+import { type MergeEntry, WorkspaceService } from './proto.js';
+import type { WorkerWorkspace } from './worker-api.js';
+
+/** The commit the worktree's HEAD is at, or '' when git cannot say (the work goes unreported, not wrong). */
+export function readHead(workspace: WorkerWorkspace): Promise<string> {
+  return new Promise((resolve) => {
+    execFile('git', ['rev-parse', '--verify', 'HEAD'], { cwd: workspace.path }, (error, stdout) =>
+      resolve(error === null ? stdout.trim() : ''),
+    );
+  });
+}
+
+/** Queues the worker's branch (at `head`, default its HEAD now) in the coordinator's merge queue. */
+export async function enqueueMerge(
+  connection: { readonly url?: string | undefined; readonly transport?: Transport | undefined },
+  workerId: string,
+  workspace: WorkerWorkspace,
+  head?: string,
+): Promise<MergeEntry> {
+  const transport = connection.transport ?? createGrpcTransport({ baseUrl: connection.url ?? '' });
+  const client = createClient(WorkspaceService, transport);
+  const answer = await client.enqueueMerge({
+    branch: workspace.branch,
+    head: head ?? (await readHead(workspace)),
+    by: workerId,
+  });
+  return answer.entry as MergeEntry;
+}
