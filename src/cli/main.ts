@@ -25,6 +25,14 @@ Options (environment variable in brackets):
   --no-start                      leave a new coordinator in init until POST /api/coordination/start
   --reopen                        open a stopped coordinator again (stop is final otherwise), keeping
                                   its tasks; without it, serving a stopped store is refused
+  --repo PATH                     share this git repository with the fleet: a worktree and branch per
+                                  worker that asks, path locks, the conflict matrix (BATON_REPO)
+  --target BRANCH                 the branch Baton owns and lands on (default main)
+  --worktrees DIR                 where worker worktrees live (default <repo>/.git/baton-worktrees)
+  --check COMMAND                 what a merge must pass, run by sh in a scratch worktree; turns the
+                                  merge queue on (e.g. --check "npm test"; without it nothing lands)
+  --check-timeout-ms MS           a check still running after this fails (default 600000)
+  --merge-batch N                 queued branches merged and checked together (default 8)
   --log-level LEVEL               fatal | error | warn | info | debug | trace | silent (BATON_LOG_LEVEL, default info)
   --log-format json|pretty        log lines on stderr: JSON, or readable (BATON_LOG_FORMAT, default pretty on a terminal)
   -h, --help                      this text
@@ -72,6 +80,12 @@ function parse(argv: readonly string[]): ServerOptions | 'help' {
       reopen: { type: 'boolean' },
       'log-level': { type: 'string' },
       'log-format': { type: 'string' },
+      repo: { type: 'string' },
+      target: { type: 'string' },
+      worktrees: { type: 'string' },
+      check: { type: 'string' },
+      'check-timeout-ms': { type: 'string' },
+      'merge-batch': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -94,6 +108,25 @@ function parse(argv: readonly string[]): ServerOptions | 'help' {
   if (format !== undefined && format !== 'json' && format !== 'pretty')
     throw new UsageError('--log-format must be json or pretty');
   const port = number('port', values.port ?? env.BATON_PORT, PORT) ?? 50051;
+  const repoPath = values.repo ?? env.BATON_REPO;
+  const repoFlags = ['target', 'worktrees', 'check', 'check-timeout-ms', 'merge-batch'] as const;
+  const stray = repoFlags.find((flag) => values[flag] !== undefined);
+  if (repoPath === undefined && stray !== undefined) throw new UsageError(`--${stray} needs --repo`);
+  if (values.check !== undefined && values.check.trim() === '')
+    throw new UsageError('--check must be a command');
+  const repo =
+    repoPath === undefined
+      ? undefined
+      : Object.fromEntries(
+          Object.entries({
+            repo: repoPath,
+            target: values.target,
+            worktreesDir: values.worktrees,
+            check: values.check,
+            checkTimeoutMs: number('check-timeout-ms', values['check-timeout-ms'], WHOLE),
+            maxBatch: number('merge-batch', values['merge-batch'], WHOLE),
+          }).filter(([, v]) => v !== undefined),
+        );
   const options: Record<string, unknown> = {
     host: values.host ?? env.BATON_HOST ?? '127.0.0.1',
     port,
@@ -110,6 +143,7 @@ function parse(argv: readonly string[]): ServerOptions | 'help' {
     maxTokensPerMinute: number('max-tokens-per-minute', values['max-tokens-per-minute'], WHOLE),
     globalBudgetUsd: number('global-budget-usd', values['global-budget-usd'], POSITIVE),
     perWorkerBudgetUsd: number('worker-budget-usd', values['worker-budget-usd'], POSITIVE),
+    repo,
   };
   for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];
   return options as unknown as ServerOptions;
@@ -141,6 +175,10 @@ async function main(): Promise<void> {
   process.stdout.write(
     `baton: listening on ${server.url} (gRPC, gRPC-Web, Connect, REST /api/coordination)\n` +
       `baton: coordinator ${server.coordinator.state}, ${progress.total} task(s), state ${where}\n` +
+      (server.repo === undefined
+        ? ''
+        : `baton: repository ${server.repo.workspaces.gitDir}, target ${server.repo.workspaces.target}, ` +
+          `merge queue ${server.repo.queue === undefined ? 'off (no --check)' : 'on'}\n`) +
       (server.coordinator.state === 'drained'
         ? 'baton: drained: it assigns nothing until POST /api/coordination/start resumes it\n'
         : ''),

@@ -40,21 +40,9 @@ interface TaskReportInit {
 function writeTaskReport(w: ProtoWriter, field: number, r: TaskReportInit): number {
   w.tag(field, WIRE_LEN);
   const at = w.fork();
-  const seq = r.seq ?? 0;
-  if (seq !== 0) {
-    w.tag(1, WIRE_VARINT);
-    w.uint32(seq);
-  }
-  const taskId = r.taskId ?? '';
-  if (taskId !== '') {
-    w.tag(2, WIRE_LEN);
-    w.string(taskId);
-  }
-  const attempt = r.attempt ?? 0;
-  if (attempt !== 0) {
-    w.tag(3, WIRE_VARINT);
-    w.uint32(attempt);
-  }
+  w.uint32Field(1, r.seq ?? 0);
+  w.stringField(2, r.taskId ?? '');
+  w.uint32Field(3, r.attempt ?? 0);
   return at;
 }
 
@@ -83,15 +71,8 @@ function writeReport(
     case 'failed': {
       const value = kind.value as TaskReportInit & { error?: string; retryable?: boolean };
       const at = writeTaskReport(w, base + 2, value);
-      const error = value.error ?? '';
-      if (error !== '') {
-        w.tag(4, WIRE_LEN);
-        w.string(error);
-      }
-      if (value.retryable === true) {
-        w.tag(5, WIRE_VARINT);
-        w.uint32(1);
-      }
+      w.stringField(4, value.error ?? '');
+      w.boolField(5, value.retryable);
       w.join(at);
       return;
     }
@@ -106,11 +87,7 @@ function writeWorkerMessage(w: ProtoWriter, message: WorkerMessageInit): void {
     case 'request': {
       w.tag(2, WIRE_LEN);
       const at = w.fork();
-      const count = kind.value.count ?? 0;
-      if (count !== 0) {
-        w.tag(1, WIRE_VARINT);
-        w.uint32(count);
-      }
+      w.uint32Field(1, kind.value.count ?? 0);
       w.join(at);
       return;
     }

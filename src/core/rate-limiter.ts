@@ -469,17 +469,32 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     if (head !== null) drain(t);
   };
 
-  const enqueue: RateLimiter['enqueue'] = (workerId, tokens, deadline, onDecision, requestId) => {
-    checkRequest(workerId, tokens);
-    if (typeof deadline !== 'number' || Number.isNaN(deadline)) {
-      throw invalidArgument(`deadline must be a number, got ${deadline}`, { field: 'deadline' });
-    }
+  /**
+   * Where tryAcquire and enqueue start: the limiter brought up to now, then the reservation of a
+   * repeated request, or a grant when nobody is queued and the buckets hold enough; undefined
+   * when the request would have to wait.
+   */
+  const grantAtOnce = (
+    workerId: string,
+    tokens: number,
+    requestId: string | undefined,
+  ): RateGrant | undefined => {
     const t = now();
     advance(t);
     arm();
     const repeat = repeatOf(workerId, requestId);
     if (repeat !== undefined) return { granted: true, reservation: repeat, remaining: remaining() };
     if (head === null && fits(tokens)) return grant(workerId, tokens, t, requestId);
+    return undefined;
+  };
+
+  const enqueue: RateLimiter['enqueue'] = (workerId, tokens, deadline, onDecision, requestId) => {
+    checkRequest(workerId, tokens);
+    if (typeof deadline !== 'number' || Number.isNaN(deadline)) {
+      throw invalidArgument(`deadline must be a number, got ${deadline}`, { field: 'deadline' });
+    }
+    const granted = grantAtOnce(workerId, tokens, requestId);
+    if (granted !== undefined) return granted;
     const w: Waiter = {
       id: `q-${waiterSeq}`,
       seq: waiterSeq++,
@@ -548,12 +563,8 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   return {
     tryAcquire(workerId, tokens, requestId) {
       checkRequest(workerId, tokens);
-      const t = now();
-      advance(t);
-      arm();
-      const repeat = repeatOf(workerId, requestId);
-      if (repeat !== undefined) return { granted: true, reservation: repeat, remaining: remaining() };
-      if (head === null && fits(tokens)) return grant(workerId, tokens, t, requestId);
+      const granted = grantAtOnce(workerId, tokens, requestId);
+      if (granted !== undefined) return granted;
       usageOf(workerId).denials++;
       return {
         granted: false,

@@ -63,6 +63,27 @@ export class ProtoWriter {
     this.uint32((field << 3) | wireType);
   }
 
+  /** A string field; left out when empty, proto3's default, as protobuf-es leaves it out. */
+  stringField(field: number, value: string): void {
+    if (value === '') return;
+    this.uint32((field << 3) | WIRE_LEN);
+    this.string(value);
+  }
+
+  /** A uint32 field; left out when 0. */
+  uint32Field(field: number, value: number): void {
+    if (value === 0) return;
+    this.uint32((field << 3) | WIRE_VARINT);
+    this.uint32(value);
+  }
+
+  /** A bool field; written only when true. */
+  boolField(field: number, value: boolean | undefined): void {
+    if (value !== true) return;
+    this.uint32((field << 3) | WIRE_VARINT);
+    this.uint32(1);
+  }
+
   double(value: number): void {
     this.ensure(8);
     this.buf.writeDoubleLE(value, this.pos);

@@ -149,19 +149,11 @@ describe('Coordinator', () => {
         now: clock.now,
       });
       const costAggregator = createCostAggregator({ events, globalBudgetUsd: 5 });
-      const coordinator = createCoordinator({
-        events,
-        pool,
-        taskQueue,
-        workAssigner,
-        rateLimiter,
-        costAggregator,
-        options: { now: clock.now },
-      });
-      expect(coordinator.taskQueue).to.equal(taskQueue);
-      expect(coordinator.workAssigner).to.equal(workAssigner);
-      expect(coordinator.rateLimiter).to.equal(rateLimiter);
-      expect(coordinator.costAggregator).to.equal(costAggregator);
+      const parts = { events, pool, taskQueue, workAssigner, rateLimiter, costAggregator };
+      const coordinator = createCoordinator({ ...parts, options: { now: clock.now } });
+      for (const [name, part] of Object.entries(parts)) {
+        expect(coordinator[name as keyof typeof parts], name).to.equal(part);
+      }
       expect(coordinator.status().strategy).to.equal('round-robin');
       coordinator.addTask({ id: 'a' });
       expect(taskQueue.has('a')).to.equal(true);

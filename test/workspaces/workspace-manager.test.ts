@@ -94,6 +94,8 @@ describe('Workspaces', () => {
     const records = memoryRecords();
     const notRepo = await rejection(openWorkspaces({ repo: '/', records, now: () => 0 }));
     expect(notRepo.message).to.include('is not a git repository');
+    const missing = await rejection(openWorkspaces({ repo: join(repo.path, 'nope'), records, now: () => 0 }));
+    expect(missing.message).to.include('does not exist');
     const noTarget = await rejection(
       openWorkspaces({ repo: repo.path, target: 'trunk', records, now: () => 0 }),
     );

@@ -174,6 +174,37 @@ describe('Workspaces end to end (real git, SDK workers)', () => {
     );
   });
 
+  it('DELETE /workspaces/:id keeps a branch with unmerged commits unless forced', async () => {
+    const { w } = worker('keeper', async (_task, context) => {
+      await commitWork(context, { 'mine.txt': 'work\n' });
+      return null;
+    });
+    await w.start();
+    await api('POST', '/tasks', { id: 'work' });
+    await until('work complete', async () =>
+      (await api('GET', '/tasks/work')).body.status === 'complete' ? true : undefined,
+    );
+    await w.stop();
+    const kept = await api('DELETE', '/workspaces/keeper');
+    expect(kept.status).to.equal(200);
+    expect(kept.body).to.deep.include({ branch: 'baton/keeper', branchDeleted: false, unmergedCommits: 1 });
+    expect(await repo.head('baton/keeper')).to.match(/^[0-9a-f]{40}$/);
+    expect((await api('GET', '/workspaces')).body.workspaces).to.deep.equal([]);
+    expect((await api('DELETE', '/workspaces/keeper')).status).to.equal(404);
+  });
+
+  it('POST /merge-queue refuses an unknown branch and the target itself, queueing nothing', async () => {
+    const unknown = await api('POST', '/merge-queue', { branch: 'baton/nobody' });
+    expect(unknown.status).to.equal(404);
+    expect(unknown.body.message).to.include('baton/nobody');
+    const target = await api('POST', '/merge-queue', { branch: 'main' });
+    expect(target.status).to.equal(400);
+    const missing = await api('POST', '/merge-queue', {});
+    expect(missing.status).to.equal(400);
+    expect(missing.body.message).to.include('branch');
+    expect((await api('GET', '/merge-queue')).body.entries ?? []).to.deep.equal([]);
+  });
+
   it('refuses a workspace hello on a server without a repository, naming the flag', async () => {
     const bare = await startServer({ port: 0 });
     try {

@@ -145,21 +145,9 @@ function writeCoordinatorMessage(w: ProtoWriter, message: CoordinatorMessageInit
     for (const a of kind.value.assignments ?? []) {
       w.tag(1, WIRE_LEN);
       const at = w.fork();
-      const taskId = a.taskId ?? '';
-      if (taskId !== '') {
-        w.tag(1, WIRE_LEN);
-        w.string(taskId);
-      }
-      const attempt = a.attempt ?? 0;
-      if (attempt !== 0) {
-        w.tag(2, WIRE_VARINT);
-        w.uint32(attempt);
-      }
-      const category = a.category ?? '';
-      if (category !== '') {
-        w.tag(3, WIRE_LEN);
-        w.string(category);
-      }
+      w.stringField(1, a.taskId ?? '');
+      w.uint32Field(2, a.attempt ?? 0);
+      w.stringField(3, a.category ?? '');
       if (a.metadata !== undefined) {
         w.tag(4, WIRE_LEN);
         const struct = w.fork();
@@ -183,10 +171,7 @@ function writeCoordinatorMessage(w: ProtoWriter, message: CoordinatorMessageInit
         }
         const nanos = deadline.nanos ?? 0;
         if (nanos < 0) throw unsupported;
-        if (nanos !== 0) {
-          w.tag(2, WIRE_VARINT);
-          w.uint32(nanos);
-        }
+        w.uint32Field(2, nanos);
         w.join(ts);
       }
       w.join(at);
@@ -197,11 +182,7 @@ function writeCoordinatorMessage(w: ProtoWriter, message: CoordinatorMessageInit
   if (kind.case === 'wait') {
     w.tag(3, WIRE_LEN);
     const wait = w.fork();
-    const reason = kind.value.reason ?? '';
-    if (reason !== '') {
-      w.tag(1, WIRE_LEN);
-      w.string(reason);
-    }
+    w.stringField(1, kind.value.reason ?? '');
     w.join(wait);
     return;
   }
@@ -212,15 +193,8 @@ function writeCoordinatorMessage(w: ProtoWriter, message: CoordinatorMessageInit
       if (receipt.error !== undefined) throw unsupported;
       w.tag(1, WIRE_LEN);
       const at = w.fork();
-      const seq = receipt.seq ?? 0;
-      if (seq !== 0) {
-        w.tag(1, WIRE_VARINT);
-        w.uint32(seq);
-      }
-      if (receipt.ok === true) {
-        w.tag(2, WIRE_VARINT);
-        w.uint32(1);
-      }
+      w.uint32Field(1, receipt.seq ?? 0);
+      w.boolField(2, receipt.ok);
       w.join(at);
     }
     w.join(ack);

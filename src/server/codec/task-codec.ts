@@ -54,7 +54,7 @@ function encodeTasks(tasks: readonly Task[]): Uint8Array | undefined {
 
 function writeTask(w: ProtoWriter, t: Task): void {
   if (t.result !== undefined || (t.$unknown?.length ?? 0) > 0) throw unsupported;
-  writeString(w, 1, t.id);
+  w.stringField(1, t.id);
   for (const dep of t.deps) {
     w.tag(2, WIRE_LEN);
     w.string(dep);
@@ -64,7 +64,7 @@ function writeTask(w: ProtoWriter, t: Task): void {
     w.tag(3, WIRE_I64);
     w.double(t.priority);
   }
-  writeString(w, 4, t.category);
+  w.stringField(4, t.category);
   if (t.metadata !== undefined) {
     w.tag(5, WIRE_LEN);
     const struct = w.fork();
@@ -72,11 +72,11 @@ function writeTask(w: ProtoWriter, t: Task): void {
     w.join(struct);
   }
   writeUint32(w, 6, t.status);
-  writeString(w, 7, t.workerId);
+  w.stringField(7, t.workerId);
   writeUint32(w, 8, t.attempt);
   writeUint32(w, 9, t.maxAttempts);
-  writeString(w, 11, t.error);
-  writeString(w, 12, t.cancelledBy);
+  w.stringField(11, t.error);
+  w.stringField(12, t.cancelledBy);
   writeTimestamp(w, 13, t.createdAt);
   writeTimestamp(w, 14, t.updatedAt);
   writeTimestamp(w, 15, t.assignedAt);
@@ -86,17 +86,8 @@ function writeTask(w: ProtoWriter, t: Task): void {
     w.tag(30, WIRE_LEN);
     w.string(path);
   }
-  writeString(w, 31, t.waitingFor);
-  if (t.land) {
-    w.tag(35, WIRE_VARINT);
-    w.uint32(1);
-  }
-}
-
-function writeString(w: ProtoWriter, field: number, value: string): void {
-  if (value === '') return;
-  w.tag(field, WIRE_LEN);
-  w.string(value);
+  w.stringField(31, t.waitingFor);
+  w.boolField(35, t.land);
 }
 
 function writeUint32(w: ProtoWriter, field: number, value: number): void {

@@ -95,6 +95,9 @@ async function worktrees(git: Git): Promise<Map<string, string>> {
 export async function openWorkspaces(options: WorkspaceManagerOptions): Promise<WorkspaceManager> {
   const { records, now } = options;
   const target = options.target ?? 'main';
+  if (!(await exists(options.repo))) {
+    throw invalidArgument(`--repo ${options.repo} does not exist`, { field: 'repo' });
+  }
   const repoGit = createGit(path.resolve(options.repo));
   let gitDir: string;
   try {
