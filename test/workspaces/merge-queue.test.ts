@@ -246,7 +246,7 @@ describe('MergeQueue', () => {
     const second = await queue();
     await second.idle();
     expect(second.get(id)?.state).to.equal('landed');
-    expect(second.get(id)?.history.at(-1)?.note).to.equal('found on main already');
+    expect(second.get(id)?.history.at(-1)?.note).to.equal('its changes are on main already');
     expect(await repo.head('main')).to.equal(main);
   });
 

@@ -2,8 +2,16 @@
 // Imports src/core only (test/architecture/walls.test.ts).
 import { type Git, GitError } from './git.js';
 
+/** A commit with its tree, so a merge that changes nothing is seen without asking git again. */
+export interface Tip {
+  readonly commit: string;
+  readonly tree: string;
+}
+
 export type MergeStep =
-  | { readonly kind: 'merged'; readonly commit: string }
+  | { readonly kind: 'merged'; readonly tip: Tip }
+  /** The merge's tree is `onto`'s: what the commit brings is there already. No commit is written. */
+  | { readonly kind: 'unchanged' }
   | { readonly kind: 'conflict'; readonly paths: readonly string[] };
 
 /**
@@ -12,12 +20,10 @@ export type MergeStep =
  * operator's checkout is never touched), and the target moves only by a compare-and-swap.
  */
 export interface MergeCommits {
-  /** The target branch's head commit. */
-  targetHead(): Promise<string>;
-  /** True when `commit` is `into` or one of its ancestors (already merged). */
-  contains(into: string, commit: string): Promise<boolean>;
-  /** Merges `commit` onto `onto`: a two-parent merge commit, or the paths that conflict. */
-  merge(onto: string, commit: string, message: string): Promise<MergeStep>;
+  /** The target branch's head, read once (commit and tree of the same read). */
+  targetTip(): Promise<Tip>;
+  /** Merges `commit` onto `onto`: a two-parent merge commit, nothing to merge, or the paths that conflict. */
+  merge(onto: Tip, commit: string, message: string): Promise<MergeStep>;
   /**
    * Moves the target from `expected` to `next` if it is still at `expected`; false (and nothing
    * changed) when it moved meanwhile. Never forces.
@@ -35,31 +41,26 @@ export async function isAncestor(git: Git, commit: string, of: string): Promise<
 
 export function createMergeCommits(git: Git, target: string): MergeCommits {
   const ref = `refs/heads/${target}`;
-  const targetHead = (): Promise<string> => git.line(['rev-parse', '--verify', `${ref}^{commit}`]);
+  const targetTip = async (): Promise<Tip> => {
+    const [commit = '', tree = ''] = (
+      await git.line(['show', '-s', '--format=%H%n%T', `${ref}^{commit}`])
+    ).split('\n');
+    return { commit, tree };
+  };
   return {
-    targetHead,
-    contains: (into, commit) => isAncestor(git, commit, into),
+    targetTip,
     async merge(onto, commit, message) {
       const r = await git.run(
-        ['merge-tree', '--write-tree', '-z', '--name-only', '--no-messages', onto, commit],
+        ['merge-tree', '--write-tree', '-z', '--name-only', '--no-messages', onto.commit, commit],
         {
           okCodes: [1],
         },
       );
       const [tree = '', ...paths] = r.stdout.split('\0').filter((s) => s !== '');
       if (r.exitCode === 1) return { kind: 'conflict', paths: [...new Set(paths)] };
-      const merged = await git.line([
-        ...IDENTITY,
-        'commit-tree',
-        tree,
-        '-p',
-        onto,
-        '-p',
-        commit,
-        '-m',
-        message,
-      ]);
-      return { kind: 'merged', commit: merged };
+      if (tree === onto.tree) return { kind: 'unchanged' };
+      const args = [...IDENTITY, 'commit-tree', tree, '-p', onto.commit, '-p', commit, '-m', message];
+      return { kind: 'merged', tip: { commit: await git.line(args), tree } };
     },
     async land(next, expected, message) {
       try {
@@ -67,7 +68,7 @@ export function createMergeCommits(git: Git, target: string): MergeCommits {
         return true;
       } catch (error) {
         // update-ref says only "cannot lock ref"; whether the target moved is read, not parsed.
-        if (error instanceof GitError && (await targetHead()) !== expected) return false;
+        if (error instanceof GitError && (await targetTip()).commit !== expected) return false;
         throw error;
       }
     },

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { failedPrecondition, invalidArgument } from '../../core/errors.js';
 import { type CheckResult, createCheckRunner, endOrphanedCheck } from './check-runner.js';
 import { createGit } from './git.js';
-import { createMergeCommits } from './merge-commits.js';
+import { createMergeCommits, type Tip } from './merge-commits.js';
 import {
   type MergeCheck,
   type MergeEntry,
@@ -98,7 +98,7 @@ export async function openMergeQueue(options: MergeQueueOptions): Promise<MergeQ
   if (format.exitCode !== 0)
     throw invalidArgument(`${JSON.stringify(target)} is not a valid branch name`, { field: 'target' });
   const commits = createMergeCommits(git, target);
-  await commits.targetHead().catch(() => {
+  await commits.targetTip().catch(() => {
     throw failedPrecondition(`the target branch ${target} does not exist in ${options.repo}`, {
       field: 'target',
     });
@@ -178,29 +178,24 @@ export async function openMergeQueue(options: MergeQueueOptions): Promise<MergeQ
   };
 
   /**
-   * Merges the entries in order onto `base`. An entry already on the target has landed (an
-   * earlier run landed it and stopped before saying so); one that conflicts with the target is
-   * rejected; one that conflicts only with entries ahead of it in this group goes back to the
-   * queue, to be merged again once they are settled.
+   * Merges the entries in order onto `base`. An entry whose changes are on the target already has
+   * landed (an earlier run landed it and stopped before saying so); one whose changes an entry
+   * ahead of it carries rides along; one that conflicts with the target is rejected; one that
+   * conflicts only with entries ahead of it in this group goes back to the queue, to be merged
+   * again once they are settled.
    */
-  const build = async (base: string, ids: readonly string[]) => {
+  const build = async (base: Tip, ids: readonly string[]) => {
     let chain = base;
     const carried: string[] = [];
     for (const id of ids) {
       const { branch, head } = entry(id);
-      if (await commits.contains(base, head)) {
-        await land([id], base, `found on ${target} already`);
-        continue;
-      }
-      if (chain !== base && (await commits.contains(chain, head))) {
-        carried.push(id);
-        continue;
-      }
       const message = `Merge ${branch} into ${target} (merge queue entry ${id})`;
       const step = await commits.merge(chain, head, message);
-      if (step.kind === 'merged') {
-        chain = step.commit;
-        carried.push(id);
+      if (step.kind !== 'conflict') {
+        if (step.kind === 'merged') chain = step.tip;
+        if (step.kind === 'unchanged' && chain === base)
+          await land([id], base.commit, `its changes are on ${target} already`);
+        else carried.push(id);
         continue;
       }
       const alone = chain === base ? step : await commits.merge(base, head, message);
@@ -208,7 +203,7 @@ export async function openMergeQueue(options: MergeQueueOptions): Promise<MergeQ
         const paths = alone.paths;
         await reject(id, {
           reason: 'conflict',
-          message: `${branch} at ${short(head)} conflicts with ${target} at ${short(base)} in ${paths.join(', ')}`,
+          message: `${branch} at ${short(head)} conflicts with ${target} at ${short(base.commit)} in ${paths.join(', ')}`,
           paths,
         });
       } else {
@@ -219,7 +214,7 @@ export async function openMergeQueue(options: MergeQueueOptions): Promise<MergeQ
         );
       }
     }
-    return { commit: chain, carried, complete: carried.length === ids.length };
+    return { commit: chain.commit, carried, complete: carried.length === ids.length };
   };
 
   /**
@@ -230,8 +225,9 @@ export async function openMergeQueue(options: MergeQueueOptions): Promise<MergeQ
   const settle = async (ids: readonly string[], knownBadOn?: string): Promise<Settled> => {
     let group = ids;
     for (;;) {
-      const base = await commits.targetHead();
-      const built = await build(base, group);
+      const tip = await commits.targetTip();
+      const base = tip.commit;
+      const built = await build(tip, group);
       const { carried } = built;
       if (carried.length === 0) return {};
       if (!(knownBadOn === base && built.complete && carried.length > 1)) {
