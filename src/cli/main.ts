@@ -16,6 +16,9 @@ Options (environment variable in brackets):
   --db PATH                       SQLite file (BATON_DB, default ./data/baton.db)
   --sync full|normal              fsync every commit, or only survive process crashes (default full)
   --strategy NAME                 ${ASSIGNMENT_STRATEGIES.join(' | ')} (default capability)
+  --require-capability            strict capability mode: never give a task to a worker that does not
+                                  list its category (it waits instead); default: a category no worker
+                                  lists falls back to the least-loaded worker
   --lease-ttl-ms MS               a silent worker loses its tasks after this (default 30000)
   --max-attempts N                default attempts per task (default 3)
   --max-requests-per-minute N     shared request budget (default 600)
@@ -70,6 +73,7 @@ function parse(argv: readonly string[]): ServerOptions | 'help' {
       db: { type: 'string' },
       sync: { type: 'string' },
       strategy: { type: 'string' },
+      'require-capability': { type: 'boolean' },
       'lease-ttl-ms': { type: 'string' },
       'max-attempts': { type: 'string' },
       'max-requests-per-minute': { type: 'string' },
@@ -134,6 +138,7 @@ function parse(argv: readonly string[]): ServerOptions | 'help' {
     dbPath: values.db ?? env.BATON_DB ?? './data/baton.db',
     sync,
     strategy,
+    requireCapability: values['require-capability'] === true,
     autoStart: values['no-start'] !== true,
     logger: createLogger({ level, ...(format === undefined ? {} : { format }) }),
     whenStopped: values.reopen === true ? 'reopen' : 'refuse',
@@ -148,6 +153,13 @@ function parse(argv: readonly string[]): ServerOptions | 'help' {
   for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];
   return options as unknown as ServerOptions;
 }
+
+/** Which capability mode is in force, in the words of the startup banner. */
+const capabilityMode = (strict: boolean): string =>
+  strict
+    ? 'strict capability mode (--require-capability): a task waits for a worker listing its category'
+    : 'capability fallback: a task whose category no worker lists goes to the least-loaded worker ' +
+      '(--require-capability, or requireCapability on a task, forbids it)';
 
 async function main(): Promise<void> {
   let options: ServerOptions | 'help';
@@ -175,6 +187,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `baton: listening on ${server.url} (gRPC, gRPC-Web, Connect, REST /api/coordination)\n` +
       `baton: coordinator ${server.coordinator.state}, ${progress.total} task(s), state ${where}\n` +
+      `baton: assignment ${server.coordinator.workAssigner.strategy}, ${capabilityMode(server.coordinator.workAssigner.requireCapability)}\n` +
       (server.repo === undefined
         ? ''
         : `baton: repository ${server.repo.workspaces.gitDir}, target ${server.repo.workspaces.target}, ` +
