@@ -17,6 +17,10 @@ export const WHOLE_OR_ZERO: NumberRule = {
 };
 export const INTEGER: NumberRule = { what: 'a whole number', ok: (n) => Number.isSafeInteger(n) };
 export const POSITIVE: NumberRule = { what: 'a number above 0', ok: (n) => Number.isFinite(n) && n > 0 };
+export const AT_LEAST_ONE: NumberRule = {
+  what: 'a number, 1 or more',
+  ok: (n) => Number.isFinite(n) && n >= 1,
+};
 
 /** The flag's number, undefined when it was not given; a UsageError naming `--name` otherwise. */
 export function numberFlag(name: string, raw: string | undefined, rule: NumberRule): number | undefined {

@@ -1,16 +1,18 @@
-import type { Cancel, Now, Scheduler } from './clock.js';
+import type { Now, Scheduler } from './clock.js';
 import {
   type BudgetCheck,
   type BudgetScopeStatus,
   type CostAggregator,
   createCostAggregator,
 } from './cost-aggregator.js';
+import { createDeadlineTimer } from './deadline-timer.js';
 import { BatonError, invalidArgument, isBatonError } from './errors.js';
 import { createEventBus, type EventBus } from './event-bus.js';
 import type { BudgetScope, CoordEvents, LIFECYCLE_EVENTS } from './events.js';
 import { createLeaseTable, type LeaseTable } from './lease.js';
 import { COORDINATOR_STATES, type CoordinatorState } from './lifecycle.js';
 import { createRateLimiter, type RateDecision, type RateLimiter } from './rate-limiter.js';
+import { DEFAULT_RETRY_BACKOFF, normalizeBackoff, type RetryBackoffSpec } from './retry-backoff.js';
 import type { TaskSnapshot, TaskSpec } from './task.js';
 import { createTaskQueue, type Progress, type ReleaseOutcome, type TaskQueue } from './task-queue.js';
 import {
@@ -36,13 +38,21 @@ export interface CoordinatorOptions {
   /** How often workers should heartbeat; told to them on joining. Default a third of the lease. */
   readonly heartbeatIntervalMs?: number;
   readonly defaultMaxAttempts?: number;
+  /**
+   * The retry backoff of tasks that set none, field by field (default 1 s, doubling, at most
+   * 60 s: core/retry-backoff.ts). A task keeps the backoff it was added with.
+   */
+  readonly retryBackoff?: RetryBackoffSpec;
   readonly maxRequestsPerMinute?: number;
   readonly maxTokensPerMinute?: number;
   readonly globalBudgetUsd?: number;
   readonly perWorkerBudgetUsd?: number;
   /** The one source of time, required by `createCoordinator`: the core never reads the wall clock. */
   readonly now?: Now;
-  /** Runs lease sweeps. Without one, call `sweepLeases()` yourself. */
+  /**
+   * Runs lease sweeps, and wakes the coordinator when a scheduled or backed-off task comes due
+   * (one timer, for the earliest). Without one, call `sweepLeases()` and `dispatch()` yourself.
+   */
   readonly scheduler?: Scheduler;
   /** Where a restored coordinator starts. Default `init`. */
   readonly initialState?: CoordinatorState;
@@ -156,6 +166,7 @@ function checkOptions(options: CoordinatorOptions): void {
   positive(options.leaseTtlMs, 'leaseTtlMs');
   positive(options.heartbeatIntervalMs, 'heartbeatIntervalMs');
   positive(options.defaultMaxAttempts, 'defaultMaxAttempts', true);
+  normalizeBackoff(options.retryBackoff, DEFAULT_RETRY_BACKOFF, 'retryBackoff');
   if (options.requireCapability !== undefined && typeof options.requireCapability !== 'boolean') {
     throw invalidArgument('requireCapability must be true or false', { field: 'requireCapability' });
   }
@@ -194,6 +205,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
     createTaskQueue({
       now,
       ...(options.defaultMaxAttempts === undefined ? {} : { defaultMaxAttempts: options.defaultMaxAttempts }),
+      ...(options.retryBackoff === undefined ? {} : { defaultRetryBackoff: options.retryBackoff }),
     });
   const workAssigner =
     deps.workAssigner ??
@@ -226,8 +238,6 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
 
   let state: CoordinatorState = options.initialState ?? 'init';
   let announcedAllComplete = taskQueue.allTerminal();
-  let cancelSweep: Cancel | undefined;
-  let sweepAt = Number.POSITIVE_INFINITY;
   let unsubscribe: (() => void)[] = [];
   let globalStop = false;
   /**
@@ -256,18 +266,25 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
     events.emit(event, { at: now() });
   };
 
+  const sweepTimer =
+    scheduler === undefined
+      ? undefined
+      : createDeadlineTimer(scheduler, now, () => {
+          coordinator.sweepLeases();
+          scheduleSweep();
+        });
   const scheduleSweep = (): void => {
-    if (scheduler === undefined || state === 'stopped') return;
-    const next = leases.nextExpiry();
-    if (next === undefined || next >= sweepAt) return;
-    cancelSweep?.();
-    sweepAt = next;
-    cancelSweep = scheduler.setTimeout(() => {
-      sweepAt = Number.POSITIVE_INFINITY;
-      cancelSweep = undefined;
-      coordinator.sweepLeases();
-      scheduleSweep();
-    }, next - now());
+    if (state !== 'stopped') sweepTimer?.armFor(leases.nextExpiry());
+  };
+
+  /**
+   * One timer, for the earliest task that waits for its not-before time (the due set's top): when
+   * it fires the due tasks join the ready set and are dispatched, and `settle` arms it again for
+   * the next one. Only while running: a drained coordinator assigns nothing anyway.
+   */
+  const wakeTimer = scheduler === undefined ? undefined : createDeadlineTimer(scheduler, now, () => settle());
+  const scheduleWake = (): void => {
+    if (state === 'running') wakeTimer?.armFor(taskQueue.nextDueAt());
   };
 
   const touch = (workerId: string): number => {
@@ -358,6 +375,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
     assignAndSend();
     announceIfAllComplete();
     finishDrain();
+    scheduleWake();
   };
 
   /** Budget-stopped workers keep their tasks (they may finish them) but get no new ones. */
@@ -484,6 +502,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
     drain() {
       if (state === 'draining' || state === 'drained' || state === 'stopped') return;
       enter('draining', 'coord:draining');
+      wakeTimer?.cancel();
       for (const w of pool.list()) if (w.status !== 'offline') pool.sendTo(w.id, { type: 'coord:drain' });
       finishDrain();
     },
@@ -491,9 +510,8 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       if (state === 'stopped') return;
       for (const off of unsubscribe) off();
       unsubscribe = [];
-      cancelSweep?.();
-      cancelSweep = undefined;
-      sweepAt = Number.POSITIVE_INFINITY;
+      sweepTimer?.cancel();
+      wakeTimer?.cancel();
       enter('stopped', 'coord:stopped');
     },
     reopen() {
@@ -715,7 +733,10 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
 
   // Workers on the bus are answered from the start (a request before `start()` gets a wait).
   if (state !== 'stopped') unsubscribe = inbound();
-  if (state === 'running') scheduleSweep();
+  if (state === 'running') {
+    scheduleSweep();
+    scheduleWake();
+  }
   // Restored mid-drain with nothing held any more (the last report landed just before a crash).
   finishDrain();
   return coordinator;

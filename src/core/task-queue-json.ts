@@ -1,4 +1,5 @@
 import { BatonError, invalidArgument } from './errors.js';
+import type { RetryBackoff } from './retry-backoff.js';
 import { TASK_STATUSES, type TaskStatus } from './task.js';
 import type { TaskQueueJson } from './task-queue.js';
 import { TaskRecord } from './task-record.js';
@@ -11,13 +12,19 @@ const isCount = (v: unknown): v is number => Number.isInteger(v) && (v as number
  * Turns a `toJSON` image back into records, checking everything a store or a file could have
  * got wrong: a queue loaded from bad JSON must fail loudly rather than misbehave later.
  */
-export function parseQueueJson(json: TaskQueueJson, defaultMaxAttempts: number): TaskRecord[] {
+export function parseQueueJson(
+  json: TaskQueueJson,
+  defaultMaxAttempts: number,
+  defaultBackoff: RetryBackoff,
+): TaskRecord[] {
   if (typeof json !== 'object' || json === null || json.version !== 1 || !Array.isArray(json.tasks)) {
     throw invalidArgument('not a task queue image (version 1 with a tasks array)', { field: 'json' });
   }
   if (!isCount(json.nextSeq))
     throw invalidArgument('nextSeq must be a non-negative integer', { field: 'nextSeq' });
-  const specs = json.tasks.map((t, i) => normalizeSpec(t, `tasks[${i}]`, defaultMaxAttempts, 'stored'));
+  const specs = json.tasks.map((t, i) =>
+    normalizeSpec(t, `tasks[${i}]`, defaultMaxAttempts, 'stored', defaultBackoff),
+  );
   const ids = new Set<string>();
   for (const spec of specs) {
     if (ids.has(spec.id))
@@ -54,7 +61,8 @@ export function parseQueueJson(json: TaskQueueJson, defaultMaxAttempts: number):
     }
     for (const key of ['createdAt', 'updatedAt'] as const)
       if (!isTime(t[key])) throw bad(key, 'must be a time');
-    for (const key of ['assignedAt', 'startedAt', 'finishedAt'] as const) {
+    for (const key of ['assignedAt', 'startedAt', 'finishedAt', 'notBefore'] as const) {
+      if (key === 'notBefore' && t[key] === undefined) continue;
       if (t[key] !== null && !isTime(t[key])) throw bad(key, 'must be a time or null');
     }
     for (const key of ['workerId', 'error', 'cancelledBy'] as const) {
@@ -75,6 +83,8 @@ export function parseQueueJson(json: TaskQueueJson, defaultMaxAttempts: number):
     task.assignedAt = t.assignedAt;
     task.startedAt = t.startedAt;
     task.finishedAt = t.finishedAt;
+    // Stored before not-before times were: the schedule alone.
+    if (t.notBefore !== undefined) task.notBefore = t.notBefore;
     return task;
   });
   checkStatuses(records);

@@ -1,8 +1,16 @@
 import type { Now } from './clock.js';
+import { createDueSet } from './due-set.js';
 import { BatonError, failedPrecondition, invalidArgument, notFound } from './errors.js';
 import { IntrusiveList } from './intrusive-list.js';
 import { createPathLocks } from './path-locks.js';
 import { createReadySet } from './ready-set.js';
+import {
+  backoffDelay,
+  DEFAULT_RETRY_BACKOFF,
+  normalizeBackoff,
+  type RetryBackoff,
+  type RetryBackoffSpec,
+} from './retry-backoff.js';
 import { isTerminal, TASK_STATUSES, type TaskSnapshot, type TaskSpec, type TaskStatus } from './task.js';
 import {
   type DependencyGraph,
@@ -27,6 +35,8 @@ export interface TaskQueueOptions {
   readonly now: Now;
   /** Default for specs that do not set `maxAttempts`. */
   readonly defaultMaxAttempts?: number;
+  /** Defaults for the fields of `retryBackoff` a spec leaves out (see core/retry-backoff.ts). */
+  readonly defaultRetryBackoff?: RetryBackoffSpec;
   /** Called after every change to a task (removal included): what a store uses to find dirty rows. */
   readonly onChange?: (id: string) => void;
 }
@@ -84,6 +94,13 @@ export interface TaskQueue {
   /** Pending tasks whose deps are all complete: highest priority first, FIFO within a priority. */
   getReady(limit?: number): TaskSnapshot[];
   readyCount(): number;
+  /**
+   * The earliest not-before time of a task that is ready but for it (a `runAt`, a retry backoff):
+   * when to look again. Such a task joins the ready set by itself once `now()` reaches it.
+   */
+  nextDueAt(): number | undefined;
+  /** The retry backoff of specs that give none (the coordinator's default). */
+  readonly defaultRetryBackoff: RetryBackoff;
   /** The id of the task that should run next, optionally only among some categories. */
   peekReady(categories?: Iterable<string>): string | undefined;
   /**
@@ -142,9 +159,11 @@ const HELD_SCAN_LIMIT = 8;
 export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
   const { now } = options;
   const defaultMaxAttempts = options.defaultMaxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  const defaultBackoff = normalizeBackoff(options.defaultRetryBackoff, DEFAULT_RETRY_BACKOFF, 'retryBackoff');
   const changed = options.onChange ?? (() => {});
   const tasks = new Map<string, TaskRecord>();
   const ready = createReadySet();
+  const due = createDueSet();
   const byWorker = new Map<string, IntrusiveList<TaskRecord>>();
   const counts: Record<TaskStatus, number> = {
     pending: 0,
@@ -263,6 +282,35 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     return true;
   };
 
+  /**
+   * A pending task whose deps are all complete: ready, or due later when its not-before time has
+   * not come (it waits in the due set, saying until when, and joins the ready set then).
+   */
+  const enqueueReady = (task: TaskRecord, at: number): void => {
+    const notBefore = task.notBefore;
+    if (notBefore === null || notBefore <= at) {
+      ready.add(task);
+      return;
+    }
+    const when = new Date(notBefore).toISOString();
+    const failed = task.attemptsUsed;
+    task.waitingFor =
+      failed === 0
+        ? `scheduled: not before ${when}`
+        : `retry backoff after ${failed} failed attempt${failed === 1 ? '' : 's'}: not before ${when}`;
+    due.add(task);
+  };
+
+  /** Moves the tasks whose not-before time has come into the ready set: before every look at it. */
+  const promoteDue = (): void => {
+    if (due.size === 0) return;
+    const at = now();
+    for (let task = due.takeDue(at); task !== undefined; task = due.takeDue(at)) {
+      task.waitingFor = null;
+      ready.add(task);
+    }
+  };
+
   /** The one place a status changes: keeps counts, the ready set, the worker index and path locks right. */
   const setStatus = (task: TaskRecord, status: TaskStatus, at: number): void => {
     const holding = status === 'assigned' || status === 'running';
@@ -279,8 +327,8 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     counts[status]++;
     task.status = status;
     task.updatedAt = at;
-    if (status === 'pending' && task.pendingDeps === 0) ready.add(task);
-    else ready.remove(task);
+    if (status === 'pending' && task.pendingDeps === 0) enqueueReady(task, at);
+    else if (!ready.remove(task) && task.dueIndex >= 0) due.remove(task);
     changed(task.id);
   };
 
@@ -357,7 +405,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       task.finishedAt = at;
       setStatus(task, 'cancelled', at);
     } else {
-      if (task.pendingDeps === 0) ready.add(task);
+      if (task.pendingDeps === 0) enqueueReady(task, at);
       changed(task.id);
     }
   };
@@ -381,7 +429,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     const positions: number[] = [];
     for (const [i, spec] of specs.entries()) {
       try {
-        normalized.push(normalizeSpec(spec, fieldOf(i), defaultMaxAttempts));
+        normalized.push(normalizeSpec(spec, fieldOf(i), defaultMaxAttempts, 'new', defaultBackoff));
         positions.push(i);
       } catch (error) {
         if (!(error instanceof BatonError)) throw error;
@@ -432,9 +480,18 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     return created.map((task) => task.snapshot());
   };
 
-  const release = (task: TaskRecord, at: number, retry: boolean, error: string): ReleaseOutcome => {
+  /** `backoff`: a retryable failure waits its backoff; a lapsed lease (the worker is gone) does not. */
+  const release = (
+    task: TaskRecord,
+    at: number,
+    retry: boolean,
+    error: string,
+    backoff: boolean,
+  ): ReleaseOutcome => {
     task.error = error;
     if (retry && task.attemptsUsed < task.maxAttempts) {
+      const wait = backoff ? backoffDelay(task.retryBackoff, task.attemptsUsed, task.id, task.attempt) : 0;
+      task.notBefore = wait === 0 ? null : at + wait;
       setStatus(task, 'pending', at);
       return { task: task.snapshot(), requeued: true, cancelled: [] };
     }
@@ -483,6 +540,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       }
       holdBy(task, null);
       ready.remove(task);
+      due.remove(task);
       if (task.parkedOn !== null) unpark(task);
       releasePaths(task);
       counts[task.status]--;
@@ -511,10 +569,17 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
         throw invalidArgument('limit must be a non-negative integer', { field: 'limit' });
       }
+      promoteDue();
       return snapshots(ready.top(limit ?? ready.size));
     },
-    readyCount: () => ready.size,
+    readyCount() {
+      promoteDue();
+      return ready.size;
+    },
+    nextDueAt: () => due.nextDueAt(),
+    defaultRetryBackoff: defaultBackoff,
     peekReady(categories) {
+      promoteDue();
       let best: TaskRecord | undefined;
       do {
         if (categories === undefined) best = ready.best();
@@ -532,13 +597,17 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       return best?.id;
     },
     peekReadyWhere(accept) {
+      promoteDue();
       let best: TaskRecord | undefined;
       do best = ready.bestWhere(accept);
       while (best !== undefined && parkIfBlocked(best));
       if (best !== undefined) lastFound = best;
       return best?.id;
     },
-    readyCategories: () => ready.categories(),
+    readyCategories() {
+      promoteDue();
+      return ready.categories();
+    },
     explainWait: (category, strict, reason) => ready.explain(category, strict, reason),
     assign(id, workerId) {
       const task = lookup(id);
@@ -561,6 +630,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       task.attempt++;
       task.assignedAt = at;
       task.startedAt = null;
+      task.notBefore = null;
       task.error = null;
       // A worker took a task of this heap: whatever kept its tasks from every worker is over.
       if (task.waitNote !== null) task.waitNote.reason = null;
@@ -588,7 +658,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       setStatus(task, 'complete', at);
       for (const dependent of task.dependents ?? []) {
         dependent.pendingDeps--;
-        if (dependent.pendingDeps === 0 && dependent.status === 'pending') ready.add(dependent);
+        if (dependent.pendingDeps === 0 && dependent.status === 'pending') enqueueReady(dependent, at);
       }
       return task;
     },
@@ -597,12 +667,12 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       checkFence(task, fence, 'fail');
       if (typeof error !== 'string')
         throw invalidArgument('error must be a string', { field: 'error', taskId: id });
-      return release(task, now(), failOptions?.retryable === true, error);
+      return release(task, now(), failOptions?.retryable === true, error, true);
     },
     requeue(id, reason, fence) {
       const task = lookup(id, 'id', fence?.workerId);
       checkFence(task, fence, 'requeue');
-      return release(task, now(), true, reason);
+      return release(task, now(), true, reason, false);
     },
     cancel(id) {
       const task = lookup(id);
@@ -647,6 +717,8 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
         t.error = null;
         t.finishedAt = null;
         t.attemptFloor = t.attempt;
+        // A retry starts over: no backoff, but a schedule still holds.
+        t.notBefore = t.runAt;
         setStatus(t, 'pending', at);
       };
       restore(task);
@@ -719,6 +791,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       return { nodes, edges };
     },
     getProgress() {
+      promoteDue();
       const total = tasks.size;
       return {
         ...counts,
@@ -743,7 +816,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       return nextSeq;
     },
     fromJSON(json) {
-      const records = parseQueueJson(json, defaultMaxAttempts);
+      const records = parseQueueJson(json, defaultMaxAttempts, defaultBackoff);
       queue.clear();
       nextSeq = json.nextSeq;
       for (const task of records) tasks.set(task.id, task);
@@ -755,13 +828,14 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
           else dep.dependents.push(task);
         }
       }
+      const at = now();
       for (const task of records) {
         counts[task.status]++;
         if (task.status === 'assigned' || task.status === 'running') {
           holdBy(task, task.workerId);
           locks.acquire(task.id, task.paths);
         }
-        if (task.status === 'pending' && task.pendingDeps === 0) ready.add(task);
+        if (task.status === 'pending' && task.pendingDeps === 0) enqueueReady(task, at);
         changed(task.id);
       }
     },
@@ -770,6 +844,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       tasks.clear();
       lastFound = undefined;
       ready.clear();
+      due.clear();
       locks.clear();
       parked.clear();
       byWorker.clear();

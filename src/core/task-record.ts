@@ -1,6 +1,7 @@
 import type { IntrusiveList, ListNode } from './intrusive-list.js';
+import type { RetryBackoff } from './retry-backoff.js';
 import type { Metadata, TaskSnapshot, TaskStatus } from './task.js';
-import type { NormalizedSpec } from './task-spec.js';
+import { MAX_TIME, type NormalizedSpec } from './task-spec.js';
 
 /**
  * What a ready heap says of every task in it: why none of them can be placed (a category that no
@@ -30,6 +31,12 @@ export class TaskRecord implements ListNode<TaskRecord> {
   readonly paths: readonly string[];
   readonly land: boolean;
   readonly requireCapability: boolean;
+  /** When it was scheduled to run (`runAt`, or `delayMs` after it was added); null: when ready. */
+  readonly runAt: number | null;
+  /** Shared by every task that took the coordinator's defaults. */
+  readonly retryBackoff: RetryBackoff;
+  /** Not assigned before this time (runAt, or the end of a retry backoff); null: nothing holds it. */
+  notBefore: number | null;
   /** Insertion order: the FIFO tie-break within a priority. */
   readonly seq: number;
   status: TaskStatus = 'pending';
@@ -54,6 +61,8 @@ export class TaskRecord implements ListNode<TaskRecord> {
   waitingFor: string | null = null;
   /** Position in the ready heap, -1 when not in it. */
   heapIndex = -1;
+  /** Position in the due set (ready but for its not-before time), -1 when not in it. */
+  dueIndex = -1;
   /** The note of the ready heap holding the task; null when it is not in the ready set. */
   waitNote: WaitNote | null = null;
   /** Links in the list of tasks its worker holds (assigned or running); null when not held. */
@@ -70,6 +79,9 @@ export class TaskRecord implements ListNode<TaskRecord> {
     this.maxAttempts = spec.maxAttempts;
     this.land = spec.land;
     this.requireCapability = spec.requireCapability;
+    this.runAt = spec.delayMs === null ? spec.runAt : Math.min(MAX_TIME, createdAt + spec.delayMs);
+    this.notBefore = this.runAt;
+    this.retryBackoff = spec.retryBackoff;
     this.paths = spec.paths.length === 0 ? EMPTY_LIST : Object.freeze(spec.paths.slice());
     this.seq = seq;
     this.createdAt = createdAt;
@@ -102,6 +114,9 @@ export class TaskRecord implements ListNode<TaskRecord> {
       paths: this.paths,
       land: this.land,
       requireCapability: this.requireCapability,
+      runAt: this.runAt,
+      notBefore: this.notBefore,
+      retryBackoff: this.retryBackoff,
       waitingFor: this.waitingFor ?? this.waitNote?.reason ?? null,
     };
   }

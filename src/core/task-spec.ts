@@ -1,5 +1,6 @@
 import { type BatonError, BatonError as Err, invalidArgument } from './errors.js';
 import { normalizeGlob } from './path-glob.js';
+import { DEFAULT_RETRY_BACKOFF, normalizeBackoff, type RetryBackoff } from './retry-backoff.js';
 import type { Metadata, TaskSpec } from './task.js';
 
 /** A task spec after validation: every field present and sane. */
@@ -14,7 +15,15 @@ export interface NormalizedSpec {
   readonly paths: readonly string[];
   readonly land: boolean;
   readonly requireCapability: boolean;
+  /** Absolute (`runAt`); null when not given. */
+  readonly runAt: number | null;
+  /** Relative to when the task is added (`delayMs`); null when not given. */
+  readonly delayMs: number | null;
+  readonly retryBackoff: RetryBackoff;
 }
+
+/** The latest time a Date can hold, in ms: a not-before time past it could never be shown. */
+export const MAX_TIME = 8.64e15;
 
 /** A task may claim this many globs: each is compared with the held ones at assignment. */
 const MAX_PATHS = 256;
@@ -100,6 +109,7 @@ export function normalizeSpec(
   field: string,
   defaultMaxAttempts: number,
   rules: SpecRules = 'new',
+  defaultBackoff: RetryBackoff = DEFAULT_RETRY_BACKOFF,
 ): NormalizedSpec {
   const strict = rules === 'new';
   if (typeof spec !== 'object' || spec === null)
@@ -163,6 +173,8 @@ export function normalizeSpec(
     throw invalidArgument(`task ${id}: maxAttempts must be an integer ≥ 1`, at('maxAttempts'));
   }
 
+  const { runAt, delayMs } = normalizeSchedule(spec, id, field);
+
   return {
     id,
     deps,
@@ -178,7 +190,38 @@ export function normalizeSpec(
       id,
       fieldPath(field, 'requireCapability'),
     ),
+    runAt,
+    delayMs,
+    retryBackoff: normalizeBackoff(spec.retryBackoff, defaultBackoff, fieldPath(field, 'retryBackoff'), id),
   };
+}
+
+/** A whole number of ms from 0 to MAX_TIME, or null when not given. */
+function timeField(value: unknown, name: string, id: string, field: string): number | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_TIME) {
+    throw invalidArgument(`task ${id}: ${name} must be a whole number of ms from 0 to ${MAX_TIME}`, {
+      field: fieldPath(field, name),
+      taskId: id,
+    });
+  }
+  return value;
+}
+
+function normalizeSchedule(
+  spec: TaskSpec,
+  id: string,
+  field: string,
+): { runAt: number | null; delayMs: number | null } {
+  const runAt = timeField(spec.runAt, 'runAt', id, field);
+  const delayMs = timeField(spec.delayMs, 'delayMs', id, field);
+  if (runAt !== null && delayMs !== null) {
+    throw invalidArgument(`task ${id}: give runAt or delayMs, not both`, {
+      field: fieldPath(field, 'delayMs'),
+      taskId: id,
+    });
+  }
+  return { runAt, delayMs };
 }
 
 function normalizeFlag(value: unknown, name: string, id: string, field: string): boolean {

@@ -1,3 +1,5 @@
+import type { RetryBackoff, RetryBackoffSpec } from './retry-backoff.js';
+
 /** A task's life: pending → assigned → running → complete | failed | cancelled. */
 export type TaskStatus = 'pending' | 'assigned' | 'running' | 'complete' | 'failed' | 'cancelled';
 
@@ -41,6 +43,15 @@ export interface TaskSpec {
   readonly paths?: readonly string[] | undefined;
   /** Queue the worker's branch for landing when the task completes with a head commit. */
   readonly land?: boolean | undefined;
+  /**
+   * Not before this time (ms since the epoch): the task is not assigned earlier, even when ready.
+   * A time in the past changes nothing. Not with `delayMs`.
+   */
+  readonly runAt?: number | null | undefined;
+  /** Not before this many ms after it is added: `runAt` relative to now. Not with `runAt`. */
+  readonly delayMs?: number | undefined;
+  /** The wait after a retryable failure; fields left out take the coordinator's defaults. */
+  readonly retryBackoff?: RetryBackoffSpec | undefined;
 }
 
 /** A read-only copy of a task: what every query returns. */
@@ -69,9 +80,18 @@ export interface TaskSnapshot {
   readonly land: boolean;
   /** The task's own `requireCapability` (the coordinator's may be on too). */
   readonly requireCapability: boolean;
+  /** When it was scheduled to run (`runAt`, or `delayMs` after it was added); null: as soon as ready. */
+  readonly runAt: number | null;
   /**
-   * Why a ready task is not running yet (a path held by another task, no worker with its
-   * category under requireCapability); null otherwise.
+   * The time before which it is not assigned: `runAt`, or after a retryable failure the end of
+   * its backoff. Null once assigned, and when nothing holds it back.
+   */
+  readonly notBefore: number | null;
+  /** The backoff it retries with: its own fields over the coordinator's defaults at the time it was added. */
+  readonly retryBackoff: RetryBackoff;
+  /**
+   * Why a ready task is not running yet (its not-before time, a path held by another task, no
+   * worker with its category under requireCapability); null otherwise.
    */
   readonly waitingFor: string | null;
 }

@@ -520,8 +520,13 @@ describe('Coordinator', () => {
         error: 'flaky',
         retryable: true,
       });
-      expect(task(s.coordinator, 'a')).to.deep.include({ status: 'assigned', attempt: 2 });
+      // It waits out its backoff (the default's first one: 0.5–1 s), then goes out again by itself.
+      const waiting = task(s.coordinator, 'a');
+      expect(waiting).to.deep.include({ status: 'pending', attempt: 1 });
+      expect(waiting.notBefore).to.be.within(1_500, 2_000);
       expect(s.announced('coord:task-requeued')).to.have.length(1);
+      s.clock.advance(1_000);
+      expect(task(s.coordinator, 'a')).to.deep.include({ status: 'assigned', attempt: 2 });
       s.events.emit('coord:failed', {
         workerId: 'w1',
         taskId: 'a',

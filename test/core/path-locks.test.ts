@@ -7,7 +7,9 @@ import type { TaskSnapshot } from '../../src/core/task.js';
 import { createTaskQueue, type TaskQueue } from '../../src/core/task-queue.js';
 import { expectRefused } from './expect-baton-error.js';
 
-const queue = (): TaskQueue => createTaskQueue({ now: createManualClock(0).now });
+/** Retries at once: the model below knows no backoff (test/core/not-before.property.test.ts does). */
+const queue = (): TaskQueue =>
+  createTaskQueue({ now: createManualClock(0).now, defaultRetryBackoff: { initialMs: 0, maxMs: 0 } });
 const holding = (t: TaskSnapshot): boolean => t.status === 'assigned' || t.status === 'running';
 const clash = (a: TaskSnapshot, b: TaskSnapshot): boolean =>
   a.paths.some((p) => b.paths.some((q) => globsOverlap(p, q)));

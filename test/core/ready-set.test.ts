@@ -1,25 +1,12 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { createReadySet } from '../../src/core/ready-set.js';
-import { EMPTY_METADATA, runsBefore, TaskRecord } from '../../src/core/task-record.js';
+import { runsBefore, TaskRecord } from '../../src/core/task-record.js';
+import { normalizeSpec } from '../../src/core/task-spec.js';
 
 let nextSeq = 0;
 const task = (id: string, priority = 0, category = ''): TaskRecord =>
-  new TaskRecord(
-    {
-      id,
-      deps: [],
-      priority,
-      category,
-      metadata: EMPTY_METADATA,
-      maxAttempts: 1,
-      paths: [],
-      land: false,
-      requireCapability: false,
-    },
-    nextSeq++,
-    0,
-  );
+  new TaskRecord(normalizeSpec({ id, priority, category, maxAttempts: 1 }, '', 1), nextSeq++, 0);
 
 const ids = (tasks: readonly TaskRecord[]): string[] => tasks.map((t) => t.id);
 

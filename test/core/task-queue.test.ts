@@ -60,6 +60,9 @@ describe('TaskQueue', () => {
         paths: [],
         land: false,
         requireCapability: false,
+        runAt: null,
+        notBefore: null,
+        retryBackoff: { initialMs: 1000, maxMs: 60000, multiplier: 2 },
         waitingFor: null,
       });
       expect(queue.size).to.equal(1);

@@ -18,6 +18,9 @@ describe('task specs', () => {
         paths: [],
         land: false,
         requireCapability: false,
+        runAt: null,
+        delayMs: null,
+        retryBackoff: { initialMs: 1000, maxMs: 60000, multiplier: 2 },
       });
     });
 

@@ -2,9 +2,7 @@ import { expect } from 'chai';
 import { createWorker, type Worker, type WorkerOptions } from '../../src/client/index.js';
 import { type BatonServer, type ServerOptions, startServer } from '../../src/server/server.js';
 import { startCli, waitFor } from '../durability/harness.js';
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field.
-type Json = any;
+import { type Json, rest as restJson } from '../support/json-http.js';
 
 describe('strict capability mode over the server', () => {
   const servers: BatonServer[] = [];
@@ -43,15 +41,8 @@ describe('strict capability mode over the server', () => {
     return w;
   }
 
-  const rest = async (server: BatonServer, path: string, body?: unknown): Promise<Json> => {
-    const response = await fetch(`${server.url}/api/coordination${path}`, {
-      method: body === undefined ? 'GET' : 'POST',
-      ...(body === undefined
-        ? {}
-        : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-    });
-    return response.json();
-  };
+  const rest = (server: BatonServer, path: string, body?: unknown): Promise<Json> =>
+    restJson(server.url, path, body);
 
   it('baton serve with requireCapability: a "flaky" task waits, saying why, while llm and python workers run the rest', async () => {
     const server = await serve({ requireCapability: true });

@@ -43,6 +43,15 @@ const task = fc
     startedAt: timestamp,
     finishedAt: timestamp,
     requireCapability: fc.boolean(),
+    runAt: timestamp,
+    notBefore: timestamp,
+    retryBackoff: fc.option(
+      fc.record(
+        { initialMs: fc.double({ noNaN: true }), maxMs: fc.nat(), multiplier: fc.double({ noNaN: true }) },
+        { requiredKeys: [] },
+      ),
+      { nil: undefined },
+    ),
   })
   .map((t) => create(TaskSchema, t as never));
 

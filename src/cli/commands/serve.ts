@@ -1,10 +1,20 @@
 import type { Command } from 'commander';
+import { isBatonError } from '../../core/errors.js';
+import { DEFAULT_RETRY_BACKOFF, normalizeBackoff, type RetryBackoffSpec } from '../../core/retry-backoff.js';
 import { ASSIGNMENT_STRATEGIES } from '../../core/work-assigner.js';
 import { createLogger, LOG_LEVELS } from '../../server/observability/logger.js';
 import { type ServerOptions, startServer } from '../../server/server.js';
 import { StoreOpenError } from '../../server/store/sqlite-store.js';
 import { EXIT } from '../exit-codes.js';
-import { choiceFlag, numberFlag, PORT, POSITIVE, WHOLE } from '../flag-values.js';
+import {
+  AT_LEAST_ONE,
+  choiceFlag,
+  numberFlag,
+  PORT,
+  POSITIVE,
+  WHOLE,
+  WHOLE_OR_ZERO,
+} from '../flag-values.js';
 import { usageChecked } from '../usage-checked.js';
 import { UsageError } from '../usage-error.js';
 
@@ -19,6 +29,9 @@ interface ServeFlags {
   readonly requireCapability?: boolean;
   readonly leaseTtlMs?: string;
   readonly maxAttempts?: string;
+  readonly retryInitialMs?: string;
+  readonly retryMaxMs?: string;
+  readonly retryMultiplier?: string;
   readonly maxRequestsPerMinute?: string;
   readonly maxTokensPerMinute?: string;
   readonly globalBudgetUsd?: string;
@@ -60,6 +73,16 @@ export function addServeCommand(program: Command): void {
     )
     .option('--lease-ttl-ms <ms>', 'a silent worker loses its tasks after this (default 30000)')
     .option('--max-attempts <n>', 'default attempts per task (default 3)')
+    .option(
+      '--retry-initial-ms <ms>',
+      'after a retryable failure a task waits up to this long before its next attempt, 0 for no wait ' +
+        '(the ceiling; the wait is drawn from its upper half; default 1000)',
+    )
+    .option('--retry-max-ms <ms>', 'the ceiling of that wait never grows past this (default 60000)')
+    .option(
+      '--retry-multiplier <x>',
+      'the ceiling grows this many times per failed attempt, 1 or more (default 2)',
+    )
     .option('--max-requests-per-minute <n>', 'shared request budget (default 600)')
     .option('--max-tokens-per-minute <n>', 'shared LLM token budget (default 1000000)')
     .option('--global-budget-usd <usd>', 'stop all workers past this spend (default none)')
@@ -119,6 +142,7 @@ export function serverOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Server
     whenStopped: flags.reopen === true ? 'reopen' : 'refuse',
     leaseTtlMs: numberFlag('lease-ttl-ms', flags.leaseTtlMs, POSITIVE),
     defaultMaxAttempts: numberFlag('max-attempts', flags.maxAttempts, WHOLE),
+    retryBackoff: retryBackoffOptions(flags),
     maxRequestsPerMinute: numberFlag('max-requests-per-minute', flags.maxRequestsPerMinute, WHOLE),
     maxTokensPerMinute: numberFlag('max-tokens-per-minute', flags.maxTokensPerMinute, WHOLE),
     globalBudgetUsd: numberFlag('global-budget-usd', flags.globalBudgetUsd, POSITIVE),
@@ -127,6 +151,40 @@ export function serverOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Server
   };
   for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];
   return options as unknown as ServerOptions;
+}
+
+const BACKOFF_FLAGS: Readonly<Record<string, string>> = {
+  'retryBackoff.initialMs': 'retry-initial-ms',
+  'retryBackoff.maxMs': 'retry-max-ms',
+  'retryBackoff.multiplier': 'retry-multiplier',
+};
+
+/**
+ * The default retry backoff, field by field; undefined when no --retry-* flag is given. Checked
+ * here as the coordinator will check it (the other fields' defaults included), so that a
+ * maximum below the initial wait is a usage error naming the flag, not a refusal to start.
+ */
+function retryBackoffOptions(flags: ServeFlags): RetryBackoffSpec | undefined {
+  const backoff = Object.fromEntries(
+    Object.entries({
+      initialMs: numberFlag('retry-initial-ms', flags.retryInitialMs, WHOLE_OR_ZERO),
+      maxMs: numberFlag('retry-max-ms', flags.retryMaxMs, WHOLE_OR_ZERO),
+      multiplier: numberFlag('retry-multiplier', flags.retryMultiplier, AT_LEAST_ONE),
+    }).filter(([, value]) => value !== undefined),
+  ) as RetryBackoffSpec;
+  if (Object.keys(backoff).length === 0) return undefined;
+  try {
+    normalizeBackoff(backoff, DEFAULT_RETRY_BACKOFF, 'retryBackoff');
+  } catch (error) {
+    if (!isBatonError(error)) throw error;
+    const flag = BACKOFF_FLAGS[error.field ?? ''] ?? 'retry-initial-ms';
+    const message = error.message.replace(
+      /retryBackoff\.(\w+)/g,
+      (name) => `--${BACKOFF_FLAGS[name] ?? name}`,
+    );
+    throw new UsageError(`--${flag}: ${message}`);
+  }
+  return backoff;
 }
 
 /** The shared repository's options; the repository flags are refused without --repo. */

@@ -88,7 +88,26 @@ function writeTask(w: ProtoWriter, t: Task): void {
   }
   w.stringField(31, t.waitingFor);
   w.boolField(35, t.land);
+  writeTimestamp(w, 40, t.runAt);
+  writeTimestamp(w, 41, t.notBefore);
+  if (t.retryBackoff !== undefined) {
+    const b = t.retryBackoff;
+    if ((b.$unknown?.length ?? 0) > 0) throw unsupported;
+    w.tag(42, WIRE_LEN);
+    const at = w.fork();
+    writeOptionalDouble(w, 1, b.initialMs);
+    writeOptionalDouble(w, 2, b.maxMs);
+    writeOptionalDouble(w, 3, b.multiplier);
+    w.join(at);
+  }
   w.boolField(43, t.requireCapability);
+}
+
+/** An `optional double`: written whenever set, 0 included (explicit presence). */
+function writeOptionalDouble(w: ProtoWriter, field: number, value: number | undefined): void {
+  if (value === undefined) return;
+  w.tag(field, WIRE_I64);
+  w.double(value);
 }
 
 function writeUint32(w: ProtoWriter, field: number, value: number): void {

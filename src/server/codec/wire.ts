@@ -1,12 +1,19 @@
 // codec/: wire <-> core translation: generated messages, JSON/protobuf conversions, error mapping.
 // Imports src/core, src/gen and src/wire; runtime/ and workspaces/ for types only (test/architecture/walls.test.ts).
 import { create, fromJson, type JsonObject, type JsonValue } from '@bufbuild/protobuf';
-import { type Timestamp, timestampFromMs, type Value, ValueSchema } from '@bufbuild/protobuf/wkt';
+import {
+  type Timestamp,
+  timestampFromMs,
+  timestampMs,
+  type Value,
+  ValueSchema,
+} from '@bufbuild/protobuf/wkt';
 import type { BudgetScopeStatus, CostStatus as CoreCostStatus } from '../../core/cost-aggregator.js';
 import type { BatonError } from '../../core/errors.js';
 import type { BudgetScope as CoreBudgetScope } from '../../core/events.js';
 import type { CoordinatorState } from '../../core/lifecycle.js';
 import type { RateLimiterStatus } from '../../core/rate-limiter.js';
+import type { RetryBackoff as CoreRetryBackoff, RetryBackoffSpec } from '../../core/retry-backoff.js';
 import type {
   TaskSpec as CoreTaskSpec,
   TaskStatus as CoreTaskStatus,
@@ -27,6 +34,8 @@ import {
   ProgressSchema,
   type RateLimitStatus,
   RateLimitStatusSchema,
+  type RetryBackoff,
+  RetryBackoffSchema,
   type Spend,
   SpendSchema,
   type Task,
@@ -145,10 +154,26 @@ export function taskToWire(t: TaskSnapshot): Task {
     finishedAt: timestamp(t.finishedAt),
     paths: [...t.paths],
     land: t.land,
+    runAt: timestamp(t.runAt),
+    notBefore: timestamp(t.notBefore),
+    retryBackoff: backoffToWire(t.retryBackoff),
     requireCapability: t.requireCapability,
     waitingFor: t.waitingFor ?? '',
   });
 }
+
+const backoffToWire = (b: CoreRetryBackoff): RetryBackoff =>
+  create(RetryBackoffSchema, { initialMs: b.initialMs, maxMs: b.maxMs, multiplier: b.multiplier });
+
+/** Only the fields that were set: the others take the coordinator's defaults. */
+const backoffFromWire = (b: RetryBackoff): RetryBackoffSpec => ({
+  ...(b.initialMs === undefined ? {} : { initialMs: b.initialMs }),
+  ...(b.maxMs === undefined ? {} : { maxMs: b.maxMs }),
+  ...(b.multiplier === undefined ? {} : { multiplier: b.multiplier }),
+});
+
+/** Not before: a Timestamp between two milliseconds waits for the later one. */
+const notBeforeMs = (ts: Timestamp): number => Math.ceil(timestampMs(ts));
 
 export function specFromWire(spec: TaskSpec): CoreTaskSpec {
   return {
@@ -161,6 +186,9 @@ export function specFromWire(spec: TaskSpec): CoreTaskSpec {
     ...(spec.paths.length === 0 ? {} : { paths: spec.paths }),
     ...(spec.land ? { land: true } : {}),
     ...(spec.requireCapability ? { requireCapability: true } : {}),
+    ...(spec.runAt === undefined ? {} : { runAt: notBeforeMs(spec.runAt) }),
+    ...(spec.delayMs === undefined ? {} : { delayMs: spec.delayMs }),
+    ...(spec.retryBackoff === undefined ? {} : { retryBackoff: backoffFromWire(spec.retryBackoff) }),
   };
 }
 

@@ -64,6 +64,7 @@ export function openCoordinator(options: OpenCoordinatorOptions): DurableCoordin
     now,
     onChange: tracker.taskChanged,
     ...(options.defaultMaxAttempts === undefined ? {} : { defaultMaxAttempts: options.defaultMaxAttempts }),
+    ...(options.retryBackoff === undefined ? {} : { defaultRetryBackoff: options.retryBackoff }),
   });
   if (image !== undefined) taskQueue.fromJSON(image.tasks);
   const leases = createLeaseTable({ ttlMs: options.leaseTtlMs ?? 30_000, now });

@@ -110,7 +110,8 @@ export function openSqliteConnection(options: SqliteStoreOptions): SqliteConnect
        status = excluded.status, worker_id = excluded.worker_id, attempt = excluded.attempt,
        attempt_floor = excluded.attempt_floor, updated_at = excluded.updated_at,
        assigned_at = excluded.assigned_at, started_at = excluded.started_at,
-       finished_at = excluded.finished_at, error = excluded.error, cancelled_by = excluded.cancelled_by`,
+       finished_at = excluded.finished_at, error = excluded.error, cancelled_by = excluded.cancelled_by,
+       not_before = excluded.not_before`,
   );
   const upsertResult = db.prepare<[number, string]>('INSERT OR REPLACE INTO task_results VALUES (?, ?)');
   const deleteTaskRows = [

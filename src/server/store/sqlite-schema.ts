@@ -103,6 +103,12 @@ export const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
       DROP TABLE tasks;
     `);
   },
+  // 5: the time before which a pending task is not assigned (its runAt, or the end of a retry
+  // backoff), in task_state because a retryable failure changes it. NULL: nothing holds it back,
+  // which is what every task stored before was.
+  (db) => {
+    db.exec('ALTER TABLE task_state ADD COLUMN not_before INTEGER');
+  },
 ];
 
 /** The stored code of each task status (task_state.status, schema 4): append only. */

@@ -16,6 +16,7 @@ export const STATE_COLUMNS = [
   'finished_at',
   'error',
   'cancelled_by',
+  'not_before',
 ] as const;
 
 /** Values per task in `TaskWrites.states`: seq, then STATE_COLUMNS. */
@@ -47,6 +48,8 @@ const specJson = (row: TaskRow): string =>
     paths: row.paths,
     land: row.land,
     requireCapability: row.requireCapability,
+    runAt: row.runAt,
+    retryBackoff: row.retryBackoff,
     createdAt: row.createdAt,
   });
 
@@ -71,6 +74,8 @@ export function writeTask(writes: TaskWrites, row: TaskRow, storedNextSeq: numbe
     row.finishedAt,
     row.error,
     row.cancelledBy,
+    // A row from before not-before times (an image restored from JSON) has none.
+    row.notBefore ?? null,
   );
   // Only a completion sets a result, and a complete task never changes again.
   if (row.status === 'complete' && row.result !== null && row.result !== undefined) {
@@ -93,6 +98,7 @@ export interface StoredTask {
   readonly finished_at: number | null;
   readonly error: string | null;
   readonly cancelled_by: string | null;
+  readonly not_before: number | null;
   readonly result: string | null;
 }
 
@@ -112,6 +118,7 @@ export function readTask(r: StoredTask): TaskRow {
   row.assignedAt = r.assigned_at;
   row.startedAt = r.started_at;
   row.finishedAt = r.finished_at;
+  row.notBefore = r.not_before;
   row.waitingFor = null;
   return row as unknown as TaskRow;
 }

@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file coord/v1/task.proto.
  */
 export const file_coord_v1_task: GenFile = /*@__PURE__*/
-  fileDesc("ChNjb29yZC92MS90YXNrLnByb3RvEghjb29yZC52MSLYAQoIVGFza1NwZWMSCgoCaWQYASABKAkSDAoEZGVwcxgCIAMoCRIQCghwcmlvcml0eRgDIAEoARIQCghjYXRlZ29yeRgEIAEoCRIpCghtZXRhZGF0YRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSGQoMbWF4X2F0dGVtcHRzGAYgASgNSACIAQESDQoFcGF0aHMYFCADKAkSDAoEbGFuZBgZIAEoCBIaChJyZXF1aXJlX2NhcGFiaWxpdHkYKyABKAhCDwoNX21heF9hdHRlbXB0cyLcBAoEVGFzaxIKCgJpZBgBIAEoCRIMCgRkZXBzGAIgAygJEhAKCHByaW9yaXR5GAMgASgBEhAKCGNhdGVnb3J5GAQgASgJEikKCG1ldGFkYXRhGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIkCgZzdGF0dXMYBiABKA4yFC5jb29yZC52MS5UYXNrU3RhdHVzEhEKCXdvcmtlcl9pZBgHIAEoCRIPCgdhdHRlbXB0GAggASgNEhQKDG1heF9hdHRlbXB0cxgJIAEoDRImCgZyZXN1bHQYCiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDQoFZXJyb3IYCyABKAkSFAoMY2FuY2VsbGVkX2J5GAwgASgJEi4KCmNyZWF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2Fzc2lnbmVkX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFcGF0aHMYHiADKAkSEwoLd2FpdGluZ19mb3IYHyABKAkSDAoEbGFuZBgjIAEoCBIaChJyZXF1aXJlX2NhcGFiaWxpdHkYKyABKAgqwgEKClRhc2tTdGF0dXMSGwoXVEFTS19TVEFUVVNfVU5TUEVDSUZJRUQQABIXChNUQVNLX1NUQVRVU19QRU5ESU5HEAESGAoUVEFTS19TVEFUVVNfQVNTSUdORUQQAhIXChNUQVNLX1NUQVRVU19SVU5OSU5HEAMSGAoUVEFTS19TVEFUVVNfQ09NUExFVEUQBBIWChJUQVNLX1NUQVRVU19GQUlMRUQQBRIZChVUQVNLX1NUQVRVU19DQU5DRUxMRUQQBmIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChNjb29yZC92MS90YXNrLnByb3RvEghjb29yZC52MSLXAgoIVGFza1NwZWMSCgoCaWQYASABKAkSDAoEZGVwcxgCIAMoCRIQCghwcmlvcml0eRgDIAEoARIQCghjYXRlZ29yeRgEIAEoCRIpCghtZXRhZGF0YRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSGQoMbWF4X2F0dGVtcHRzGAYgASgNSACIAQESDQoFcGF0aHMYFCADKAkSDAoEbGFuZBgZIAEoCBIqCgZydW5fYXQYKCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKCGRlbGF5X21zGCkgASgBSAGIAQESLQoNcmV0cnlfYmFja29mZhgqIAEoCzIWLmNvb3JkLnYxLlJldHJ5QmFja29mZhIaChJyZXF1aXJlX2NhcGFiaWxpdHkYKyABKAhCDwoNX21heF9hdHRlbXB0c0ILCglfZGVsYXlfbXMifgoMUmV0cnlCYWNrb2ZmEhcKCmluaXRpYWxfbXMYASABKAFIAIgBARITCgZtYXhfbXMYAiABKAFIAYgBARIXCgptdWx0aXBsaWVyGAMgASgBSAKIAQFCDQoLX2luaXRpYWxfbXNCCQoHX21heF9tc0INCgtfbXVsdGlwbGllciLnBQoEVGFzaxIKCgJpZBgBIAEoCRIMCgRkZXBzGAIgAygJEhAKCHByaW9yaXR5GAMgASgBEhAKCGNhdGVnb3J5GAQgASgJEikKCG1ldGFkYXRhGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIkCgZzdGF0dXMYBiABKA4yFC5jb29yZC52MS5UYXNrU3RhdHVzEhEKCXdvcmtlcl9pZBgHIAEoCRIPCgdhdHRlbXB0GAggASgNEhQKDG1heF9hdHRlbXB0cxgJIAEoDRImCgZyZXN1bHQYCiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDQoFZXJyb3IYCyABKAkSFAoMY2FuY2VsbGVkX2J5GAwgASgJEi4KCmNyZWF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2Fzc2lnbmVkX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFcGF0aHMYHiADKAkSEwoLd2FpdGluZ19mb3IYHyABKAkSDAoEbGFuZBgjIAEoCBIqCgZydW5fYXQYKCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCm5vdF9iZWZvcmUYKSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KDXJldHJ5X2JhY2tvZmYYKiABKAsyFi5jb29yZC52MS5SZXRyeUJhY2tvZmYSGgoScmVxdWlyZV9jYXBhYmlsaXR5GCsgASgIKsIBCgpUYXNrU3RhdHVzEhsKF1RBU0tfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTVEFTS19TVEFUVVNfUEVORElORxABEhgKFFRBU0tfU1RBVFVTX0FTU0lHTkVEEAISFwoTVEFTS19TVEFUVVNfUlVOTklORxADEhgKFFRBU0tfU1RBVFVTX0NPTVBMRVRFEAQSFgoSVEFTS19TVEFUVVNfRkFJTEVEEAUSGQoVVEFTS19TVEFUVVNfQ0FOQ0VMTEVEEAZiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * What a caller gives to add a task. Only `id` is required; the JSON field names are the seed's.
@@ -92,6 +92,37 @@ export type TaskSpec = Message<"coord.v1.TaskSpec"> & {
   land: boolean;
 
   /**
+   * Schedule the task: it is not assigned before this time, even when its deps are complete
+   * (Task.not_before and Task.waiting_for say so while it waits; a coordinator asleep until then
+   * wakes by itself, with no polling). A time in the past changes nothing. Kept across restarts.
+   * JSON: an RFC 3339 string, "2026-12-07T18:00:00Z". Not with delay_ms (INVALID_ARGUMENT naming
+   * `delayMs`); a time before 1970 is refused naming `runAt`.
+   *
+   * @generated from field: google.protobuf.Timestamp run_at = 40;
+   */
+  runAt?: Timestamp | undefined;
+
+  /**
+   * Schedule the task this many milliseconds after it is added: run_at relative to now. A whole
+   * number from 0 to 8640000000000000; anything else (-1, 1.5, "5") is refused with
+   * INVALID_ARGUMENT naming `delayMs`. A double on the wire so that a bad value reaches the
+   * coordinator's check, which names the field, rather than the JSON decoder.
+   *
+   * @generated from field: optional double delay_ms = 41;
+   */
+  delayMs?: number | undefined;
+
+  /**
+   * How long the task waits after a retryable failure (Complete is not the only ending: a worker
+   * may fail a task with retryable = true). Unset fields take the coordinator's defaults
+   * (`baton serve --retry-initial-ms 1000 --retry-max-ms 60000 --retry-multiplier 2`). A lease
+   * that lapses (the worker vanished) requeues at once, without a backoff.
+   *
+   * @generated from field: coord.v1.RetryBackoff retry_backoff = 42;
+   */
+  retryBackoff?: RetryBackoff | undefined;
+
+  /**
    * Strict capability mode for this task: it is never given to a worker that does not list its
    * category, even when no connected worker does; it waits instead, and Task.waiting_for says
    * so. False (the default): the coordinator's mode decides (`baton serve --require-capability`
@@ -110,6 +141,50 @@ export type TaskSpec = Message<"coord.v1.TaskSpec"> & {
  */
 export const TaskSpecSchema: GenMessage<TaskSpec> = /*@__PURE__*/
   messageDesc(file_coord_v1_task, 0);
+
+/**
+ * The wait after a retryable failure: exponential with jitter. After the n-th failed attempt
+ * the ceiling is min(max_ms, initial_ms × multiplier^(n-1)) and the wait is drawn from
+ * [ceiling / 2, ceiling), so failures never burn all attempts at once, and tasks that failed
+ * together come back spread out. The draw is a hash of the task id and attempt: the same task
+ * waits the same on every replay. Bad values (negative, not whole, multiplier below 1, max_ms
+ * below initial_ms) are refused with INVALID_ARGUMENT naming the field (`retryBackoff.maxMs`)
+ * and change nothing.
+ *
+ * @generated from message coord.v1.RetryBackoff
+ */
+export type RetryBackoff = Message<"coord.v1.RetryBackoff"> & {
+  /**
+   * The ceiling after the first failure, in ms: a whole number from 0 to 2147483647. 0: retry at
+   * once. Unset: the coordinator's default (1000).
+   *
+   * @generated from field: optional double initial_ms = 1;
+   */
+  initialMs?: number | undefined;
+
+  /**
+   * The ceiling never grows past this, in ms: a whole number, at least initial_ms and at most
+   * 2147483647. Unset: the coordinator's default (60000).
+   *
+   * @generated from field: optional double max_ms = 2;
+   */
+  maxMs?: number | undefined;
+
+  /**
+   * How much the ceiling grows per failed attempt: from 1 (constant) to 1000. Unset: the
+   * coordinator's default (2).
+   *
+   * @generated from field: optional double multiplier = 3;
+   */
+  multiplier?: number | undefined;
+};
+
+/**
+ * Describes the message coord.v1.RetryBackoff.
+ * Use `create(RetryBackoffSchema)` to create a new message.
+ */
+export const RetryBackoffSchema: GenMessage<RetryBackoff> = /*@__PURE__*/
+  messageDesc(file_coord_v1_task, 1);
 
 /**
  * A task as the coordinator holds it: what every query returns and every task event carries.
@@ -249,7 +324,9 @@ export type Task = Message<"coord.v1.Task"> & {
   paths: string[];
 
   /**
-   * Why a ready task is not running yet, e.g. "path src/a.ts overlaps src, held by task t7", or
+   * Why a ready task is not running yet, e.g. "scheduled: not before 2026-12-07T18:00:00.000Z",
+   * "retry backoff after 2 failed attempts: not before ...", "path src/a.ts overlaps src, held by
+   * task t7", or
    * "no connected worker lists category gpu, and requireCapability keeps it from the others".
    * Empty otherwise. Live state: found again after a restart, not stored.
    *
@@ -265,6 +342,32 @@ export type Task = Message<"coord.v1.Task"> & {
   land: boolean;
 
   /**
+   * When the task was scheduled to run (TaskSpec.run_at, or delay_ms after it was added). Unset:
+   * as soon as it is ready.
+   *
+   * @generated from field: google.protobuf.Timestamp run_at = 40;
+   */
+  runAt?: Timestamp | undefined;
+
+  /**
+   * The time before which the task is not assigned: its run_at, or after a retryable failure the
+   * end of its backoff (waiting_for then says "retry backoff after 1 failed attempt: not before
+   * 2026-12-07T16:00:01.734Z"). Unset once it is assigned, and when nothing holds it back.
+   * Stored: a restart honours it.
+   *
+   * @generated from field: google.protobuf.Timestamp not_before = 41;
+   */
+  notBefore?: Timestamp | undefined;
+
+  /**
+   * The backoff it retries with: its own TaskSpec.retry_backoff over the coordinator's defaults
+   * when it was added. Every field is set.
+   *
+   * @generated from field: coord.v1.RetryBackoff retry_backoff = 42;
+   */
+  retryBackoff?: RetryBackoff | undefined;
+
+  /**
    * The task's own TaskSpec.require_capability (the coordinator's strict mode may be on too).
    *
    * @generated from field: bool require_capability = 43;
@@ -277,7 +380,7 @@ export type Task = Message<"coord.v1.Task"> & {
  * Use `create(TaskSchema)` to create a new message.
  */
 export const TaskSchema: GenMessage<Task> = /*@__PURE__*/
-  messageDesc(file_coord_v1_task, 1);
+  messageDesc(file_coord_v1_task, 2);
 
 /**
  * Where a task is in its life: pending → assigned → running → complete | failed | cancelled.
