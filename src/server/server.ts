@@ -95,6 +95,8 @@ export interface BatonServer {
   readonly store: Store;
   /** The shared repository, when `repo` was given. */
   readonly repo: SharedRepo | undefined;
+  /** Resolves once every change made so far is stored (the group commit that covers it landed). */
+  committed(): Promise<void>;
   /** Graceful: stops accepting, ends streams (workers reconnect), stores the last changes. */
   close(): Promise<void>;
 }
@@ -275,6 +277,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     coordinator,
     store,
     repo,
+    committed: () => commit.committed(),
     close() {
       closing ??= (async () => {
         shutdown.abort();
