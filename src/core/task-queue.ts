@@ -281,6 +281,16 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
    */
   const checkFence = (task: TaskRecord, fence: Fence | undefined, verb: string): void => {
     const holding = task.status === 'assigned' || task.status === 'running';
+    // Attempts only grow and each assignment is a new one, so a worker naming the current attempt
+    // (or a later one) of a task another worker holds never held that attempt: not a stale report
+    // but someone else's task, which no retry of the report will make right.
+    if (holding && fence !== undefined && fence.workerId !== task.workerId && fence.attempt >= task.attempt) {
+      throw new BatonError(
+        'permission-denied',
+        `task ${task.id} attempt ${task.attempt} is held by another worker, not by ${fence.workerId}`,
+        { taskId: task.id, field: 'task_id' },
+      );
+    }
     if (
       fence !== undefined &&
       (!holding || fence.attempt !== task.attempt || fence.workerId !== task.workerId)
