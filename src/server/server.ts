@@ -160,8 +160,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     onStoreError: (error) => log('store commit failed; refusing writes until it recovers', error),
   });
   if (coordinator.state === 'stopped' && options.whenStopped === 'refuse') {
-    commit.close();
-    store.close();
+    await commit.close();
+    await store.close();
     const where = options.store === 'sqlite' ? (options.dbPath ?? './data/baton.db') : 'the store';
     throw new Error(
       `the coordinator in ${where} was stopped, and stop is final; ` +
@@ -193,8 +193,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     } catch (error) {
       hub.close();
       pump.close();
-      commit.close();
-      store.close();
+      await commit.close();
+      await store.close();
       throw error;
     }
   }
@@ -320,8 +320,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     address = await server.listen(options.port ?? 50051, host);
   } catch (error) {
     await repo?.close();
-    commit.close();
-    store.close();
+    await commit.close();
+    await store.close();
     throw error;
   }
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -348,8 +348,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         pump.close();
         await server.close();
         await repo?.close();
-        commit.close();
-        store.close();
+        await commit.close();
+        await store.close();
         offLifecycleLog();
         logger.info({ url }, 'closed');
       })();
