@@ -59,6 +59,7 @@ describe('TaskQueue', () => {
         finishedAt: null,
         paths: [],
         land: false,
+        requireCapability: false,
         waitingFor: null,
       });
       expect(queue.size).to.equal(1);

@@ -146,6 +146,7 @@ export function taskToWire(t: TaskSnapshot): Task {
     finishedAt: timestamp(t.finishedAt),
     paths: [...t.paths],
     land: t.land,
+    requireCapability: t.requireCapability,
     waitingFor: t.waitingFor ?? '',
   });
 }
@@ -160,6 +161,7 @@ export function specFromWire(spec: TaskSpec): CoreTaskSpec {
     ...(spec.maxAttempts === undefined ? {} : { maxAttempts: spec.maxAttempts }),
     ...(spec.paths.length === 0 ? {} : { paths: spec.paths }),
     ...(spec.land ? { land: true } : {}),
+    ...(spec.requireCapability ? { requireCapability: true } : {}),
   };
 }
 
