@@ -58,14 +58,19 @@ export interface StoreChanges {
 }
 
 /**
- * Durable state in the core's own terms. Implementations are synchronous on purpose: a commit
- * either returned (the changes are stored and may be acknowledged) or threw (nothing of it may be).
+ * Durable state in the core's own terms. A commit either succeeded (the changes are stored and may
+ * be acknowledged) or failed and applied none of them. Synchronous stores (SQLite, memory) return
+ * from `commit` or throw; an asynchronous one (PostgreSQL) returns a promise that settles the same
+ * way, and the group commit releases nothing of it before it has resolved.
  */
 export interface Store {
   readonly kind: string;
-  /** The last committed image, or undefined for a new store. */
+  /**
+   * The last committed image, or undefined for a new store. Read once, when a coordinator opens on
+   * the store; an asynchronous store reads it while it is opened and hands that over here.
+   */
   load(): CoordinatorImage | undefined;
-  /** Applies all of `changes` atomically, or throws and applies none. */
-  commit(changes: StoreChanges): void;
-  close(): void;
+  /** Applies all of `changes` atomically, or fails and applies none. */
+  commit(changes: StoreChanges): void | Promise<void>;
+  close(): void | Promise<void>;
 }

@@ -135,8 +135,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     onStoreError: (error) => log('store commit failed; refusing writes until it recovers', error),
   });
   if (coordinator.state === 'stopped' && options.whenStopped === 'refuse') {
-    commit.close();
-    store.close();
+    await commit.close();
+    await store.close();
     const where = options.store === 'sqlite' ? (options.dbPath ?? './data/baton.db') : 'the store';
     throw new Error(
       `the coordinator in ${where} was stopped, and stop is final; ` +
@@ -168,8 +168,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     } catch (error) {
       hub.close();
       pump.close();
-      commit.close();
-      store.close();
+      await commit.close();
+      await store.close();
       throw error;
     }
   }
@@ -259,8 +259,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     address = await server.listen(options.port ?? 50051, host);
   } catch (error) {
     await repo?.close();
-    commit.close();
-    store.close();
+    await commit.close();
+    await store.close();
     throw error;
   }
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -285,8 +285,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         pump.close();
         await server.close();
         await repo?.close();
-        commit.close();
-        store.close();
+        await commit.close();
+        await store.close();
         offLifecycleLog();
         logger.info({ url }, 'closed');
       })();

@@ -60,42 +60,73 @@ function recordChanges(
   return { upsertRecords, removeRecords };
 }
 
+/** What changed since the last collect: ids to read back at the next one, and flags. */
+interface Marks {
+  readonly tasks: Set<string>;
+  readonly leases: Set<string>;
+  rate: boolean;
+  costs: boolean;
+  /** Workers whose spend changed, and the report ids newly remembered, oldest first. */
+  readonly costWorkers: Set<string>;
+  reportIds: [string, string][];
+  replaceCosts: boolean;
+  lifecycle: boolean;
+  /** Records by kind and id: the body to store, or [kind, id] to remove. */
+  readonly records: Map<string, StoreRecord | readonly [string, string]>;
+}
+
+const freshMarks = (): Marks => ({
+  tasks: new Set(),
+  leases: new Set(),
+  rate: false,
+  costs: false,
+  costWorkers: new Set(),
+  reportIds: [],
+  replaceCosts: false,
+  lifecycle: false,
+  records: new Map(),
+});
+
+const isClean = (m: Marks): boolean =>
+  m.tasks.size === 0 && m.leases.size === 0 && !m.rate && !m.costs && !m.lifecycle && m.records.size === 0;
+
+/** The marks of a commit that failed, with what was marked since (newer records win). */
+function merged(older: Marks, newer: Marks): Marks {
+  for (const id of newer.tasks) older.tasks.add(id);
+  for (const id of newer.leases) older.leases.add(id);
+  for (const id of newer.costWorkers) older.costWorkers.add(id);
+  for (const [key, record] of newer.records) older.records.set(key, record);
+  return {
+    ...older,
+    rate: older.rate || newer.rate,
+    costs: older.costs || newer.costs,
+    reportIds: older.reportIds.concat(newer.reportIds),
+    replaceCosts: older.replaceCosts || newer.replaceCosts,
+    lifecycle: older.lifecycle || newer.lifecycle,
+  };
+}
+
 /**
  * Finds what a group commit must write: the tasks, leases and lifecycle that changed, and the
  * rate limiter's and cost aggregator's snapshots when they changed (both are small).
  */
 export function createChangeTracker(onDirty: () => void): ChangeTracker {
-  const tasks = new Set<string>();
-  const leases = new Set<string>();
-  let rate = false;
-  let costs = false;
-  /** Workers whose spend changed, and the report ids newly remembered, oldest first. */
-  const costWorkers = new Set<string>();
-  let reportIds: [string, string][] = [];
-  let replaceCosts = false;
-  let lifecycle = false;
-  /** Records by kind and id: the body to store, or undefined to remove. */
-  const records = new Map<string, StoreRecord | readonly [string, string]>();
+  let marks = freshMarks();
+  /** What the commit in progress writes: taken from `marks` by collect, put back if it fails. */
+  let taken: Marks | undefined;
   /** The queue's insertion counter as last committed, and as last collected. */
   let storedSeq: number | undefined;
   let collectedSeq: number | undefined;
   let parts: TrackedParts | undefined;
 
   const reset = (): void => {
-    tasks.clear();
-    leases.clear();
-    rate = false;
-    costs = false;
-    costWorkers.clear();
-    reportIds = [];
-    replaceCosts = false;
-    lifecycle = false;
-    records.clear();
+    marks = freshMarks();
+    taken = undefined;
     storedSeq = undefined;
   };
 
   const costChanges = (aggregator: CostAggregator): CostChanges => {
-    if (replaceCosts) {
+    if (marks.replaceCosts) {
       const all = aggregator.snapshot();
       return {
         replace: true,
@@ -107,26 +138,26 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
       };
     }
     const accounts = [];
-    for (const id of costWorkers) {
+    for (const id of marks.costWorkers) {
       const account = aggregator.accountOf(id);
       if (account !== undefined) accounts.push(account);
     }
-    return { global: aggregator.globalFlags(), accounts, reportIds };
+    return { global: aggregator.globalFlags(), accounts, reportIds: marks.reportIds };
   };
 
   return {
     taskChanged(id) {
-      tasks.add(id);
+      marks.tasks.add(id);
       onDirty();
     },
     attach(raw) {
       const leaseTable = marking(raw.leases, ['touch', 'restore', 'release'], ([id]) => {
-        leases.add(id as string);
+        marks.leases.add(id as string);
         onDirty();
       });
       (leaseTable as { takeExpired: () => string[] }).takeExpired = () => {
         const expired = raw.leases.takeExpired();
-        for (const id of expired) leases.add(id);
+        for (const id of expired) marks.leases.add(id);
         if (expired.length > 0) onDirty();
         return expired;
       };
@@ -134,13 +165,13 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
         raw.rateLimiter,
         ['tryAcquire', 'enqueue', 'acquire', 'cancel', 'processWaiters', 'settle', 'reset', 'restore'],
         () => {
-          rate = true;
+          marks.rate = true;
           onDirty();
         },
       );
       const costAggregator = marking(raw.costAggregator, ['reset', 'restore'], () => {
-        costs = true;
-        replaceCosts = true;
+        marks.costs = true;
+        marks.replaceCosts = true;
         onDirty();
       });
       costAggregator.record = (workerId, cost) => {
@@ -150,15 +181,15 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
           reportId !== '' &&
           !raw.costAggregator.remembers(workerId, reportId);
         const check = raw.costAggregator.record(workerId, cost);
-        costs = true;
-        costWorkers.add(workerId);
-        if (fresh) reportIds.push([workerId, reportId]);
+        marks.costs = true;
+        marks.costWorkers.add(workerId);
+        if (fresh) marks.reportIds.push([workerId, reportId]);
         onDirty();
         return check;
       };
       for (const kind of LIFECYCLE_EVENTS) {
         raw.events.on(kind, () => {
-          lifecycle = true;
+          marks.lifecycle = true;
           onDirty();
         });
       }
@@ -167,46 +198,51 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
     },
     reset,
     record(kind, id, body) {
-      records.set(`${kind}\u0000${id}`, body === undefined ? [kind, id] : { kind, id, body });
+      marks.records.set(`${kind}\u0000${id}`, body === undefined ? [kind, id] : { kind, id, body });
       onDirty();
     },
     collect(): StoreChanges | undefined {
       collectedSeq = storedSeq;
-      if (parts === undefined) return undefined;
-      if (tasks.size === 0 && leases.size === 0 && !rate && !costs && !lifecycle && records.size === 0) {
-        return undefined;
-      }
+      if (parts === undefined || isClean(marks)) return undefined;
+      const m = marks;
       collectedSeq = parts.taskQueue.nextSeq;
       const upsertTasks: TaskRow[] = [];
       const removeTasks: string[] = [];
-      for (const id of tasks) {
+      for (const id of m.tasks) {
         const row = parts.taskQueue.rowOf(id);
         if (row === undefined) removeTasks.push(id);
         else upsertTasks.push(row);
       }
       const upsertLeases: [string, number][] = [];
       const removeLeases: string[] = [];
-      for (const id of leases) {
+      for (const id of m.leases) {
         const at = parts.leases.expiresAt(id);
         if (at === undefined) removeLeases.push(id);
         else upsertLeases.push([id, at]);
       }
-      return {
-        ...(lifecycle ? { state: parts.state() } : {}),
+      const changes: StoreChanges = {
+        ...(m.lifecycle ? { state: parts.state() } : {}),
         ...(collectedSeq !== storedSeq ? { nextSeq: collectedSeq } : {}),
         upsertTasks,
         removeTasks,
         upsertLeases,
         removeLeases,
-        ...(rate ? { rateLimiter: parts.rateLimiter.snapshot() } : {}),
-        ...(costs ? { costs: costChanges(parts.costAggregator) } : {}),
-        ...(records.size === 0 ? {} : recordChanges(records.values())),
+        ...(m.rate ? { rateLimiter: parts.rateLimiter.snapshot() } : {}),
+        ...(m.costs ? { costs: costChanges(parts.costAggregator) } : {}),
+        ...(m.records.size === 0 ? {} : recordChanges(m.records.values())),
       };
+      // What changes while this commit is under way is marked afresh, for the next one.
+      taken = m;
+      marks = freshMarks();
+      return changes;
     },
     committed() {
-      const seq = collectedSeq;
-      reset();
-      storedSeq = seq;
+      taken = undefined;
+      storedSeq = collectedSeq;
+    },
+    failed() {
+      if (taken !== undefined) marks = merged(taken, marks);
+      taken = undefined;
     },
   };
 }

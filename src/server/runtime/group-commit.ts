@@ -8,6 +8,8 @@ export interface ChangeSource {
   collect(): StoreChanges | undefined;
   /** The collected changes are stored: forget them. */
   committed(): void;
+  /** Storing the collected changes failed: keep them for the next collect. */
+  failed(): void;
 }
 
 export interface GroupCommit {
@@ -24,9 +26,13 @@ export interface GroupCommit {
   readonly degraded: boolean;
   /** Something changed with nobody waiting on it (a lease sweep): store it at the end of the turn. */
   changed(): void;
-  /** Commits now, synchronously. */
+  /** Commits now (with a synchronous store, done when it returns), or after the commit under way. */
   flush(): void;
-  close(): void;
+  /**
+   * Stores the last changes. With a synchronous store that is done when `close` returns; the
+   * promise settles once an asynchronous store's last commit has.
+   */
+  close(): Promise<void>;
 }
 
 export interface GroupCommitOptions {
@@ -42,11 +48,19 @@ interface Waiter {
   readonly fail: ((error: ConnectError) => void) | undefined;
 }
 
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof (value as { then?: unknown } | undefined)?.then === 'function';
+
 /**
  * Group commit: everything the event loop changed in one turn is written in one transaction at
  * the end of the turn (setImmediate), and only then are the turn's acknowledgements released.
  * One fsync'd transaction per turn instead of one per report is what lets durable throughput stay
  * close to in-memory throughput.
+ *
+ * A store whose commit returns a promise (PostgreSQL) has one commit under way at a time: the
+ * turns that pass meanwhile are gathered into the next commit, started when this one settles, so
+ * a slower commit makes bigger groups rather than a queue. A synchronous store (SQLite, memory)
+ * takes exactly the path it always did.
  */
 export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
   const { store, changes } = options;
@@ -57,6 +71,9 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
   let retry: NodeJS.Timeout | undefined;
   let degradedBy: string | undefined;
   let closed = false;
+  /** The asynchronous commit under way (settles, never rejects), and whether a turn came since. */
+  let underWay: Promise<void> | undefined;
+  let again = false;
 
   const unavailable = (): ConnectError =>
     new ConnectError(
@@ -75,6 +92,31 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
     if (kept.length > 0) waiters = kept.concat(waiters);
   };
 
+  const succeeded = (batch: readonly Waiter[]): void => {
+    changes.committed();
+    if (degradedBy !== undefined) {
+      degradedBy = undefined;
+      if (retry !== undefined) clearTimeout(retry);
+      retry = undefined;
+    }
+    for (const w of batch) w.deliver();
+  };
+
+  const failed = (batch: readonly Waiter[], error: unknown): void => {
+    changes.failed();
+    degradedBy = error instanceof Error ? error.message : String(error);
+    onError(error);
+    refuse(batch);
+    // Keep the changes pending and try again later, so the store catches up once it can write.
+    if (retry === undefined && !closed) {
+      retry = setTimeout(() => {
+        retry = undefined;
+        flush();
+      }, retryMs);
+      retry.unref();
+    }
+  };
+
   /**
    * `attempt` false (the end of a turn): while degraded, leave the store alone and let the retry
    * timer try it, so a store that fails slowly (a lock held elsewhere: busy_timeout) blocks the
@@ -82,36 +124,39 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
    */
   const flush = (attempt = true): void => {
     scheduled = undefined;
+    if (underWay !== undefined) {
+      again = true;
+      return;
+    }
     const batch = waiters;
     waiters = [];
     if (!attempt && degradedBy !== undefined) {
       refuse(batch);
       return;
     }
+    let result: unknown;
     try {
       const pending = changes.collect();
-      if (pending !== undefined) store.commit(pending);
-      changes.committed();
-      if (degradedBy !== undefined) {
-        degradedBy = undefined;
-        if (retry !== undefined) clearTimeout(retry);
-        retry = undefined;
-      }
+      if (pending !== undefined) result = store.commit(pending);
     } catch (error) {
-      degradedBy = error instanceof Error ? error.message : String(error);
-      onError(error);
-      refuse(batch);
-      // Keep the changes pending and try again later, so the store catches up once it can write.
-      if (retry === undefined && !closed) {
-        retry = setTimeout(() => {
-          retry = undefined;
-          flush();
-        }, retryMs);
-        retry.unref();
-      }
+      failed(batch, error);
       return;
     }
-    for (const w of batch) w.deliver();
+    if (!isThenable(result)) {
+      succeeded(batch);
+      return;
+    }
+    underWay = Promise.resolve(result).then(
+      () => succeeded(batch),
+      (error: unknown) => failed(batch, error),
+    );
+    underWay.finally(() => {
+      underWay = undefined;
+      if (again || waiters.length > 0) {
+        again = false;
+        schedule();
+      }
+    });
   };
 
   const schedule = (): void => {
@@ -140,11 +185,15 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
       if (scheduled !== undefined) clearImmediate(scheduled);
       flush();
     },
-    close() {
+    async close() {
       if (scheduled !== undefined) clearImmediate(scheduled);
       scheduled = undefined;
-      if (!closed) flush();
+      if (closed) return;
       closed = true;
+      // Synchronous stores: this flush is the last commit, done before close returns.
+      while (underWay !== undefined) await underWay;
+      flush();
+      while (underWay !== undefined) await underWay;
       if (retry !== undefined) clearTimeout(retry);
     },
   };
