@@ -27,6 +27,7 @@ export {
   AssignmentStrategy,
   type BatonErrorDetail,
   BudgetScope,
+  type Conflict,
   type CostStatus,
   ErrorCode,
   type Event,
@@ -42,6 +43,7 @@ export {
   TaskStatus,
   WorkerState,
   type WorkerStatus,
+  type Workspace,
 } from './proto.js';
 export {
   type AcquireOptions,
@@ -69,3 +71,10 @@ export {
   type WorkerTask,
   type WorkerWorkspace,
 } from './worker.js';
+export type {
+  ConflictReport,
+  MergeRequest,
+  WorkspaceAdmin,
+  WorkspaceList,
+  WorkspaceRemoval,
+} from './workspace-admin.js';
