@@ -60,6 +60,8 @@ interface Options {
   /** `server` or `workers`: write CPU profiles of those processes to ./prof. */
   readonly cpuProf: string;
   readonly timeoutMs: number;
+  /** --sqlite-thread=0: the SQLite store with its connection on the event loop (step before the thread). */
+  readonly sqliteThread: boolean;
 }
 
 const TARGET = {
@@ -133,9 +135,11 @@ function spawn<R extends { type: string }, Q>(
   arg: object,
   profile: string | undefined,
 ): Child<R, Q> {
-  // Diagnostics for every child, e.g. E2E_NODE_ARGS=--trace-gc (NODE_OPTIONS refuses some flags);
-  // their output goes to stdout, which is otherwise ignored.
-  const diagnostics = (process.env.E2E_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  // Diagnostics for every child, e.g. E2E_NODE_ARGS=--trace-gc (NODE_OPTIONS refuses some flags),
+  // and E2E_SERVER_NODE_ARGS for the Baton servers only; their output goes to stdout, which is
+  // otherwise ignored.
+  const serverArgs = name.startsWith('server(') ? (process.env.E2E_SERVER_NODE_ARGS ?? '') : '';
+  const diagnostics = `${process.env.E2E_NODE_ARGS ?? ''} ${serverArgs}`.split(' ').filter((a) => a !== '');
   const child = fork(here(file), [JSON.stringify(arg)], {
     stdio: ['ignore', diagnostics.length > 0 ? 'inherit' : 'ignore', 'inherit', 'ipc'],
     execArgv: [
@@ -578,7 +582,12 @@ async function main(options: Options): Promise<void> {
       sqlite = want('sqlite')
         ? await startFleet(
             'sql',
-            { mode: 'baton', store: 'sqlite', dbPath: join(dbDir, `baton-${rep}.db`) },
+            {
+              mode: 'baton',
+              store: 'sqlite',
+              dbPath: join(dbDir, `baton-${rep}.db`),
+              ...(options.sqliteThread ? {} : { sqliteThread: false }),
+            },
             options,
           )
         : undefined;
@@ -768,4 +777,5 @@ await main({
   only: new Set(only === '' ? [] : only.split(',')),
   cpuProf: argText('cpu-prof', ''),
   timeoutMs: arg('timeout-ms', 120_000),
+  sqliteThread: arg('sqlite-thread', 1) !== 0,
 });

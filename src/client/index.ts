@@ -11,6 +11,8 @@ export {
   type EventKindName,
   eventKindName,
   type NewTask,
+  type PurgeFilter,
+  type PurgeResult,
   resultOf,
   type TaskFilter,
   type TaskPage,
@@ -19,11 +21,13 @@ export {
   type WatchOptions,
 } from './admin.js';
 export type { ReconnectOptions } from './backoff.js';
+export type { ConnectionOptions } from './connection.js';
 export { batonErrorDetail, connectErrorFromDetail, fatalSessionCodes, isFatalSessionEnd } from './errors.js';
 export {
   AssignmentStrategy,
   type BatonErrorDetail,
   BudgetScope,
+  type Conflict,
   type CostStatus,
   ErrorCode,
   type Event,
@@ -39,6 +43,7 @@ export {
   TaskStatus,
   WorkerState,
   type WorkerStatus,
+  type Workspace,
 } from './proto.js';
 export {
   type AcquireOptions,
@@ -66,3 +71,10 @@ export {
   type WorkerTask,
   type WorkerWorkspace,
 } from './worker.js';
+export type {
+  ConflictReport,
+  MergeRequest,
+  WorkspaceAdmin,
+  WorkspaceList,
+  WorkspaceRemoval,
+} from './workspace-admin.js';

@@ -97,6 +97,7 @@ const ERROR_CODE: Record<BatonError['code'], ErrorCode> = {
   'already-exists': ErrorCode.ALREADY_EXISTS,
   'failed-precondition': ErrorCode.FAILED_PRECONDITION,
   aborted: ErrorCode.ABORTED,
+  'permission-denied': ErrorCode.PERMISSION_DENIED,
   'resource-exhausted': ErrorCode.RESOURCE_EXHAUSTED,
   unavailable: ErrorCode.UNAVAILABLE,
 };
