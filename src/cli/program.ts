@@ -4,6 +4,7 @@ import { addRateLimitCommand } from './commands/rate-limit.js';
 import { addServeCommand } from './commands/serve.js';
 import { addStatusCommand } from './commands/status.js';
 import { addTasksCommand } from './commands/tasks.js';
+import { addTokenCommand } from './commands/token.js';
 import { addWatchCommand } from './commands/watch.js';
 import { EXIT } from './exit-codes.js';
 import { EXIT_STATUS_HELP } from './exit-status-help.js';
@@ -25,6 +26,7 @@ export function createProgram(): Command {
   addWatchCommand(program);
   addCostsCommand(program);
   addRateLimitCommand(program);
+  addTokenCommand(program);
   return program;
 }
 

@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { ASSIGNMENT_STRATEGIES } from '../core/work-assigner.js';
+import { parseAuthFile } from '../server/auth/tokens.js';
 import { createLogger, LOG_LEVELS } from '../server/observability/logger.js';
-import { type ServerOptions, startServer } from '../server/server.js';
+import { type BatonServer, isLoopback, type ServerOptions, startServer } from '../server/server.js';
 import { StoreOpenError } from '../server/store/sqlite-store.js';
 import { EXIT } from './exit-codes.js';
 import { choiceFlag, numberFlag, PORT, POSITIVE, WHOLE } from './flag-values.js';
@@ -14,6 +16,7 @@ export interface ServeFlags {
   readonly db?: string;
   readonly sync?: string;
   readonly strategy?: string;
+  readonly requireCapability?: boolean;
   readonly leaseTtlMs?: string;
   readonly maxAttempts?: string;
   readonly maxRequestsPerMinute?: string;
@@ -30,6 +33,10 @@ export interface ServeFlags {
   readonly mergeBatch?: string;
   readonly logLevel?: string;
   readonly logFormat?: string;
+  readonly authFile?: string;
+  readonly insecure?: boolean;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
 }
 
 /** The server's options from the flags and the environment; a UsageError naming the flag. */
@@ -49,6 +56,7 @@ export function serverOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Server
     dbPath: flags.db ?? env.BATON_DB ?? './data/baton.db',
     sync,
     strategy,
+    requireCapability: flags.requireCapability === true,
     autoStart: flags.start,
     logger: createLogger({ level, ...(format === undefined ? {} : { format }) }),
     whenStopped: flags.reopen === true ? 'reopen' : 'refuse',
@@ -59,6 +67,9 @@ export function serverOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Server
     globalBudgetUsd: numberFlag('global-budget-usd', flags.globalBudgetUsd, POSITIVE),
     perWorkerBudgetUsd: numberFlag('worker-budget-usd', flags.workerBudgetUsd, POSITIVE),
     repo: repoOptions(flags, env),
+    auth: authOptions(flags.authFile ?? env.BATON_AUTH_FILE),
+    insecure: flags.insecure === true ? true : undefined,
+    tls: tlsOptions(flags.tlsCert ?? env.BATON_TLS_CERT, flags.tlsKey ?? env.BATON_TLS_KEY),
   };
   for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];
   return options as unknown as ServerOptions;
@@ -91,6 +102,53 @@ function repoOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Record<string, 
   );
 }
 
+/** A file a flag names, read; a UsageError naming the flag when it cannot be. */
+function readFlagFile(flag: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--${flag} ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** The tokens of the auth file; a UsageError naming its line when one is wrong. */
+function authOptions(path: string | undefined): ServerOptions['auth'] {
+  if (path === undefined) return undefined;
+  try {
+    return { tokens: parseAuthFile(readFlagFile('auth-file', path), path) };
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`--auth-file ${(error as Error).message}`);
+  }
+}
+
+function tlsOptions(cert: string | undefined, key: string | undefined): ServerOptions['tls'] {
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined) throw new UsageError('--tls-key needs --tls-cert');
+  if (key === undefined) throw new UsageError('--tls-cert needs --tls-key');
+  return { cert: readFlagFile('tls-cert', cert), key: readFlagFile('tls-key', key) };
+}
+
+/** Who may call, in the words of the startup banner. */
+function authLine(server: BatonServer, options: ServerOptions): string {
+  if (options.auth !== undefined) {
+    const counts = new Map<string, number>();
+    for (const t of options.auth.tokens) counts.set(t.role, (counts.get(t.role) ?? 0) + 1);
+    const roles = [...counts].map(([role, n]) => `${n} ${role}`).join(', ');
+    return `baton: auth on: bearer tokens required (${roles === '' ? 'no tokens: only probes answer' : roles})\n`;
+  }
+  if (isLoopback(server.host))
+    return 'baton: auth off: open to anyone on this machine (loopback only; --auth-file turns tokens on)\n';
+  return `baton: auth OFF on ${server.host} (--insecure): anyone who reaches the port may do anything\n`;
+}
+
+/** Which capability mode is in force, in the words of the startup banner. */
+const capabilityMode = (strict: boolean): string =>
+  strict
+    ? 'strict capability mode (--require-capability): a task waits for a worker listing its category'
+    : 'capability fallback: a task whose category no worker lists goes to the least-loaded worker ' +
+      '(--require-capability, or requireCapability on a task, forbids it)';
+
 /** Starts the server, says where it listens, and closes it on the first signal (exits on a second). */
 export async function serve(options: ServerOptions): Promise<void> {
   let server: Awaited<ReturnType<typeof startServer>>;
@@ -107,6 +165,8 @@ export async function serve(options: ServerOptions): Promise<void> {
   process.stdout.write(
     `baton: listening on ${server.url} (gRPC, gRPC-Web, Connect, REST /api/coordination)\n` +
       `baton: coordinator ${server.coordinator.state}, ${progress.total} task(s), state ${where}\n` +
+      authLine(server, options) +
+      `baton: assignment ${server.coordinator.workAssigner.strategy}, ${capabilityMode(server.coordinator.workAssigner.requireCapability)}\n` +
       (server.repo === undefined
         ? ''
         : `baton: repository ${server.repo.workspaces.gitDir}, target ${server.repo.workspaces.target}, ` +

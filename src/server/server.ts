@@ -4,16 +4,20 @@ import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Coordinator, CoordinatorOptions } from '../core/coordinator.js';
 import { createMemoryStore } from '../core/memory-store.js';
 import type { Store } from '../core/store.js';
+import { principalValues } from './auth/principal.js';
+import { createVerifier, type TokenEntry } from './auth/tokens.js';
 import { toConnectError } from './codec/errors.js';
 import { JSON_WRITE_OPTIONS } from './codec/json-rule.js';
 import { CoordinatorService, RateLimitService, WorkerService, WorkspaceService } from './codec/proto.js';
 import { taskEncoders } from './codec/task-codec.js';
+import { createDashboard } from './dashboard/static-files.js';
 import { logLifecycle } from './observability/lifecycle-log.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createServerMetrics } from './observability/metrics.js';
 import { logRequests } from './observability/request-log.js';
 import { createRestGateway } from './rest/gateway.js';
 import { createProbes } from './rest/probes.js';
+import { bestForVerb, matchingRoutes, restPath, restRoutes } from './rest/routes.js';
 import { createEventHub } from './runtime/event-hub.js';
 import { openCoordinator } from './runtime/open-coordinator.js';
 import { createRatePump } from './runtime/rate-pump.js';
@@ -31,8 +35,9 @@ import {
 import { createWorkerService } from './services/worker-service.js';
 import { createWorkspaceService } from './services/workspace-service.js';
 import { openSqliteStore, type SyncMode } from './store/sqlite-store.js';
+import { createAuthGate } from './transport/auth-gate.js';
 import { errorInterceptor } from './transport/error-interceptor.js';
-import { createOnePortServer } from './transport/one-port.js';
+import { createOnePortServer, type TlsOptions } from './transport/one-port.js';
 import { createSessionFastPath } from './transport/session-fast-path.js';
 import { createUnaryFastPath, type FastPathService, recordServices } from './transport/unary-fast-path.js';
 
@@ -84,6 +89,18 @@ export interface ServerOptions extends Omit<CoordinatorOptions, 'now'> {
   >;
   /** Serve `GET /metrics` (Prometheus) and count what the server does. Default true. */
   readonly metrics?: boolean;
+  /**
+   * Bearer tokens with roles (`--auth-file`; src/server/auth). Without it nothing is checked,
+   * which is only allowed on a loopback address unless `insecure` says otherwise.
+   */
+  readonly auth?: { readonly tokens: readonly TokenEntry[] };
+  /** Listen beyond loopback without `auth`: anyone who reaches the port may do anything. */
+  readonly insecure?: boolean;
+  /**
+   * Serve every protocol over TLS on the same port (`--tls-cert/--tls-key`): ALPN picks HTTP/2
+   * (gRPC, Connect) or HTTP/1.1 (Connect, REST, gRPC-Web, browsers). The URL is then https.
+   */
+  readonly tls?: TlsOptions;
 }
 
 export interface BatonServer {
@@ -95,6 +112,10 @@ export interface BatonServer {
   readonly store: Store;
   /** The shared repository, when `repo` was given. */
   readonly repo: SharedRepo | undefined;
+  /** Resolves once every change made so far is stored (the group commit that covers it landed). */
+  committed(): Promise<void>;
+  /** `tokens` when every call needs a bearer token, `off` when anyone who reaches the port may call. */
+  readonly auth: 'tokens' | 'off';
   /** Graceful: stops accepting, ends streams (workers reconnect), stores the last changes. */
   close(): Promise<void>;
 }
@@ -111,8 +132,23 @@ const openStore = (options: ServerOptions): Store => {
   return store;
 };
 
+/** One file of the dashboard's assets, as dashboard/static-files.ts serves them. */
+const DASHBOARD_ASSET = /^\/dashboard\/[\w.-]+$/;
+
+/** 127.0.0.0/8, ::1 and `localhost`: reachable only from this machine. */
+export const isLoopback = (host: string): boolean =>
+  host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+
 /** Builds and starts a Baton server. Tests call it with `port: 0`; the CLI with its flags. */
 export async function startServer(options: ServerOptions = {}): Promise<BatonServer> {
+  const host = options.host ?? '127.0.0.1';
+  if (options.auth === undefined && options.insecure !== true && !isLoopback(host)) {
+    throw new Error(
+      `refusing to listen on ${host} without auth: anyone who reaches it could stop the coordinator ` +
+        'or report work as any worker. Give --auth-file (see `baton token create`), or --insecure ' +
+        'to serve it open anyway',
+    );
+  }
   const logger = options.logger ?? createLogger({ level: 'error' });
   const log =
     options.log ??
@@ -184,7 +220,17 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   if (coordinator.state === 'init' && options.autoStart !== false) coordinator.start();
 
   const coordinatorService = createCoordinatorService({ coordinator, commit, hub });
-  const workerService = createWorkerService({ coordinator, commit, sessions, now, log: logError, repo });
+  const refused = (message: string, fields?: Readonly<Record<string, unknown>>) =>
+    logger.warn({ ...fields }, `auth: refused: ${message}`);
+  const workerService = createWorkerService({
+    coordinator,
+    commit,
+    sessions,
+    now,
+    log: logError,
+    repo,
+    refused,
+  });
   const workspaceService = createWorkspaceService({ repo, commit });
   const rpcPaths = new Set<string>();
   const routes = (router: ConnectRouter): void => {
@@ -199,6 +245,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         reservationTtlMs: options.reservationTtlMs ?? 120_000,
         shutdown: shutdown.signal,
         log: logError,
+        refused,
       }),
     );
     router.service(CoordinatorService, coordinatorService);
@@ -220,15 +267,18 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     routes: (router) => routes(recordServices(router, fastServices)),
     interceptors: [errorInterceptor(logError)],
     jsonOptions: JSON_WRITE_OPTIONS,
+    ...(options.auth === undefined ? {} : { contextValues: principalValues }),
     fallback: createProbes({
       live: () => !shutdown.signal.aborted,
       ready: () => isServing({ coordinator, commit, signal: shutdown.signal }),
-      next: createRestGateway({
-        services: [
-          { service: CoordinatorService, implementation: coordinatorService },
-          { service: WorkspaceService, implementation: workspaceService },
-        ],
-        log: logError,
+      next: createDashboard({
+        next: createRestGateway({
+          services: [
+            { service: CoordinatorService, implementation: coordinatorService },
+            { service: WorkspaceService, implementation: workspaceService },
+          ],
+          log: logError,
+        }),
       }),
     }),
   });
@@ -247,13 +297,41 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
           fallback: connectHandler,
           encoders: taskEncoders,
           jsonOptions: JSON_WRITE_OPTIONS,
+          ...(options.auth === undefined ? {} : { contextValues: principalValues }),
         });
   const handler =
     options.sessionFastPath === false
       ? unaryHandler
       : createSessionFastPath({ open: workerService.open, mapError, fallback: unaryHandler });
-  const server = createOnePortServer(logRequests(metrics?.instrument(handler, rpcPaths) ?? handler, logger));
-  const host = options.host ?? '127.0.0.1';
+  const counted = metrics?.instrument(handler, rpcPaths) ?? handler;
+  const restTable = restRoutes([CoordinatorService, WorkspaceService]);
+  // The gate sees each path as the handler that will serve it does: RPC paths as they are (exact
+  // match, as connect-node and the fast paths route), anything else as the REST gateway reads it.
+  const routeOf = (verb: string, raw: string): string => {
+    if (rpcPaths.has(raw)) return raw.slice(1);
+    let path: string;
+    try {
+      path = restPath(new URL(raw, 'http://localhost').pathname);
+    } catch {
+      return `${verb} ${raw}`;
+    }
+    const found = bestForVerb(matchingRoutes(restTable, path), verb)?.route.method;
+    if (found !== undefined) return `${found.parent.typeName}/${found.name}`;
+    return DASHBOARD_ASSET.test(path) ? `${verb} /dashboard/*` : `${verb} ${path}`;
+  };
+  const gated =
+    options.auth === undefined
+      ? counted
+      : createAuthGate({
+          verify: createVerifier(options.auth.tokens),
+          routeOf,
+          refused: ({ message, ...fields }) => refused(message, fields),
+          next: counted,
+        });
+  const server = createOnePortServer(
+    logRequests(gated, logger),
+    options.tls === undefined ? {} : { tls: options.tls },
+  );
   let address: AddressInfo;
   try {
     address = await server.listen(options.port ?? 50051, host);
@@ -264,8 +342,9 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     throw error;
   }
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${urlHost}:${address.port}`;
-  logger.info({ url, store: store.kind, state: coordinator.state }, 'listening');
+  const url = `${options.tls === undefined ? 'http' : 'https'}://${urlHost}:${address.port}`;
+  const auth = options.auth === undefined ? 'off' : 'tokens';
+  logger.info({ url, store: store.kind, state: coordinator.state, auth }, 'listening');
 
   let closing: Promise<void> | undefined;
   return {
@@ -275,6 +354,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     coordinator,
     store,
     repo,
+    committed: () => commit.committed(),
+    auth,
     close() {
       closing ??= (async () => {
         shutdown.abort();

@@ -21,6 +21,11 @@ export function addServeCommand(program: Command): void {
       'full | normal: fsync every commit, or only survive process crashes (default full)',
     )
     .option('--strategy <name>', `${ASSIGNMENT_STRATEGIES.join(' | ')} (default capability)`)
+    .option(
+      '--require-capability',
+      'strict capability mode: never give a task to a worker that does not list its category (it ' +
+        'waits instead); default: a category no worker lists falls back to the least-loaded worker',
+    )
     .option('--lease-ttl-ms <ms>', 'a silent worker loses its tasks after this (default 30000)')
     .option('--max-attempts <n>', 'default attempts per task (default 3)')
     .option('--max-requests-per-minute <n>', 'shared request budget (default 600)')
@@ -47,6 +52,20 @@ export function addServeCommand(program: Command): void {
     )
     .option('--check-timeout-ms <ms>', 'a check still running after this fails (default 600000)')
     .option('--merge-batch <n>', 'queued branches merged and checked together (default 8)')
+    .option(
+      '--auth-file <path>',
+      'bearer tokens with roles, one `<role> sha256:<hex> [<worker id>]` a line (see `baton token ' +
+        'create`); every call then needs a token (BATON_AUTH_FILE, default none: open, loopback only)',
+    )
+    .option(
+      '--insecure',
+      'listen beyond loopback without --auth-file: anyone who reaches the port may do anything',
+    )
+    .option(
+      '--tls-cert <path>',
+      'PEM certificate: serve every protocol over TLS on the port (BATON_TLS_CERT)',
+    )
+    .option('--tls-key <path>', 'PEM private key of --tls-cert (BATON_TLS_KEY)')
     .option(
       '--log-level <level>',
       'fatal | error | warn | info | debug | trace | silent (BATON_LOG_LEVEL, default info)',

@@ -24,7 +24,14 @@ import {
   setPath,
   wordsToEnums,
 } from './json.js';
-import { type RestRoute, restRoutes } from './routes.js';
+import {
+  bestForVerb,
+  matchingRoutes,
+  type RestRoute,
+  type RouteMatch,
+  restPath,
+  restRoutes,
+} from './routes.js';
 
 export interface RestGatewayOptions {
   /**
@@ -223,16 +230,12 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
     sendJson(response, httpStatusOf(connectError.code), body);
   };
 
-  const route = (request: Request, path: string): { route: RestRoute; vars: Map<string, string> } => {
+  const route = (request: Request, path: string): RouteMatch => {
     const verb = request.method === 'HEAD' ? 'GET' : (request.method ?? 'GET');
-    const matched: { route: RestRoute; vars: Map<string, string> }[] = [];
-    for (const r of routes) {
-      const vars = r.match(path);
-      if (vars !== undefined) matched.push({ route: r, vars });
-    }
+    const matched = matchingRoutes(routes, path);
     if (matched.length === 0) throw new HttpError(404, Code.NotFound, `no route for ${path}`);
-    const candidates = matched.filter((m) => m.route.verb === verb);
-    if (candidates.length === 0) {
+    const best = bestForVerb(matched, verb);
+    if (best === undefined) {
       const allow = [
         ...new Set(matched.flatMap((m) => (m.route.verb === 'GET' ? ['GET', 'HEAD'] : [m.route.verb]))),
       ];
@@ -240,8 +243,7 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
         allow: allow.join(', '),
       });
     }
-    candidates.sort((a, b) => b.route.literals - a.route.literals);
-    return candidates[0] as { route: RestRoute; vars: Map<string, string> };
+    return best;
   };
 
   /** Path variables, the body and the query string as the RPC's request message. */
@@ -348,7 +350,7 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
     const keepAlive = setInterval(() => void send(': keep-alive\n\n'), keepAliveMs);
     keepAlive.unref();
     try {
-      await send('retry: 1000\n\n');
+      await send(`retry: 1000\n${ssePreamble(method.input, message)}\n`);
       for (;;) {
         const result = await next;
         if (result.done || response.destroyed) break;
@@ -373,7 +375,7 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
 
   const handle = async (request: Request, res: Response): Promise<void> => {
     const url = new URL(request.url ?? '/', 'http://localhost');
-    const path = url.pathname.length > 1 ? url.pathname.replace(/\/$/, '') : url.pathname;
+    const path = restPath(url.pathname);
     const aborted = new AbortController();
     const onClose = () => aborted.abort(new ConnectError('the client went away', Code.Canceled));
     res.once('close', onClose);
@@ -412,6 +414,21 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
       if (!res.writableEnded) res.end();
     });
   };
+}
+
+/**
+ * The comment line an event stream opens with, for a stream that can replay (its request has a
+ * `since_sequence`): says whether it is live from now or replays first. Without it `curl -N` on a
+ * quiet coordinator shows nothing but `retry: 1000`, and a reader cannot tell why. EventSource
+ * ignores comments.
+ */
+function ssePreamble(input: DescMessage, message: unknown): string {
+  const since = input.fields.find((f) => f.name === 'since_sequence');
+  if (since === undefined) return '';
+  const value = (message as Record<string, unknown>)[since.localName];
+  return value === undefined
+    ? ': live: events from now on (add ?since_sequence=0 to replay the retained ones first)\n'
+    : `: replaying retained events after sequence ${String(value)}, then live\n`;
 }
 
 /**
