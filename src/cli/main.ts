@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { ASSIGNMENT_STRATEGIES, type AssignmentStrategy } from '../core/work-assigner.js';
 import { createLogger, isLogLevel, LOG_LEVELS } from '../server/observability/logger.js';
 import { type ServerOptions, startServer } from '../server/server.js';
-import { StoreOpenError } from '../server/store/sqlite-store.js';
+import { isPostgresUrl, redactUrl } from '../server/store/postgres-store.js';
+import { StoreOpenError } from '../server/store/store-open-error.js';
 
 const USAGE = `Usage: baton serve [options]
 
@@ -12,7 +13,9 @@ Runs the Baton coordinator: gRPC, gRPC-Web, Connect and REST on one port.
 Options (environment variable in brackets):
   --host HOST                     listen address (BATON_HOST, default 127.0.0.1)
   --port PORT                     listen port, 0 for any (BATON_PORT, default 50051)
-  --store sqlite|memory           where state lives (BATON_STORE, default sqlite)
+  --store sqlite|memory|URL       where state lives (BATON_STORE, default sqlite); a URL
+                                  postgres://user[:password]@host[:port]/database keeps it in
+                                  PostgreSQL
   --db PATH                       SQLite file (BATON_DB, default ./data/baton.db)
   --sync full|normal              fsync every commit, or only survive process crashes (default full)
   --strategy NAME                 ${ASSIGNMENT_STRATEGIES.join(' | ')} (default capability)
@@ -95,7 +98,8 @@ function parse(argv: readonly string[]): ServerOptions | 'help' {
   }
   const env = process.env;
   const store = values.store ?? env.BATON_STORE ?? 'sqlite';
-  if (store !== 'sqlite' && store !== 'memory') throw new UsageError('--store must be sqlite or memory');
+  if (store !== 'sqlite' && store !== 'memory' && !isPostgresUrl(store))
+    throw new UsageError('--store must be sqlite, memory or a postgres:// URL');
   const sync = values.sync ?? 'full';
   if (sync !== 'full' && sync !== 'normal') throw new UsageError('--sync must be full or normal');
   const strategy = values.strategy ?? 'capability';
@@ -171,7 +175,11 @@ async function main(): Promise<void> {
   }
   const progress = server.coordinator.taskQueue.getProgress();
   const where =
-    options.store === 'memory' ? 'in memory (nothing survives a restart)' : `in ${options.dbPath}`;
+    options.store === 'memory'
+      ? 'in memory (nothing survives a restart)'
+      : isPostgresUrl(options.store)
+        ? `in ${redactUrl(options.store)}`
+        : `in ${options.dbPath}`;
   process.stdout.write(
     `baton: listening on ${server.url} (gRPC, gRPC-Web, Connect, REST /api/coordination)\n` +
       `baton: coordinator ${server.coordinator.state}, ${progress.total} task(s), state ${where}\n` +

@@ -15,6 +15,9 @@ import type {
   TaskRow,
 } from '../../core/store.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './sqlite-schema.js';
+import { StoreOpenError } from './store-open-error.js';
+
+export { StoreOpenError };
 
 /** "Batn": marks a SQLite file as Baton's, so a foreign database is refused, never reused. */
 export const APPLICATION_ID = 0x4261746e;
@@ -47,11 +50,6 @@ interface CostAccountRow {
   readonly output_tokens: number;
   readonly warned: number;
   readonly exceeded: number;
-}
-
-/** Why a database file cannot be used. The server prints it and exits non-zero. */
-export class StoreOpenError extends Error {
-  override readonly name = 'StoreOpenError';
 }
 
 /**
