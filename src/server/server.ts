@@ -8,6 +8,7 @@ import { toConnectError } from './codec/errors.js';
 import { JSON_WRITE_OPTIONS } from './codec/json-rule.js';
 import { CoordinatorService, RateLimitService, WorkerService, WorkspaceService } from './codec/proto.js';
 import { taskEncoders } from './codec/task-codec.js';
+import { createDashboard } from './dashboard/static-files.js';
 import { logLifecycle } from './observability/lifecycle-log.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createServerMetrics } from './observability/metrics.js';
@@ -233,12 +234,14 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     fallback: createProbes({
       live: () => !shutdown.signal.aborted,
       ready: () => isServing({ coordinator, commit, signal: shutdown.signal }),
-      next: createRestGateway({
-        services: [
-          { service: CoordinatorService, implementation: coordinatorService },
-          { service: WorkspaceService, implementation: workspaceService },
-        ],
-        log: logError,
+      next: createDashboard({
+        next: createRestGateway({
+          services: [
+            { service: CoordinatorService, implementation: coordinatorService },
+            { service: WorkspaceService, implementation: workspaceService },
+          ],
+          log: logError,
+        }),
       }),
     }),
   });

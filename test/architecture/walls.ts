@@ -1,6 +1,6 @@
 /**
  * The import walls of the source tree, as data, and a checker for one file's imports.
- * A room is a folder under src (or under src/server); each names the rooms it may import from,
+ * A room is a folder under src (or under src/server, or web/ for the dashboard); each names the rooms it may import from,
  * and the rooms it may reach for types only (`import type`, which leaves no runtime edge).
  */
 export interface Room {
@@ -16,6 +16,7 @@ export const ROOMS: Readonly<Record<string, Room>> = {
   'src/client': { may: ['src/wire', 'src/gen', 'src/core'] },
   'src/server/store': { may: ['src/core'] },
   'src/server/workspaces': { may: ['src/core'] },
+  'src/server/dashboard': { may: [] },
   'src/server/codec': {
     may: ['src/core', 'src/gen', 'src/wire'],
     typesOnly: ['src/server/runtime', 'src/server/workspaces'],
@@ -36,6 +37,8 @@ export const ROOMS: Readonly<Record<string, Room>> = {
   'src/server': {
     may: ['src/core', 'src/gen', 'src/wire', 'src/server/*'],
   },
+  /** The dashboard's browser code talks only the protocol: generated messages, nothing of the server. */
+  web: { may: ['src/gen'] },
   'src/cli': { may: ['src/core', 'src/server', 'src/server/*', 'src/client', 'src/wire', 'src/gen'] },
 };
 

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Code } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
@@ -13,6 +13,7 @@ import {
   TaskStatus,
 } from '../../src/client/index.js';
 import { type CostSnapshot, RECENT_REPORTS } from '../../src/core/cost-aggregator.js';
+import type { TaskRow } from '../../src/core/store.js';
 import { type BatonServer, type ServerOptions, startServer } from '../../src/server/server.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/server/store/sqlite-schema.js';
 import {
@@ -370,6 +371,51 @@ describe('durability: storage faults', function () {
       const db = new Database(dbPath, { readonly: true });
       expect(db.pragma('user_version', { simple: true })).to.equal(SCHEMA_VERSION);
       expect(db.prepare("SELECT count(*) AS n FROM meta WHERE key = 'costs'").get()).to.deep.equal({ n: 0 });
+      db.close();
+    });
+
+    it('a store written by schema version 3 (one JSON row per task) is migrated and reads back the same', () => {
+      // Made by the code of schema 3 (fixtures/v3-store.md): the image is what that code read back.
+      const fixtures = new URL('../../../test/durability/fixtures/', import.meta.url);
+      copyFileSync(new URL('v3-store.db', fixtures), dbPath);
+      const expected = JSON.parse(readFileSync(new URL('v3-store.image.json', fixtures), 'utf8')) as {
+        tasks: { nextSeq: number; tasks: TaskRow[] };
+      };
+      const store = openSqliteStore({ path: dbPath });
+      const image = store.load();
+      expect(image).to.deep.equal(expected);
+
+      // A transition after the migration writes the state of a migrated task; a new task gets its rows.
+      const running = expected.tasks.tasks.find((t) => t.id === 'b') as TaskRow;
+      const done = {
+        ...running,
+        status: 'complete',
+        result: { ok: true },
+        finishedAt: 1_800_000_000_000,
+      } as const;
+      const next = expected.tasks.nextSeq;
+      const added = { ...done, id: 'h', seq: next, status: 'pending', workerId: null, result: null } as const;
+      const noChange = { removeTasks: [], upsertLeases: [], removeLeases: [] };
+      store.commit({ ...noChange, nextSeq: next + 1, upsertTasks: [done, added] });
+      store.close();
+      const reopened = openSqliteStore({ path: dbPath });
+      const tasks = reopened.load()?.tasks;
+      reopened.close();
+      expect(tasks?.nextSeq).to.equal(next + 1);
+      expect(tasks?.tasks.map((t) => t.id)).to.deep.equal(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']);
+      expect(tasks?.tasks.find((t) => t.id === 'b')).to.deep.equal(done);
+      expect(tasks?.tasks.find((t) => t.id === 'h')).to.deep.equal(added);
+
+      const db = new Database(dbPath, { readonly: true });
+      expect(db.pragma('user_version', { simple: true })).to.equal(SCHEMA_VERSION);
+      const tables = db
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'task%'")
+        .all();
+      expect(tables.map((t) => (t as { name: string }).name).sort()).to.deep.equal([
+        'task_results',
+        'task_specs',
+        'task_state',
+      ]);
       db.close();
     });
 

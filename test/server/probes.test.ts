@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { expect } from 'chai';
 import { type BatonServer, startServer } from '../../src/server/server.js';
 
@@ -37,6 +38,29 @@ describe('HTTP probes', () => {
     server.coordinator.stop();
     expect(await probe('/readyz')).to.deep.include({ status: 503, body: 'not serving\n' });
     expect((await probe('/healthz')).status).to.equal(200);
+  });
+
+  it('answers an HTTP/1.0 check with no Host header and a query string, as load balancers send', async () => {
+    const { port } = new URL(server.url);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () =>
+        socket.write('GET /healthz?from=lb HTTP/1.0\r\n\r\n'),
+      );
+      let text = '';
+      socket.on('data', (chunk) => {
+        text += chunk.toString();
+      });
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(raw).to.match(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(raw.endsWith('\r\n\r\nok\n')).to.equal(true);
+  });
+
+  it('stays ready while draining and drained: the coordinator still takes reports, tasks and a start', async () => {
+    server.coordinator.drain();
+    expect(server.coordinator.state).to.equal('drained');
+    expect((await probe('/readyz')).status).to.equal(200);
   });
 
   it('leaves every other path to the REST gateway', async () => {

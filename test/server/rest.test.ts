@@ -423,6 +423,27 @@ describe('REST gateway', () => {
       }
     });
 
+    it('opens with a comment saying it is live from now, and how to replay; or what it replays', async () => {
+      const opening = async (query: string): Promise<string> => {
+        const abort = new AbortController();
+        const response = await fetch(`${server.url}/api/coordination/events${query}`, {
+          signal: abort.signal,
+        });
+        const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+        let text = '';
+        while (!text.includes('\n\n')) text += Buffer.from((await reader.read()).value ?? []).toString();
+        abort.abort();
+        await reader.cancel().catch(() => {});
+        return text.slice(0, text.indexOf('\n\n') + 2);
+      };
+      expect(await opening('')).to.equal(
+        'retry: 1000\n: live: events from now on (add ?since_sequence=0 to replay the retained ones first)\n\n',
+      );
+      expect(await opening('?since_sequence=0')).to.equal(
+        'retry: 1000\n: replaying retained events after sequence 0, then live\n\n',
+      );
+    });
+
     it('a bad event filter is a 400 JSON answer, not a stream', async () => {
       const reply = await api('GET', '/events?kinds=task-exploded');
       expect(reply.status).to.equal(400);

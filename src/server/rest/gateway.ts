@@ -354,7 +354,7 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
     const keepAlive = setInterval(() => void send(': keep-alive\n\n'), keepAliveMs);
     keepAlive.unref();
     try {
-      await send('retry: 1000\n\n');
+      await send(`retry: 1000\n${ssePreamble(method.input, message)}\n`);
       for (;;) {
         const result = await next;
         if (result.done || response.destroyed) break;
@@ -418,6 +418,21 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
       if (!res.writableEnded) res.end();
     });
   };
+}
+
+/**
+ * The comment line an event stream opens with, for a stream that can replay (its request has a
+ * `since_sequence`): says whether it is live from now or replays first. Without it `curl -N` on a
+ * quiet coordinator shows nothing but `retry: 1000`, and a reader cannot tell why. EventSource
+ * ignores comments.
+ */
+function ssePreamble(input: DescMessage, message: unknown): string {
+  const since = input.fields.find((f) => f.name === 'since_sequence');
+  if (since === undefined) return '';
+  const value = (message as Record<string, unknown>)[since.localName];
+  return value === undefined
+    ? ': live: events from now on (add ?since_sequence=0 to replay the retained ones first)\n'
+    : `: replaying retained events after sequence ${String(value)}, then live\n`;
 }
 
 /**

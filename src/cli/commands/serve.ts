@@ -1,0 +1,205 @@
+import type { Command } from 'commander';
+import { ASSIGNMENT_STRATEGIES } from '../../core/work-assigner.js';
+import { createLogger, LOG_LEVELS } from '../../server/observability/logger.js';
+import { type ServerOptions, startServer } from '../../server/server.js';
+import { isPostgresUrl, redactUrl } from '../../server/store/postgres-store.js';
+import { StoreOpenError } from '../../server/store/store-open-error.js';
+import { EXIT } from '../exit-codes.js';
+import { choiceFlag, numberFlag, PORT, POSITIVE, WHOLE } from '../flag-values.js';
+import { usageChecked } from '../usage-checked.js';
+import { UsageError } from '../usage-error.js';
+
+/** The flags as commander hands them over: strings as typed, `start` false for --no-start. */
+interface ServeFlags {
+  readonly host?: string;
+  readonly port?: string;
+  readonly store?: string;
+  readonly db?: string;
+  readonly sync?: string;
+  readonly strategy?: string;
+  readonly leaseTtlMs?: string;
+  readonly maxAttempts?: string;
+  readonly maxRequestsPerMinute?: string;
+  readonly maxTokensPerMinute?: string;
+  readonly globalBudgetUsd?: string;
+  readonly workerBudgetUsd?: string;
+  readonly start: boolean;
+  readonly reopen?: boolean;
+  readonly repo?: string;
+  readonly target?: string;
+  readonly worktrees?: string;
+  readonly check?: string;
+  readonly checkTimeoutMs?: string;
+  readonly mergeBatch?: string;
+  readonly logLevel?: string;
+  readonly logFormat?: string;
+}
+
+/** `baton serve`: runs the coordinator in this process until SIGINT/SIGTERM. */
+export function addServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .summary('run the coordinator (gRPC, gRPC-Web, Connect, REST and /metrics on one port)')
+    .description(
+      'Runs the Baton coordinator: gRPC, gRPC-Web, Connect and REST on one port.\n\n' +
+        'Options name their environment variable in brackets; a flag wins over it.',
+    )
+    .option('--host <host>', 'listen address (BATON_HOST, default 127.0.0.1)')
+    .option('--port <port>', 'listen port, 0 for any (BATON_PORT, default 50051)')
+    .option(
+      '--store <kind>',
+      'sqlite | memory | postgres://user[:password]@host[:port]/db: where state lives (BATON_STORE, default sqlite)',
+    )
+    .option('--db <path>', 'SQLite file (BATON_DB, default ./data/baton.db)')
+    .option(
+      '--sync <mode>',
+      'full | normal: fsync every commit, or only survive process crashes (default full)',
+    )
+    .option('--strategy <name>', `${ASSIGNMENT_STRATEGIES.join(' | ')} (default capability)`)
+    .option('--lease-ttl-ms <ms>', 'a silent worker loses its tasks after this (default 30000)')
+    .option('--max-attempts <n>', 'default attempts per task (default 3)')
+    .option('--max-requests-per-minute <n>', 'shared request budget (default 600)')
+    .option('--max-tokens-per-minute <n>', 'shared LLM token budget (default 1000000)')
+    .option('--global-budget-usd <usd>', 'stop all workers past this spend (default none)')
+    .option('--worker-budget-usd <usd>', 'stop a worker past this spend (default none)')
+    .option('--no-start', 'leave a new coordinator in init until POST /api/coordination/start')
+    .option(
+      '--reopen',
+      'open a stopped coordinator again (stop is final otherwise), keeping its tasks; without it, ' +
+        'serving a stopped store is refused',
+    )
+    .option(
+      '--repo <path>',
+      'share this git repository with the fleet: a worktree and branch per worker that asks, path ' +
+        'locks, the conflict matrix (BATON_REPO)',
+    )
+    .option('--target <branch>', 'the branch Baton owns and lands on (default main)')
+    .option('--worktrees <dir>', 'where worker worktrees live (default <repo>/.git/baton-worktrees)')
+    .option(
+      '--check <command>',
+      'what a merge must pass, run by sh in a scratch worktree; turns the merge queue on (e.g. ' +
+        '--check "npm test"; without it nothing lands)',
+    )
+    .option('--check-timeout-ms <ms>', 'a check still running after this fails (default 600000)')
+    .option('--merge-batch <n>', 'queued branches merged and checked together (default 8)')
+    .option('--log-level <level>', `${LOG_LEVELS.join(' | ')} (BATON_LOG_LEVEL, default info)`)
+    .option(
+      '--log-format <format>',
+      'json | pretty: log lines on stderr (BATON_LOG_FORMAT, default pretty on a terminal)',
+    )
+    .action(
+      usageChecked(async (command) => {
+        await serve(serverOptions(command.opts<ServeFlags>(), process.env));
+      }),
+    );
+}
+
+/** The server's options from the flags and the environment; a UsageError naming the flag. */
+export function serverOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): ServerOptions {
+  const rawStore = flags.store ?? env.BATON_STORE ?? 'sqlite';
+  if (rawStore !== 'sqlite' && rawStore !== 'memory' && !isPostgresUrl(rawStore))
+    throw new UsageError('--store must be sqlite, memory or a postgres:// URL');
+  const store = rawStore;
+  const sync = choiceFlag('sync', flags.sync ?? 'full', ['full', 'normal']);
+  const strategy = choiceFlag('strategy', flags.strategy ?? 'capability', ASSIGNMENT_STRATEGIES);
+  const level = choiceFlag('log-level', flags.logLevel ?? env.BATON_LOG_LEVEL ?? 'info', LOG_LEVELS);
+  const rawFormat = flags.logFormat ?? env.BATON_LOG_FORMAT;
+  const format =
+    rawFormat === undefined ? undefined : choiceFlag('log-format', rawFormat, ['json', 'pretty']);
+  const port = numberFlag('port', flags.port ?? env.BATON_PORT, PORT) ?? 50051;
+  const options: Record<string, unknown> = {
+    host: flags.host ?? env.BATON_HOST ?? '127.0.0.1',
+    port,
+    store,
+    dbPath: flags.db ?? env.BATON_DB ?? './data/baton.db',
+    sync,
+    strategy,
+    autoStart: flags.start,
+    logger: createLogger({ level, ...(format === undefined ? {} : { format }) }),
+    whenStopped: flags.reopen === true ? 'reopen' : 'refuse',
+    leaseTtlMs: numberFlag('lease-ttl-ms', flags.leaseTtlMs, POSITIVE),
+    defaultMaxAttempts: numberFlag('max-attempts', flags.maxAttempts, WHOLE),
+    maxRequestsPerMinute: numberFlag('max-requests-per-minute', flags.maxRequestsPerMinute, WHOLE),
+    maxTokensPerMinute: numberFlag('max-tokens-per-minute', flags.maxTokensPerMinute, WHOLE),
+    globalBudgetUsd: numberFlag('global-budget-usd', flags.globalBudgetUsd, POSITIVE),
+    perWorkerBudgetUsd: numberFlag('worker-budget-usd', flags.workerBudgetUsd, POSITIVE),
+    repo: repoOptions(flags, env),
+  };
+  for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];
+  return options as unknown as ServerOptions;
+}
+
+/** The shared repository's options; the repository flags are refused without --repo. */
+function repoOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Record<string, unknown> | undefined {
+  const repoPath = flags.repo ?? env.BATON_REPO;
+  const repoFlags = [
+    ['target', flags.target],
+    ['worktrees', flags.worktrees],
+    ['check', flags.check],
+    ['check-timeout-ms', flags.checkTimeoutMs],
+    ['merge-batch', flags.mergeBatch],
+  ] as const;
+  const stray = repoFlags.find(([, value]) => value !== undefined);
+  if (repoPath === undefined && stray !== undefined) throw new UsageError(`--${stray[0]} needs --repo`);
+  if (flags.check !== undefined && flags.check.trim() === '')
+    throw new UsageError('--check must be a command');
+  if (repoPath === undefined) return undefined;
+  return Object.fromEntries(
+    Object.entries({
+      repo: repoPath,
+      target: flags.target,
+      worktreesDir: flags.worktrees,
+      check: flags.check,
+      checkTimeoutMs: numberFlag('check-timeout-ms', flags.checkTimeoutMs, WHOLE),
+      maxBatch: numberFlag('merge-batch', flags.mergeBatch, WHOLE),
+    }).filter(([, v]) => v !== undefined),
+  );
+}
+
+/** Starts the server, says where it listens, and closes it on the first signal (exits on a second). */
+async function serve(options: ServerOptions): Promise<void> {
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(options);
+  } catch (error) {
+    const reason = error instanceof StoreOpenError ? error.message : (error as Error).message;
+    process.stderr.write(`baton: cannot start: ${reason}\n`);
+    process.exit(EXIT.refused);
+  }
+  const progress = server.coordinator.taskQueue.getProgress();
+  const where =
+    options.store === 'memory'
+      ? 'in memory (nothing survives a restart)'
+      : isPostgresUrl(options.store)
+        ? `in ${redactUrl(options.store)}`
+        : `in ${options.dbPath}`;
+  process.stdout.write(
+    `baton: listening on ${server.url} (gRPC, gRPC-Web, Connect, REST /api/coordination)\n` +
+      `baton: coordinator ${server.coordinator.state}, ${progress.total} task(s), state ${where}\n` +
+      (server.repo === undefined
+        ? ''
+        : `baton: repository ${server.repo.workspaces.gitDir}, target ${server.repo.workspaces.target}, ` +
+          `merge queue ${server.repo.queue === undefined ? 'off (no --check)' : 'on'}\n`) +
+      (server.coordinator.state === 'drained'
+        ? 'baton: drained: it assigns nothing until POST /api/coordination/start resumes it\n'
+        : ''),
+  );
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) {
+      process.stderr.write('baton: forced exit\n');
+      process.exit(EXIT.interrupted);
+    }
+    stopping = true;
+    process.stdout.write(`baton: ${signal}: shutting down\n`);
+    server.close().then(
+      () => process.exit(EXIT.ok),
+      (error: unknown) => {
+        process.stderr.write(`baton: shutdown failed: ${(error as Error).message}\n`);
+        process.exit(EXIT.refused);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}

@@ -1,0 +1,50 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** dist/src/cli/main.js, next to this file's compiled form in dist/test/cli. */
+export const BATON = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+
+/** What one run of the CLI printed and how it exited. */
+export interface BatonRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** A CLI process still running (watch, serve): its output so far, and its end. */
+export interface BatonProcess {
+  readonly child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  readonly done: Promise<BatonRun>;
+}
+
+/**
+ * Spawns `node dist/src/cli/main.js ...args` without blocking this process's event loop (the
+ * server under test runs in it). BATON_URL is cleared unless `env` sets it, so a developer's own
+ * does not leak into the specs.
+ */
+export function startBaton(args: readonly string[], env: NodeJS.ProcessEnv = {}): BatonProcess {
+  const child = spawn(process.execPath, [BATON, ...args], {
+    env: { ...process.env, BATON_URL: undefined, NO_COLOR: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    err += chunk.toString();
+  });
+  const done = new Promise<BatonRun>((finish) => {
+    child.once('close', (code) => finish({ code, stdout: out, stderr: err }));
+  });
+  return { child, stdout: () => out, stderr: () => err, done };
+}
+
+/** Runs the CLI to its end. */
+export function baton(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<BatonRun> {
+  return startBaton(args, env).done;
+}

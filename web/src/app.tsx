@@ -1,0 +1,51 @@
+// web/: the dashboard in the browser (preact, connect-web), bundled by web/build.mjs.
+// Imports src/gen through proto.ts only, and nothing else of Baton's (test/architecture/walls.test.ts).
+import { useMemo, useState } from 'preact/hooks';
+import type { Api } from './api.js';
+import { useHashRoute, useModel } from './hooks.js';
+import type { Model } from './model.js';
+import type { ConfirmRequest, Notice, Ui } from './ui.js';
+import { UiContext } from './ui.js';
+import { ConfirmDialog, Notices } from './views/dialogs.js';
+import { Header } from './views/header.js';
+import { Overview } from './views/overview.js';
+import { TaskDetails } from './views/task-details.js';
+
+const ROUTES = [['overview', 'Overview']] as const;
+
+let noticeId = 0;
+
+export function App({ api, model }: { api: Api; model: Model }) {
+  useModel(model);
+  const route = useHashRoute('overview');
+  const [selected, setSelected] = useState<string | undefined>();
+  const [request, setRequest] = useState<ConfirmRequest | undefined>();
+  const [notices, setNotices] = useState<readonly Notice[]>([]);
+  const ui = useMemo<Ui>(
+    () => ({
+      api,
+      model,
+      select: setSelected,
+      confirm: setRequest,
+      notify(text, kind) {
+        const notice = { id: ++noticeId, text, kind };
+        setNotices((list) => [...list.slice(-3), notice]);
+        setTimeout(() => setNotices((list) => list.filter((n) => n !== notice)), 6000);
+      },
+    }),
+    [api, model],
+  );
+  return (
+    <UiContext.Provider value={ui}>
+      <Header routes={ROUTES} route={route} />
+      <main class={selected === undefined ? '' : 'with-drawer'}>
+        <Overview />
+      </main>
+      {selected !== undefined && <TaskDetails id={selected} />}
+      {request !== undefined && (
+        <ConfirmDialog request={request} onClose={() => setRequest(undefined)} notify={ui.notify} />
+      )}
+      <Notices notices={notices} />
+    </UiContext.Provider>
+  );
+}

@@ -1,0 +1,163 @@
+// web/: the dashboard in the browser (preact, connect-web), bundled by web/build.mjs.
+// Imports src/gen through proto.ts only, and nothing else of Baton's (test/architecture/walls.test.ts).
+import { type Event, EventKind, type GetStatusResponse, type Task, TaskStatus } from './proto.js';
+import { ms } from './time.js';
+
+/** How the page's event stream stands, shown in the header. */
+export type Connection =
+  | { readonly state: 'connecting' }
+  | { readonly state: 'live'; readonly since: number; readonly reconnected: boolean }
+  | {
+      readonly state: 'reconnecting';
+      readonly attempt: number;
+      readonly retryAt: number;
+      readonly error: string;
+    };
+
+/** What the page knows of the coordinator, kept current by events. */
+export interface Model {
+  /** Bumped by every change: views memoise on it. */
+  readonly version: number;
+  /** Bumped when tasks are added or replaced (not when one changes status): the graph relays out on it. */
+  readonly shape: number;
+  /** Every task by id, in the order added. */
+  readonly tasks: ReadonlyMap<string, Task>;
+  /** The snapshot was loaded (before it, the task views say "loading"). */
+  readonly loaded: boolean;
+  readonly status: GetStatusResponse | undefined;
+  readonly connection: Connection;
+  /** The sequence of the last event applied (a restarted server counts again from 1). */
+  readonly lastSequence: bigint;
+  /** When tasks completed (ms, server clock), for the throughput chart; the last 15 minutes. */
+  readonly completions: readonly number[];
+  /** The lowercase text each task is searched by (id, category, worker, error, metadata). */
+  searchText(id: string): string;
+  /** The tasks that depend on `id`. */
+  dependents(id: string): readonly string[];
+
+  replaceTasks(tasks: readonly Task[]): void;
+  /** Applies events in sequence order; events about a task older than what is known are skipped. */
+  apply(events: readonly Event[]): void;
+  setStatus(status: GetStatusResponse): void;
+  setConnection(connection: Connection): void;
+  /** Calls `listener` (at most once a frame) after changes. */
+  subscribe(listener: () => void): () => void;
+}
+
+const WINDOW_MS = 15 * 60_000;
+
+export function createModel(): Model {
+  let tasks = new Map<string, Task>();
+  let search = new Map<string, string>();
+  let dependents: Map<string, string[]> | undefined;
+  let completions: number[] = [];
+  const listeners = new Set<() => void>();
+  let scheduled = false;
+
+  const notify = (): void => {
+    model.version++;
+    if (scheduled) return;
+    scheduled = true;
+    requestAnimationFrame(() => {
+      scheduled = false;
+      for (const listener of listeners) listener();
+    });
+  };
+
+  const index = (task: Task): void => {
+    const meta = task.metadata === undefined ? '' : JSON.stringify(task.metadata);
+    search.set(
+      task.id,
+      `${task.id}\n${task.category}\n${task.workerId}\n${task.error}\n${meta}`.toLowerCase(),
+    );
+  };
+
+  const trim = (now: number): void => {
+    const from = now - WINDOW_MS;
+    if (completions.length > 0 && completions[0]! < from) completions = completions.filter((t) => t >= from);
+  };
+
+  /** Upserts a task unless what is known is newer; returns whether it changed anything. */
+  const upsert = (task: Task): boolean => {
+    const known = tasks.get(task.id);
+    if (known !== undefined && ms(known.updatedAt) > ms(task.updatedAt)) return false;
+    if (known === undefined) {
+      model.shape++;
+      dependents = undefined;
+    }
+    tasks.set(task.id, task);
+    index(task);
+    return true;
+  };
+
+  const model = {
+    version: 0,
+    shape: 0,
+    get tasks() {
+      return tasks;
+    },
+    loaded: false,
+    status: undefined as GetStatusResponse | undefined,
+    connection: { state: 'connecting' } as Connection,
+    lastSequence: 0n,
+    get completions() {
+      return completions;
+    },
+    searchText: (id: string) => search.get(id) ?? '',
+    dependents(id: string) {
+      if (dependents === undefined) {
+        dependents = new Map();
+        for (const task of tasks.values()) {
+          for (const dep of task.deps) {
+            const list = dependents.get(dep);
+            if (list === undefined) dependents.set(dep, [task.id]);
+            else list.push(task.id);
+          }
+        }
+      }
+      return dependents.get(id) ?? [];
+    },
+    replaceTasks(list: readonly Task[]) {
+      tasks = new Map(list.map((t) => [t.id, t]));
+      search = new Map();
+      for (const task of list) index(task);
+      dependents = undefined;
+      completions = list
+        .filter((t) => t.status === TaskStatus.COMPLETE && t.finishedAt !== undefined)
+        .map((t) => ms(t.finishedAt))
+        .sort((a, b) => a - b);
+      trim(Date.now());
+      model.loaded = true;
+      model.shape++;
+      notify();
+    },
+    apply(events: readonly Event[]) {
+      for (const event of events) {
+        model.lastSequence = event.sequence;
+        const { payload } = event;
+        if (payload.case === 'task') {
+          if (upsert(payload.value) && event.kind === EventKind.TASK_COMPLETE) {
+            completions.push(ms(event.time));
+          }
+        } else if (payload.case === 'lifecycle' && model.status !== undefined) {
+          model.status.state = payload.value.state;
+        }
+      }
+      trim(Date.now());
+      notify();
+    },
+    setStatus(status: GetStatusResponse) {
+      model.status = status;
+      notify();
+    },
+    setConnection(connection: Connection) {
+      model.connection = connection;
+      notify();
+    },
+    subscribe(listener: () => void) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+  return model;
+}
