@@ -8,6 +8,15 @@ started, complete and cost for each. It exits 0 after completing --tasks tasks, 
 
     /usr/bin/python3 worker.py --target 127.0.0.1:50051 --id py-1 --capabilities python \\
         --max-concurrency 2 --tasks 10 --cost-usd 0.01
+
+Capabilities: --capabilities lists the task categories this worker takes, but by default that is
+a preference, not a guarantee. A coordinator in its default mode (the seed's fallback) sends a
+task whose category no connected worker lists to the least-loaded worker, this one included;
+the worker then logs "not in --capabilities: sent by the capability fallback". Only strict
+capability mode guarantees that this worker gets nothing outside --capabilities: start the
+coordinator with `baton serve --require-capability`, or add the task with
+"requireCapability": true. Such a task waits, its waiting_for saying why, until a worker listing
+its category connects.
 """
 
 import argparse
@@ -61,6 +70,9 @@ class Worker:
         self.last_sent = time.monotonic()
         self.wait_timer = None
         self.wait_retry_s = args.wait_retry_s
+
+    def capabilities(self):
+        return [c for c in self.args.capabilities.split(",") if c]
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -177,6 +189,10 @@ class Worker:
                     self.extra.add(key)
                     continue
                 self.running.add(key)
+            if assignment.category and assignment.category not in self.capabilities():
+                log(f"{assignment.task_id}: category {assignment.category} is not in --capabilities: sent by the "
+                    "capability fallback (baton serve --require-capability, or requireCapability on the task, "
+                    "forbids it)")
             self.held[assignment.task_id] = assignment.attempt
             self.jobs.put(assignment)
 
@@ -260,7 +276,7 @@ class Worker:
         self.cap = level
         self.send(hello=pb.Hello(
             worker_id=self.args.id,
-            capabilities=[c for c in self.args.capabilities.split(",") if c],
+            capabilities=self.capabilities(),
             labels={"language": "python", "host": os.uname().nodename},
             max_concurrency=level,
             workspace=self.args.workspace,
@@ -311,7 +327,10 @@ def main():
     parser = argparse.ArgumentParser(description="A Baton worker in Python.")
     parser.add_argument("--target", default="127.0.0.1:50051", help="coordinator host:port (gRPC, plaintext)")
     parser.add_argument("--id", default=f"python-{os.getpid()}", help="stable worker id")
-    parser.add_argument("--capabilities", default="", help="comma-separated task categories; empty: any")
+    parser.add_argument("--capabilities", default="",
+                        help="comma-separated task categories; empty: any. Strict only under the coordinator's "
+                             "--require-capability (or a task's requireCapability); otherwise the fallback may "
+                             "send other categories")
     parser.add_argument("--max-concurrency", type=int, default=1, help="most tasks held at once")
     parser.add_argument("--tasks", type=int, default=0, help="exit after completing this many; 0: until drained")
     parser.add_argument("--cost-usd", type=float, default=0.0, help="cost reported per task, in US dollars")

@@ -1,7 +1,7 @@
 import { type JsonObject, type JsonValue, toJson } from '@bufbuild/protobuf';
 import { ValueSchema } from '@bufbuild/protobuf/wkt';
 import { type CallOptions, Code, ConnectError, createClient, type Transport } from '@connectrpc/connect';
-import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
+import { type ConnectionOptions, connectTransport, grpcTransport } from './connection.js';
 import {
   CoordinatorService,
   type CostStatus,
@@ -112,8 +112,8 @@ export interface WatchOptions {
   readonly signal?: AbortSignal;
 }
 
-/** Options of {@link createAdminClient}. */
-export interface AdminClientOptions {
+/** Options of {@link createAdminClient}; `token` and `ca` apply only when no transport is given. */
+export interface AdminClientOptions extends ConnectionOptions {
   /** The coordinator's base URL, e.g. `http://127.0.0.1:7070`. Used only when no transport is given. */
   readonly url: string;
   /** Overrides the transport entirely (tests use createRouterTransport). */
@@ -174,12 +174,8 @@ export function createAdminClient(options: AdminClientOptions): AdminClient {
   const transport =
     options.transport ??
     (options.protocol === 'grpc'
-      ? createGrpcTransport({ baseUrl: options.url, ...timeout(options.defaultTimeoutMs) })
-      : createConnectTransport({
-          baseUrl: options.url,
-          httpVersion: '1.1',
-          ...timeout(options.defaultTimeoutMs),
-        }));
+      ? grpcTransport(options.url, options, options.defaultTimeoutMs)
+      : connectTransport(options.url, options, options.defaultTimeoutMs));
   const client = createClient(CoordinatorService, transport);
 
   const listTasks = async (filter: TaskFilter = {}, callOptions?: CallOptions): Promise<TaskPage> => {
@@ -302,8 +298,4 @@ function required<T>(value: T | undefined, field: string): T {
     throw new ConnectError(`the coordinator's answer has no ${field}`, Code.Internal);
   }
   return value;
-}
-
-function timeout(ms: number | undefined): { defaultTimeoutMs?: number } {
-  return ms === undefined ? {} : { defaultTimeoutMs: ms };
 }

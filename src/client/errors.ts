@@ -11,6 +11,7 @@ const toConnectCode: Record<ErrorCode, Code> = {
   [ErrorCode.RESOURCE_EXHAUSTED]: Code.ResourceExhausted,
   [ErrorCode.UNAVAILABLE]: Code.Unavailable,
   [ErrorCode.INTERNAL]: Code.Internal,
+  [ErrorCode.PERMISSION_DENIED]: Code.PermissionDenied,
 };
 
 /**

@@ -19,6 +19,7 @@ export {
   type WatchOptions,
 } from './admin.js';
 export type { ReconnectOptions } from './backoff.js';
+export type { ConnectionOptions } from './connection.js';
 export { batonErrorDetail, connectErrorFromDetail, fatalSessionCodes, isFatalSessionEnd } from './errors.js';
 export {
   AssignmentStrategy,

@@ -2,17 +2,17 @@ import { randomUUID } from 'node:crypto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, createClient, type Transport } from '@connectrpc/connect';
-import { createGrpcTransport } from '@connectrpc/connect-node';
 import { createAsyncQueue } from '../wire/async-queue.js';
 import { onAbort } from './abort-listeners.js';
 import { backoffDelay, defaultReconnect, type ReconnectOptions, sleep, waitAtMost } from './backoff.js';
+import { type ConnectionOptions, grpcTransport } from './connection.js';
 import { connectErrorFromDetail, isFatalSessionEnd } from './errors.js';
 import { ErrorCode, type RateDecision, RateLimitService, type RateRequestSchema } from './proto.js';
 
 type RateRequestInit = MessageInitShape<typeof RateRequestSchema>;
 
 /** Options of {@link createRateLimitClient}. */
-export interface RateLimitClientOptions {
+export interface RateLimitClientOptions extends ConnectionOptions {
   /** The coordinator's base URL; used only when no transport is given. */
   readonly url?: string;
   /** Defaults to gRPC over HTTP/2 at `url`, the protocol every worker language speaks. */
@@ -122,7 +122,7 @@ const deadlineGraceMs = 250;
  * waiting acquires when it ends, so the client must repeat them.
  */
 export function createRateLimitClient(options: RateLimitClientOptions): RateLimitClient {
-  const transport = options.transport ?? createGrpcTransport({ baseUrl: requireUrl(options.url) });
+  const transport = options.transport ?? grpcTransport(requireUrl(options.url), options);
   const client = createClient(RateLimitService, transport);
   const reconnect = { ...defaultReconnect, ...options.reconnect };
   const closeTimeoutMs = options.closeTimeoutMs ?? 2_000;

@@ -10,6 +10,7 @@ import { validateResponse, validateTrailer } from '@connectrpc/connect/protocol-
 import { createAsyncQueue } from '../wire/async-queue.js';
 import { createEnvelopeReader, incompleteEnvelope } from '../wire/envelope-reader.js';
 import { ProtoWriter } from '../wire/protowire.js';
+import { type ConnectionOptions, connectionHeaders } from './connection.js';
 import { type CoordinatorMessage, type WorkerMessageSchema, WorkerService } from './proto.js';
 import { decodeCoordinatorMessage, writeWorkerEnvelope } from './session-codec.js';
 
@@ -65,6 +66,7 @@ const encodeSlow = (message: WorkerMessageInit): Uint8Array => serialize(create(
 const parse = serialization.getO(true).parse;
 
 interface Pooled {
+  readonly key: string;
   readonly session: http2.ClientHttp2Session;
   calls: number;
   idle: NodeJS.Timeout | undefined;
@@ -82,8 +84,10 @@ const IDLE_CLOSE_MS = 15_000;
  */
 const pool = new Map<string, Pooled>();
 
-function acquire(origin: string): Pooled {
-  const found = pool.get(origin);
+function acquire(origin: string, ca: ConnectionOptions['ca']): Pooled {
+  // One connection per origin and trusted CA: a TLS connection is only as good as what checked it.
+  const key = ca === undefined ? origin : `${origin}\n${ca.toString()}`;
+  const found = pool.get(key);
   if (found !== undefined && !found.session.closed && !found.session.destroyed) {
     found.calls++;
     if (found.idle !== undefined) {
@@ -93,32 +97,33 @@ function acquire(origin: string): Pooled {
     found.session.ref();
     return found;
   }
-  const session = http2.connect(origin);
-  const entry: Pooled = { session, calls: 1, idle: undefined };
+  const session = ca === undefined ? http2.connect(origin) : http2.connect(origin, { ca });
+  const entry: Pooled = { key, session, calls: 1, idle: undefined };
   const forget = (): void => {
-    if (pool.get(origin) === entry) pool.delete(origin);
+    if (pool.get(key) === entry) pool.delete(key);
     if (entry.idle !== undefined) clearTimeout(entry.idle);
   };
   // Errors reach the calls through their streams; the connection is only forgotten.
   session.on('error', forget);
   session.once('goaway', forget);
   session.once('close', forget);
-  pool.set(origin, entry);
+  pool.set(key, entry);
   return entry;
 }
 
-function release(origin: string, entry: Pooled): void {
+function release(entry: Pooled): void {
+  const key = entry.key;
   entry.calls--;
   if (entry.calls > 0 || entry.session.destroyed) return;
   entry.session.unref();
-  if (pool.get(origin) !== entry) {
+  if (pool.get(key) !== entry) {
     entry.session.close();
     return;
   }
   entry.idle = setTimeout(() => {
     entry.idle = undefined;
     if (entry.calls > 0) return;
-    if (pool.get(origin) === entry) pool.delete(origin);
+    if (pool.get(key) === entry) pool.delete(key);
     entry.session.close();
   }, IDLE_CLOSE_MS);
   entry.idle.unref();
@@ -132,7 +137,7 @@ function release(origin: string, entry: Pooled): void {
  * Errors are connect's: statuses and details from `validateResponse`/`validateTrailer`, Node and
  * HTTP/2 failures mapped as connect-node maps them.
  */
-export function grpcSessions(baseUrl: string): OpenSession {
+export function grpcSessions(baseUrl: string, connection: ConnectionOptions = {}): OpenSession {
   const url = new URL(baseUrl);
   const origin = url.origin;
   const path = `${url.pathname.replace(/\/+$/, '')}/${WorkerService.typeName}/${method.name}`;
@@ -163,7 +168,7 @@ export function grpcSessions(baseUrl: string): OpenSession {
       if (pooled !== undefined) {
         const p = pooled;
         pooled = undefined;
-        release(origin, p);
+        release(p);
       }
     };
     const succeed = (): void => {
@@ -267,13 +272,14 @@ export function grpcSessions(baseUrl: string): OpenSession {
     }
     signal.addEventListener('abort', onAbort);
     try {
-      pooled = acquire(origin);
+      pooled = acquire(origin, connection.ca);
       stream = pooled.session.request({
         ':method': 'POST',
         ':path': path,
         'content-type': 'application/grpc+proto',
         te: 'trailers',
         'user-agent': 'baton-worker',
+        ...connectionHeaders(connection),
       });
     } catch (error) {
       fail(connectErrorFromNodeReason(error));

@@ -2,6 +2,7 @@
 import type { JsonObject } from '@bufbuild/protobuf';
 import type { ConnectError, Transport } from '@connectrpc/connect';
 import type { ReconnectOptions } from './backoff.js';
+import type { ConnectionOptions } from './connection.js';
 import type { MergeEntry } from './proto.js';
 import type { AcquireOptions, Reservation } from './rate-limit-client.js';
 import type { ReportBody, ReportOutcome } from './report-ledger.js';
@@ -160,8 +161,8 @@ export type WorkerEvent =
   | { readonly type: 'report-refused'; readonly report: ReportBody['case']; readonly error: ConnectError }
   | { readonly type: 'error'; readonly error: unknown };
 
-/** Options of {@link createWorker}. */
-export interface WorkerOptions {
+/** Options of {@link createWorker}; `token` and `ca` apply only when no transport is given. */
+export interface WorkerOptions extends ConnectionOptions {
   /** The coordinator's base URL, e.g. `http://127.0.0.1:7070`. Used only when no transport is given. */
   readonly url: string;
   /** The worker's stable id; reconnecting with the same id resumes the same worker and its tasks. */

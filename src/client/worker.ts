@@ -50,7 +50,7 @@ export function createWorker(options: WorkerOptions): Worker {
   }
   // Without a transport, the session speaks gRPC over node:http2 directly (session-channel.ts).
   const openSession =
-    options.transport === undefined ? grpcSessions(options.url) : connectSessions(options.transport);
+    options.transport === undefined ? grpcSessions(options.url, options) : connectSessions(options.transport);
   const reconnect = { ...defaultReconnect, ...options.reconnect };
   const waitRetryMs = options.waitRetryMs ?? 1_000;
   const closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
@@ -476,6 +476,8 @@ export function createWorker(options: WorkerOptions): Worker {
         url: options.url,
         workerId: options.id,
         reconnect,
+        token: options.token,
+        ca: options.ca,
         ...(options.transport === undefined ? {} : { transport: options.transport }),
       });
       return rateLimiter.acquire(tokens, acquireOptions);
@@ -490,7 +492,12 @@ export function createWorker(options: WorkerOptions): Worker {
           ),
         );
       }
-      return enqueueMerge({ url: options.url, transport: options.transport }, options.id, workspace, head);
+      return enqueueMerge(
+        { url: options.url, transport: options.transport, token: options.token, ca: options.ca },
+        options.id,
+        workspace,
+        head,
+      );
     },
     get workspace() {
       return workspace;

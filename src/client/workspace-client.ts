@@ -1,7 +1,7 @@
 // The worker SDK's side of the shared repository: reading the worktree's HEAD, queueing a landing.
 import { execFile } from 'node:child_process';
 import { createClient, type Transport } from '@connectrpc/connect';
-import { createGrpcTransport } from '@connectrpc/connect-node';
+import { type ConnectionOptions, grpcTransport } from './connection.js';
 import { type MergeEntry, WorkspaceService } from './proto.js';
 import type { WorkerWorkspace } from './worker-api.js';
 
@@ -16,12 +16,15 @@ export function readHead(workspace: WorkerWorkspace): Promise<string> {
 
 /** Queues the worker's branch (at `head`, default its HEAD now) in the coordinator's merge queue. */
 export async function enqueueMerge(
-  connection: { readonly url?: string | undefined; readonly transport?: Transport | undefined },
+  connection: ConnectionOptions & {
+    readonly url?: string | undefined;
+    readonly transport?: Transport | undefined;
+  },
   workerId: string,
   workspace: WorkerWorkspace,
   head?: string,
 ): Promise<MergeEntry> {
-  const transport = connection.transport ?? createGrpcTransport({ baseUrl: connection.url ?? '' });
+  const transport = connection.transport ?? grpcTransport(connection.url ?? '', connection);
   const client = createClient(WorkspaceService, transport);
   const answer = await client.enqueueMerge({
     branch: workspace.branch,

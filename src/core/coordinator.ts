@@ -25,6 +25,12 @@ export { COORDINATOR_STATES, type CoordinatorState } from './lifecycle.js';
 
 export interface CoordinatorOptions {
   readonly strategy?: AssignmentStrategy;
+  /**
+   * Strict capability mode: never give a task of category C to a worker that does not list C
+   * (the task waits instead). Default false: the seed's least-loaded fallback when no connected
+   * worker lists C. A task can ask for strictness alone (`TaskSpec.requireCapability`).
+   */
+  readonly requireCapability?: boolean;
   /** A worker that says nothing for this long loses its tasks to other workers. Default 30 s. */
   readonly leaseTtlMs?: number;
   /** How often workers should heartbeat; told to them on joining. Default a third of the lease. */
@@ -65,6 +71,8 @@ export interface CostReport {
 export interface CoordinatorStatus {
   readonly state: CoordinatorState;
   readonly strategy: AssignmentStrategy;
+  /** Strict capability mode for every task (no least-loaded fallback). */
+  readonly requireCapability: boolean;
   readonly leaseTtlMs: number;
   readonly heartbeatIntervalMs: number;
   readonly workers: readonly WorkerInfo[];
@@ -148,6 +156,9 @@ function checkOptions(options: CoordinatorOptions): void {
   positive(options.leaseTtlMs, 'leaseTtlMs');
   positive(options.heartbeatIntervalMs, 'heartbeatIntervalMs');
   positive(options.defaultMaxAttempts, 'defaultMaxAttempts', true);
+  if (options.requireCapability !== undefined && typeof options.requireCapability !== 'boolean') {
+    throw invalidArgument('requireCapability must be true or false', { field: 'requireCapability' });
+  }
   const ttl = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
   if (options.heartbeatIntervalMs !== undefined && options.heartbeatIntervalMs >= ttl) {
     throw invalidArgument(
@@ -191,6 +202,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       taskQueue,
       events,
       ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
+      ...(options.requireCapability === undefined ? {} : { requireCapability: options.requireCapability }),
     });
   const rateLimiter =
     deps.rateLimiter ??
@@ -692,6 +704,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       return {
         state,
         strategy: workAssigner.strategy,
+        requireCapability: workAssigner.requireCapability,
         leaseTtlMs,
         heartbeatIntervalMs,
         workers: pool.list(),

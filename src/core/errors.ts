@@ -8,6 +8,7 @@ export type BatonErrorCode =
   | 'already-exists'
   | 'failed-precondition'
   | 'aborted'
+  | 'permission-denied'
   | 'resource-exhausted'
   | 'unavailable';
 

@@ -1,8 +1,10 @@
 import { createIndexedHeap } from './indexed-heap.js';
-import { runsBefore, type TaskRecord } from './task-record.js';
+import { runsBefore, strictCategory, type TaskRecord, type WaitNote } from './task-record.js';
 
-interface CategoryHeap {
+interface CategoryHeap extends WaitNote {
   readonly category: string;
+  /** Tasks of the category that only a worker listing it may run (`requireCapability`). */
+  readonly strict: boolean;
   readonly heap: TaskHeap;
   heapIndex: number;
 }
@@ -110,7 +112,10 @@ function createTaskHeap(): TaskHeap {
       return true;
     },
     clear() {
-      for (const task of items) task.heapIndex = -1;
+      for (const task of items) {
+        task.heapIndex = -1;
+        task.waitNote = null;
+      }
       items.length = 0;
       priorities.length = 0;
       seqs.length = 0;
@@ -122,7 +127,9 @@ function createTaskHeap(): TaskHeap {
  * The pending tasks whose deps are all complete, kept incrementally. One heap per category plus
  * a heap of categories ordered by their best task: the global best is O(1), any change
  * O(log n), and the capability strategy can ask for the best task among a worker's categories
- * without skipping over tasks it may not take.
+ * without skipping over tasks it may not take. A category's tasks that require a capable worker
+ * (`requireCapability`) have a heap of their own, so a strict task that no worker may take never
+ * hides the fallback-eligible tasks of its category behind it.
  */
 export interface ReadySet {
   readonly size: number;
@@ -134,16 +141,27 @@ export interface ReadySet {
   /** The best task of one category. */
   bestOf(category: string): TaskRecord | undefined;
   /**
-   * The best task among the categories `accept` allows. `accept` is asked only about categories
-   * whose best task would beat the best found so far. O(c), no allocation: for the hot path.
+   * The best task among the categories `accept` allows; `strict` says whether the category's
+   * tasks in question require a capable worker. `accept` is asked only about heaps whose best
+   * task would beat the best found so far. O(c), no allocation: for the hot path.
    */
-  bestWhere(accept: (category: string) => boolean): TaskRecord | undefined;
+  bestWhere(accept: (category: string, strict: boolean) => boolean): TaskRecord | undefined;
+  /**
+   * Says why no task of a category's heap (its strict one, or the other) can be placed, or with
+   * null that nothing in particular holds them: every task in it shows the reason as
+   * `waitingFor`. Forgotten when the heap empties or gives a task to a worker.
+   */
+  explain(category: string, strict: boolean, reason: string | null): void;
   /** Categories with ready tasks, best first. O(c log c): for the rare paths only. */
   categories(): string[];
   /** Up to `limit` tasks in run order, without changing the set's contents. O(k log n). */
   top(limit: number): TaskRecord[];
   clear(): void;
 }
+
+/** Categories hold no control characters (core/task-spec.ts), so this prefix never collides. */
+const STRICT = '\u0000';
+const keyOf = (task: TaskRecord): string => (strictCategory(task) ? STRICT + task.category : task.category);
 
 export function createReadySet(): ReadySet {
   const byCategory = new Map<string, CategoryHeap>();
@@ -156,35 +174,48 @@ export function createReadySet(): ReadySet {
   });
   let size = 0;
 
-  const heapFor = (category: string): CategoryHeap => {
-    let entry = byCategory.get(category);
+  const heapFor = (task: TaskRecord): CategoryHeap => {
+    const key = keyOf(task);
+    let entry = byCategory.get(key);
     if (entry === undefined) {
-      entry = { category, heap: createTaskHeap(), heapIndex: -1 };
-      byCategory.set(category, entry);
+      entry = {
+        category: task.category,
+        strict: strictCategory(task),
+        heap: createTaskHeap(),
+        heapIndex: -1,
+        reason: null,
+      };
+      byCategory.set(key, entry);
     }
     return entry;
   };
 
   // heapIndex is -1 outside every heap: most status changes remove a task that is not ready.
   const has = (task: TaskRecord): boolean =>
-    task.heapIndex >= 0 && (byCategory.get(task.category)?.heap.has(task) ?? false);
+    task.heapIndex >= 0 && (byCategory.get(keyOf(task))?.heap.has(task) ?? false);
 
   const remove = (task: TaskRecord): boolean => {
     if (task.heapIndex < 0) return false;
-    const entry = byCategory.get(task.category);
+    const entry = byCategory.get(keyOf(task));
     if (entry === undefined || !entry.heap.remove(task)) return false;
+    task.waitNote = null;
     size--;
-    if (entry.heap.size === 0) categoryOrder.remove(entry);
-    else categoryOrder.update(entry);
+    if (entry.heap.size === 0) {
+      categoryOrder.remove(entry);
+      entry.reason = null;
+    } else {
+      categoryOrder.update(entry);
+    }
     return true;
   };
 
   const add = (task: TaskRecord): void => {
     if (has(task)) return;
-    const entry = heapFor(task.category);
+    const entry = heapFor(task);
     const wasEmpty = entry.heap.size === 0;
     const previousBest = entry.heap.peek();
     entry.heap.push(task);
+    task.waitNote = entry;
     size++;
     if (wasEmpty) categoryOrder.push(entry);
     else if (entry.heap.peek() !== previousBest) categoryOrder.update(entry);
@@ -198,21 +229,31 @@ export function createReadySet(): ReadySet {
     remove,
     has,
     best: () => categoryOrder.peek()?.heap.peek(),
-    bestOf: (category) => byCategory.get(category)?.heap.peek(),
+    bestOf(category) {
+      const loose = byCategory.get(category)?.heap.peek();
+      const strict = byCategory.get(STRICT + category)?.heap.peek();
+      if (loose === undefined || strict === undefined) return loose ?? strict;
+      return runsBefore(strict, loose) ? strict : loose;
+    },
     bestWhere(accept) {
       let best: TaskRecord | undefined;
       for (const entry of byCategory.values()) {
         const candidate = entry.heap.peek();
         if (candidate === undefined || (best !== undefined && !runsBefore(candidate, best))) continue;
-        if (accept(entry.category)) best = candidate;
+        if (accept(entry.category, entry.strict)) best = candidate;
       }
       return best;
+    },
+    explain(category, strict, reason) {
+      const entry = byCategory.get(strict && category !== '' ? STRICT + category : category);
+      if (entry !== undefined && entry.heap.size > 0) entry.reason = reason;
     },
     categories() {
       const entries: CategoryHeap[] = [];
       for (const entry of byCategory.values()) if (entry.heap.size > 0) entries.push(entry);
       entries.sort((a, b) => (runsBefore(a.heap.peek() as TaskRecord, b.heap.peek() as TaskRecord) ? -1 : 1));
-      return entries.map((e) => e.category);
+      // A category with strict and other tasks has two heaps: listed once, where it is best.
+      return [...new Set(entries.map((e) => e.category))];
     },
     top(limit) {
       // Pop and put back: the same tasks come out in the same order, the heap shape may differ.

@@ -87,10 +87,18 @@ export interface TaskQueue {
   /** The id of the task that should run next, optionally only among some categories. */
   peekReady(categories?: Iterable<string>): string | undefined;
   /**
-   * The id of the best ready task whose category `accept` allows. `accept` is asked only about
-   * categories whose best task would beat the best found so far: O(categories), no allocation.
+   * The id of the best ready task whose category `accept` allows (`strict`: tasks that require a
+   * worker listing the category). `accept` is asked only about categories whose best task would
+   * beat the best found so far: O(categories), no allocation.
    */
-  peekReadyWhere(accept: (category: string) => boolean): string | undefined;
+  peekReadyWhere(accept: (category: string, strict: boolean) => boolean): string | undefined;
+  /**
+   * Says why the ready tasks of a category (those that require a capable worker when `strict`,
+   * else the others) wait, or with null that nothing in particular holds them: what the assigner
+   * tells about tasks it may not place. Every one of them shows it as `waitingFor`, in O(1).
+   * Live state, like a path wait: not stored.
+   */
+  explainWait(category: string, strict: boolean, reason: string | null): void;
   /** Categories that have ready tasks, best first. */
   readyCategories(): string[];
   /**
@@ -265,6 +273,8 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       else if (!held && holding) locks.acquire(task.id, task.paths);
     }
     if (!holding) holdBy(task, null);
+    // A wait explained while pending ends with it.
+    if (status !== 'pending') task.waitingFor = null;
     counts[task.status]--;
     counts[status]++;
     task.status = status;
@@ -281,6 +291,16 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
    */
   const checkFence = (task: TaskRecord, fence: Fence | undefined, verb: string): void => {
     const holding = task.status === 'assigned' || task.status === 'running';
+    // Attempts only grow and each assignment is a new one, so a worker naming the current attempt
+    // (or a later one) of a task another worker holds never held that attempt: not a stale report
+    // but someone else's task, which no retry of the report will make right.
+    if (holding && fence !== undefined && fence.workerId !== task.workerId && fence.attempt >= task.attempt) {
+      throw new BatonError(
+        'permission-denied',
+        `task ${task.id} attempt ${task.attempt} is held by another worker, not by ${fence.workerId}`,
+        { taskId: task.id, field: 'task_id' },
+      );
+    }
     if (
       fence !== undefined &&
       (!holding || fence.attempt !== task.attempt || fence.workerId !== task.workerId)
@@ -529,6 +549,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       return best?.id;
     },
     readyCategories: () => ready.categories(),
+    explainWait: (category, strict, reason) => ready.explain(category, strict, reason),
     assign(id, workerId) {
       const task = lookup(id);
       if (typeof workerId !== 'string' || workerId.length === 0) {
@@ -551,6 +572,8 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       task.assignedAt = at;
       task.startedAt = null;
       task.error = null;
+      // A worker took a task of this heap: whatever kept its tasks from every worker is over.
+      if (task.waitNote !== null) task.waitNote.reason = null;
       holdBy(task, workerId);
       task.workerId = workerId;
       setStatus(task, 'assigned', at);

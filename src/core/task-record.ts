@@ -2,6 +2,15 @@ import type { IntrusiveList, ListNode } from './intrusive-list.js';
 import type { Metadata, TaskSnapshot, TaskStatus } from './task.js';
 import type { NormalizedSpec } from './task-spec.js';
 
+/**
+ * What a ready heap says of every task in it: why none of them can be placed (a category that no
+ * worker may take under requireCapability). One note per heap, so saying it costs O(1) however
+ * many tasks wait.
+ */
+export interface WaitNote {
+  reason: string | null;
+}
+
 const EMPTY_LIST: readonly string[] = Object.freeze([]);
 const EMPTY_METADATA: Metadata = Object.freeze({});
 
@@ -20,6 +29,7 @@ export class TaskRecord implements ListNode<TaskRecord> {
   /** Frozen, like deps. */
   readonly paths: readonly string[];
   readonly land: boolean;
+  readonly requireCapability: boolean;
   /** Insertion order: the FIFO tie-break within a priority. */
   readonly seq: number;
   status: TaskStatus = 'pending';
@@ -44,6 +54,8 @@ export class TaskRecord implements ListNode<TaskRecord> {
   waitingFor: string | null = null;
   /** Position in the ready heap, -1 when not in it. */
   heapIndex = -1;
+  /** The note of the ready heap holding the task; null when it is not in the ready set. */
+  waitNote: WaitNote | null = null;
   /** Links in the list of tasks its worker holds (assigned or running); null when not held. */
   prev: TaskRecord | null = null;
   next: TaskRecord | null = null;
@@ -57,6 +69,7 @@ export class TaskRecord implements ListNode<TaskRecord> {
     this.metadata = Object.keys(spec.metadata).length === 0 ? EMPTY_METADATA : spec.metadata;
     this.maxAttempts = spec.maxAttempts;
     this.land = spec.land;
+    this.requireCapability = spec.requireCapability;
     this.paths = spec.paths.length === 0 ? EMPTY_LIST : Object.freeze(spec.paths.slice());
     this.seq = seq;
     this.createdAt = createdAt;
@@ -88,12 +101,16 @@ export class TaskRecord implements ListNode<TaskRecord> {
       finishedAt: this.finishedAt,
       paths: this.paths,
       land: this.land,
-      waitingFor: this.waitingFor,
+      requireCapability: this.requireCapability,
+      waitingFor: this.waitingFor ?? this.waitNote?.reason ?? null,
     };
   }
 }
 
 export { EMPTY_METADATA };
+
+/** True when only a worker listing the task's own category may run it (a category-less task runs anywhere). */
+export const strictCategory = (task: TaskRecord): boolean => task.requireCapability && task.category !== '';
 
 /** Ready-queue order: higher priority first, then first added first. */
 export const runsBefore = (a: TaskRecord, b: TaskRecord): boolean =>

@@ -13,6 +13,7 @@ export interface NormalizedSpec {
   /** Normalized globs, no two equal; empty when the task claims no paths. */
   readonly paths: readonly string[];
   readonly land: boolean;
+  readonly requireCapability: boolean;
 }
 
 /** A task may claim this many globs: each is compared with the held ones at assignment. */
@@ -170,15 +171,21 @@ export function normalizeSpec(
     metadata: freezeJson(metadata, fieldPath(field, 'metadata')) as Metadata,
     maxAttempts,
     paths: normalizePaths(spec.paths, id, `${field}.paths`),
-    land: normalizeLand(spec.land, id, `${field}.land`),
+    land: normalizeFlag(spec.land, 'land', id, fieldPath(field, 'land')),
+    requireCapability: normalizeFlag(
+      spec.requireCapability,
+      'requireCapability',
+      id,
+      fieldPath(field, 'requireCapability'),
+    ),
   };
 }
 
-function normalizeLand(land: unknown, id: string, field: string): boolean {
-  if (land === undefined || land === null) return false;
-  if (typeof land !== 'boolean')
-    throw invalidArgument(`task ${id}: land must be true or false`, { field, taskId: id });
-  return land;
+function normalizeFlag(value: unknown, name: string, id: string, field: string): boolean {
+  if (value === undefined || value === null) return false;
+  if (typeof value !== 'boolean')
+    throw invalidArgument(`task ${id}: ${name} must be true or false`, { field, taskId: id });
+  return value;
 }
 
 function normalizePaths(paths: unknown, id: string, field: string): readonly string[] {

@@ -25,6 +25,12 @@ export interface TaskSpec {
   readonly priority?: number | undefined;
   /** Matched against worker capabilities by the capability strategy. Default `''` (any worker). */
   readonly category?: string | undefined;
+  /**
+   * Never give this task to a worker that does not list its category, even when no connected
+   * worker does (it waits instead, and `waitingFor` says so). Default false: the coordinator's
+   * own `requireCapability` decides, and without it the least-loaded fallback applies.
+   */
+  readonly requireCapability?: boolean | undefined;
   readonly metadata?: Metadata | undefined;
   /** How many assignments may end in a lapsed lease or retryable failure before the task fails. */
   readonly maxAttempts?: number | undefined;
@@ -61,6 +67,11 @@ export interface TaskSnapshot {
   readonly finishedAt: number | null;
   readonly paths: readonly string[];
   readonly land: boolean;
-  /** Why a ready task is not running yet (a path held by another task); null otherwise. */
+  /** The task's own `requireCapability` (the coordinator's may be on too). */
+  readonly requireCapability: boolean;
+  /**
+   * Why a ready task is not running yet (a path held by another task, no worker with its
+   * category under requireCapability); null otherwise.
+   */
   readonly waitingFor: string | null;
 }

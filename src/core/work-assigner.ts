@@ -8,8 +8,13 @@ import type { WorkerInfo, WorkerPool } from './worker-pool.js';
 /**
  * - `round-robin`: each task to the next worker with a free slot, in turn.
  * - `capability`: a task of category C to the least-loaded worker listing C; when no online
- *   worker lists C, to the least-loaded worker of all. Tasks without a category go anywhere.
+ *   worker lists C, to the least-loaded worker of all (the seed's fallback). Tasks without a
+ *   category go anywhere.
  * - `work-stealing`: idle workers first, then the least loaded.
+ *
+ * Strict capability mode (`requireCapability`, for the whole coordinator or one task) narrows
+ * every strategy to the workers listing the task's category and drops the fallback: a task of
+ * category C never goes to a worker without C; it waits, saying why, until one can take it.
  */
 export type AssignmentStrategy = 'round-robin' | 'capability' | 'work-stealing';
 
@@ -26,6 +31,8 @@ export interface Assignment {
 
 export interface WorkAssigner {
   readonly strategy: AssignmentStrategy;
+  /** True when strict capability mode is on for every task (see `WorkAssignerOptions`). */
+  readonly requireCapability: boolean;
   /** Assigns the best ready task that some worker may take now. */
   assignNext(): Assignment | undefined;
   /** Assigns until no ready task can be placed or no worker has a free slot. */
@@ -39,6 +46,11 @@ export interface WorkAssignerOptions {
   readonly pool: WorkerPool;
   readonly taskQueue: TaskQueue;
   readonly events?: EventBus<CoordEvents>;
+  /**
+   * Strict capability mode for every task: never give a task of category C to a worker that does
+   * not list C, whatever the strategy. Default false: a task's own `requireCapability` decides.
+   */
+  readonly requireCapability?: boolean;
 }
 
 /** Fewer running tasks first; between equals, the one that has waited longest (pool order). */
@@ -58,9 +70,26 @@ function leastLoaded(
 
 const anyWorker = (): boolean => true;
 
+/** The first available worker, in round-robin order, that `accept` allows. */
+function nextInTurn(
+  pool: WorkerPool,
+  category: string,
+  accept: (w: WorkerInfo, category: string) => boolean,
+): WorkerInfo | undefined {
+  for (let w = pool.nextAvailable(); w !== undefined; w = pool.nextAvailable(w)) {
+    if (accept(w, category)) return w;
+  }
+  return undefined;
+}
+
+/** What a strict task that no connected worker may take says while it waits. */
+export const noCapableWorker = (category: string): string =>
+  `no connected worker lists category ${category}, and requireCapability keeps it from the others`;
+
 export function createWorkAssigner(options: WorkAssignerOptions): WorkAssigner {
   const { pool, taskQueue, events } = options;
   const strategy = options.strategy ?? 'capability';
+  const requireAll = options.requireCapability === true;
   if (!ASSIGNMENT_STRATEGIES.includes(strategy)) {
     throw invalidArgument(`strategy must be one of ${ASSIGNMENT_STRATEGIES.join(', ')}`, {
       field: 'strategy',
@@ -90,7 +119,13 @@ export function createWorkAssigner(options: WorkAssignerOptions): WorkAssigner {
     return false;
   };
 
-  const chooseWorker = (category: string): WorkerInfo | undefined => {
+  /** `strict`: the task's own requireCapability; the coordinator's applies to every task. */
+  const chooseWorker = (category: string, strict: boolean): WorkerInfo | undefined => {
+    if (category !== '' && (strict || requireAll)) {
+      return strategy === 'round-robin'
+        ? nextInTurn(pool, category, canRun)
+        : leastLoaded(pool, category, canRun);
+    }
     switch (strategy) {
       case 'round-robin':
         return pool.nextAvailable();
@@ -112,23 +147,41 @@ export function createWorkAssigner(options: WorkAssignerOptions): WorkAssigner {
     return assignment;
   };
 
+  /**
+   * A category's tasks no available worker may take: under strict mode, say so when no connected
+   * worker lists the category at all (capable workers that are busy are the usual wait).
+   */
+  const explainRefusal = (category: string, strict: boolean): void => {
+    if (category === '' || !(strict || requireAll)) return;
+    taskQueue.explainWait(category, strict, anyoneCan(category) ? null : noCapableWorker(category));
+  };
+
   const assignNext = (): Assignment | undefined => {
     if (pool.availableCount === 0) return undefined;
     const bestId = taskQueue.peekReady();
     if (bestId === undefined) return undefined;
-    const bestCategory = (taskQueue.peek(bestId) as TaskSnapshot).category;
-    const worker = chooseWorker(bestCategory);
+    const best = taskQueue.peek(bestId) as TaskSnapshot;
+    const bestCategory = best.category;
+    const bestStrict = best.requireCapability;
+    const worker = chooseWorker(bestCategory, bestStrict);
     if (worker !== undefined) return place(bestId, worker.id);
-    // Only the capability strategy can refuse the best task (its workers are all busy): take the
-    // best task among the other categories that some available worker may take.
-    const nextId = taskQueue.peekReadyWhere((c) => c !== bestCategory && chooseWorker(c) !== undefined);
+    explainRefusal(bestCategory, bestStrict);
+    // Only a capability rule can refuse the best task (its workers are all busy, or none may take
+    // it): take the best task among the other categories that some available worker may take.
+    const nextId = taskQueue.peekReadyWhere((c, strict) => {
+      if (c === bestCategory && strict === (bestStrict && c !== '')) return false;
+      if (chooseWorker(c, strict) !== undefined) return true;
+      explainRefusal(c, strict);
+      return false;
+    });
     if (nextId === undefined) return undefined;
-    const category = (taskQueue.peek(nextId) as TaskSnapshot).category;
-    return place(nextId, (chooseWorker(category) as WorkerInfo).id);
+    const next = taskQueue.peek(nextId) as TaskSnapshot;
+    return place(nextId, (chooseWorker(next.category, next.requireCapability) as WorkerInfo).id);
   };
 
   return {
     strategy,
+    requireCapability: requireAll,
     assignNext,
     assignAll(limit = Number.POSITIVE_INFINITY) {
       const out: Assignment[] = [];

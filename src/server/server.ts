@@ -4,6 +4,8 @@ import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Coordinator, CoordinatorOptions } from '../core/coordinator.js';
 import { createMemoryStore } from '../core/memory-store.js';
 import type { Store } from '../core/store.js';
+import { principalValues } from './auth/principal.js';
+import { createVerifier, type TokenEntry } from './auth/tokens.js';
 import { toConnectError } from './codec/errors.js';
 import { JSON_WRITE_OPTIONS } from './codec/json-rule.js';
 import { CoordinatorService, RateLimitService, WorkerService, WorkspaceService } from './codec/proto.js';
@@ -15,6 +17,7 @@ import { createServerMetrics } from './observability/metrics.js';
 import { logRequests } from './observability/request-log.js';
 import { createRestGateway } from './rest/gateway.js';
 import { createProbes } from './rest/probes.js';
+import { bestForVerb, matchingRoutes, restPath, restRoutes } from './rest/routes.js';
 import { createEventHub } from './runtime/event-hub.js';
 import { openCoordinator } from './runtime/open-coordinator.js';
 import { createRatePump } from './runtime/rate-pump.js';
@@ -33,6 +36,7 @@ import { createWorkerService } from './services/worker-service.js';
 import { createWorkspaceService } from './services/workspace-service.js';
 import { isPostgresUrl, openPostgresStore, type PostgresUrl, redactUrl } from './store/postgres-store.js';
 import { openSqliteStore, type SyncMode } from './store/sqlite-store.js';
+import { createAuthGate } from './transport/auth-gate.js';
 import { errorInterceptor } from './transport/error-interceptor.js';
 import { createOnePortServer } from './transport/one-port.js';
 import { createSessionFastPath } from './transport/session-fast-path.js';
@@ -89,6 +93,13 @@ export interface ServerOptions extends Omit<CoordinatorOptions, 'now'> {
   >;
   /** Serve `GET /metrics` (Prometheus) and count what the server does. Default true. */
   readonly metrics?: boolean;
+  /**
+   * Bearer tokens with roles (`--auth-file`; src/server/auth). Without it nothing is checked,
+   * which is only allowed on a loopback address unless `insecure` says otherwise.
+   */
+  readonly auth?: { readonly tokens: readonly TokenEntry[] };
+  /** Listen beyond loopback without `auth`: anyone who reaches the port may do anything. */
+  readonly insecure?: boolean;
 }
 
 export interface BatonServer {
@@ -100,6 +111,8 @@ export interface BatonServer {
   readonly store: Store;
   /** The shared repository, when `repo` was given. */
   readonly repo: SharedRepo | undefined;
+  /** `tokens` when every call needs a bearer token, `off` when anyone who reaches the port may call. */
+  readonly auth: 'tokens' | 'off';
   /** Graceful: stops accepting, ends streams (workers reconnect), stores the last changes. */
   close(): Promise<void>;
 }
@@ -117,8 +130,20 @@ const openStore = async (options: ServerOptions): Promise<Store> => {
   return store;
 };
 
+/** 127.0.0.0/8, ::1 and `localhost`: reachable only from this machine. */
+export const isLoopback = (host: string): boolean =>
+  host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+
 /** Builds and starts a Baton server. Tests call it with `port: 0`; the CLI with its flags. */
 export async function startServer(options: ServerOptions = {}): Promise<BatonServer> {
+  const host = options.host ?? '127.0.0.1';
+  if (options.auth === undefined && options.insecure !== true && !isLoopback(host)) {
+    throw new Error(
+      `refusing to listen on ${host} without auth: anyone who reaches it could stop the coordinator ` +
+        'or report work as any worker. Give --auth-file (see `baton token create`), or --insecure ' +
+        'to serve it open anyway',
+    );
+  }
   const logger = options.logger ?? createLogger({ level: 'error' });
   const log =
     options.log ??
@@ -195,7 +220,17 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   if (coordinator.state === 'init' && options.autoStart !== false) coordinator.start();
 
   const coordinatorService = createCoordinatorService({ coordinator, commit, hub });
-  const workerService = createWorkerService({ coordinator, commit, sessions, now, log: logError, repo });
+  const refused = (message: string, fields?: Readonly<Record<string, unknown>>) =>
+    logger.warn({ ...fields }, `auth: refused: ${message}`);
+  const workerService = createWorkerService({
+    coordinator,
+    commit,
+    sessions,
+    now,
+    log: logError,
+    repo,
+    refused,
+  });
   const workspaceService = createWorkspaceService({ repo, commit });
   const rpcPaths = new Set<string>();
   const routes = (router: ConnectRouter): void => {
@@ -210,6 +245,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         reservationTtlMs: options.reservationTtlMs ?? 120_000,
         shutdown: shutdown.signal,
         log: logError,
+        refused,
       }),
     );
     router.service(CoordinatorService, coordinatorService);
@@ -231,6 +267,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     routes: (router) => routes(recordServices(router, fastServices)),
     interceptors: [errorInterceptor(logError)],
     jsonOptions: JSON_WRITE_OPTIONS,
+    ...(options.auth === undefined ? {} : { contextValues: principalValues }),
     fallback: createProbes({
       live: () => !shutdown.signal.aborted,
       ready: () => isServing({ coordinator, commit, signal: shutdown.signal }),
@@ -260,13 +297,37 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
           fallback: connectHandler,
           encoders: taskEncoders,
           jsonOptions: JSON_WRITE_OPTIONS,
+          ...(options.auth === undefined ? {} : { contextValues: principalValues }),
         });
   const handler =
     options.sessionFastPath === false
       ? unaryHandler
       : createSessionFastPath({ open: workerService.open, mapError, fallback: unaryHandler });
-  const server = createOnePortServer(logRequests(metrics?.instrument(handler, rpcPaths) ?? handler, logger));
-  const host = options.host ?? '127.0.0.1';
+  const counted = metrics?.instrument(handler, rpcPaths) ?? handler;
+  const restTable = restRoutes([CoordinatorService, WorkspaceService]);
+  // The gate sees each path as the handler that will serve it does: RPC paths as they are (exact
+  // match, as connect-node and the fast paths route), anything else as the REST gateway reads it.
+  const routeOf = (verb: string, raw: string): string => {
+    if (rpcPaths.has(raw)) return raw.slice(1);
+    let path: string;
+    try {
+      path = restPath(new URL(raw, 'http://localhost').pathname);
+    } catch {
+      return `${verb} ${raw}`;
+    }
+    const found = bestForVerb(matchingRoutes(restTable, path), verb)?.route.method;
+    return found === undefined ? `${verb} ${path}` : `${found.parent.typeName}/${found.name}`;
+  };
+  const gated =
+    options.auth === undefined
+      ? counted
+      : createAuthGate({
+          verify: createVerifier(options.auth.tokens),
+          routeOf,
+          refused: ({ message, ...fields }) => refused(message, fields),
+          next: counted,
+        });
+  const server = createOnePortServer(logRequests(gated, logger));
   let address: AddressInfo;
   try {
     address = await server.listen(options.port ?? 50051, host);
@@ -278,7 +339,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   }
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${urlHost}:${address.port}`;
-  logger.info({ url, store: store.kind, state: coordinator.state }, 'listening');
+  const auth = options.auth === undefined ? 'off' : 'tokens';
+  logger.info({ url, store: store.kind, state: coordinator.state, auth }, 'listening');
 
   let closing: Promise<void> | undefined;
   return {
@@ -288,6 +350,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     coordinator,
     store,
     repo,
+    auth,
     close() {
       closing ??= (async () => {
         shutdown.abort();

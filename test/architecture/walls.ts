@@ -21,17 +21,18 @@ export const ROOMS: Readonly<Record<string, Room>> = {
     may: ['src/core', 'src/gen', 'src/wire'],
     typesOnly: ['src/server/runtime', 'src/server/workspaces'],
   },
+  'src/server/auth': { may: [] },
   'src/server/rest': { may: ['src/core', 'src/gen', 'src/server/codec'] },
   'src/server/runtime': { may: ['src/core', 'src/wire', 'src/server/codec', 'src/server/workspaces'] },
   'src/server/services': {
-    may: ['src/core', 'src/gen', 'src/wire', 'src/server/codec', 'src/server/runtime'],
+    may: ['src/core', 'src/gen', 'src/wire', 'src/server/codec', 'src/server/runtime', 'src/server/auth'],
   },
   'src/server/observability': {
     may: ['src/core'],
     typesOnly: ['src/server/runtime', 'src/server/transport'],
   },
   'src/server/transport': {
-    may: ['src/wire', 'src/server/codec'],
+    may: ['src/wire', 'src/server/codec', 'src/server/auth'],
     typesOnly: ['src/server/services', 'src/server/runtime'],
   },
   'src/server': {

@@ -6,7 +6,17 @@ import { EMPTY_METADATA, runsBefore, TaskRecord } from '../../src/core/task-reco
 let nextSeq = 0;
 const task = (id: string, priority = 0, category = ''): TaskRecord =>
   new TaskRecord(
-    { id, deps: [], priority, category, metadata: EMPTY_METADATA, maxAttempts: 1, paths: [], land: false },
+    {
+      id,
+      deps: [],
+      priority,
+      category,
+      metadata: EMPTY_METADATA,
+      maxAttempts: 1,
+      paths: [],
+      land: false,
+      requireCapability: false,
+    },
     nextSeq++,
     0,
   );

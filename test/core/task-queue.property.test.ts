@@ -591,6 +591,16 @@ function step(world: World, cmd: Command): void {
             return queue.requeue(id, 'lapsed', fence);
         }
       };
+      // Someone else's current attempt is not stale but not the reporter's to report.
+      if (
+        fence !== undefined &&
+        holding(t.status) &&
+        fence.workerId !== t.workerId &&
+        fence.attempt >= t.attempt
+      ) {
+        expectRefusal(act, 'permission-denied');
+        return;
+      }
       if (
         fence !== undefined &&
         (!holding(t.status) || fence.attempt !== t.attempt || fence.workerId !== t.workerId)

@@ -59,6 +59,7 @@ describe('TaskQueue', () => {
         finishedAt: null,
         paths: [],
         land: false,
+        requireCapability: false,
         waitingFor: null,
       });
       expect(queue.size).to.equal(1);
@@ -705,13 +706,14 @@ describe('TaskQueue', () => {
       expect(queue.get('a')).to.include({ status: 'assigned', workerId: 'w2', attempt: 2 });
     });
 
-    it('rejects a report from a worker that does not hold the task', () => {
+    it('rejects a report from a worker that does not hold the task as not its to make', () => {
       const { queue } = held();
       expectRefused(
         queue.toJSON,
         () => queue.complete('a', 1, { workerId: 'w2', attempt: 1 }),
-        'aborted',
+        'permission-denied',
         'w2',
+        'held by another worker',
       );
     });
 

@@ -17,6 +17,7 @@ describe('task specs', () => {
         maxAttempts: 4,
         paths: [],
         land: false,
+        requireCapability: false,
       });
     });
 

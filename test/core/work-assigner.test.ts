@@ -1,52 +1,16 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { createEventBus } from '../../src/core/event-bus.js';
-import type { CoordEvents } from '../../src/core/events.js';
 import type { TaskSpec } from '../../src/core/task.js';
-import { createTaskQueue, type TaskQueue } from '../../src/core/task-queue.js';
+import { createTaskQueue } from '../../src/core/task-queue.js';
 import {
   ASSIGNMENT_STRATEGIES,
   type Assignment,
   type AssignmentStrategy,
   createWorkAssigner,
-  type WorkAssigner,
 } from '../../src/core/work-assigner.js';
-import { createWorkerPool, type MutableWorkerPool, type WorkerJoin } from '../../src/core/worker-pool.js';
+import { createWorkerPool, type WorkerJoin } from '../../src/core/worker-pool.js';
+import { finish, pairs, setupAssigner as setup } from './assigner-fixture.js';
 import { expectBatonError } from './expect-baton-error.js';
-
-interface Setup {
-  readonly pool: MutableWorkerPool;
-  readonly queue: TaskQueue;
-  readonly assigner: WorkAssigner;
-  readonly assigned: CoordEvents['coord:assigned'][];
-}
-
-const setup = (
-  strategy: AssignmentStrategy,
-  workers: readonly WorkerJoin[],
-  tasks: readonly TaskSpec[] = [],
-): Setup => {
-  const pool = createWorkerPool();
-  for (const w of workers) pool.join(w, 0);
-  const queue = createTaskQueue({ now: () => 0 });
-  queue.addMany(tasks);
-  const events = createEventBus<CoordEvents>();
-  const assigned: CoordEvents['coord:assigned'][] = [];
-  events.on('coord:assigned', (e) => assigned.push(e));
-  const assigner = createWorkAssigner({ strategy, pool, taskQueue: queue, events });
-  return { pool, queue, assigner, assigned };
-};
-
-const pairs = (assignments: readonly Assignment[]): string[] =>
-  assignments.map((a) => `${a.task.id}@${a.workerId}`);
-
-/** Completes a task the way the coordinator does: in the queue, then frees the worker's slot. */
-const finish = ({ queue, pool }: Setup, id: string): void => {
-  const task = queue.get(id);
-  if (task?.workerId == null) throw new Error(`${id} is not held`);
-  queue.complete(id, null, { workerId: task.workerId, attempt: task.attempt });
-  pool.release(task.workerId);
-};
 
 const tasks = (n: number, spec: Partial<TaskSpec> = {}): TaskSpec[] =>
   Array.from({ length: n }, (_, i) => ({ ...spec, id: `t${i}` }));

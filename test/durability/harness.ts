@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { ConnectError, createClient, type Interceptor } from '@connectrpc/connect';
+import { ConnectError, createClient, type Interceptor, type Transport } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { ErrorCode } from '../../src/client/proto.js';
 import {
@@ -203,8 +203,13 @@ export interface RawSession {
   readonly ended: Promise<ConnectError | undefined>;
 }
 
-export function openRawSession(url: string, workerId: string, maxConcurrency = 1): RawSession {
-  const client = createClient(WorkerService, createGrpcTransport({ baseUrl: url }));
+export function openRawSession(
+  url: string,
+  workerId: string,
+  maxConcurrency = 1,
+  transport: Transport = createGrpcTransport({ baseUrl: url }),
+): RawSession {
+  const client = createClient(WorkerService, transport);
   const out = createAsyncQueue<MessageInitShape<typeof WorkerMessageSchema>>();
   const controller = new AbortController();
   const inbox: CoordinatorMessage[] = [];

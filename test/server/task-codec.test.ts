@@ -42,6 +42,7 @@ const task = fc
     assignedAt: timestamp,
     startedAt: timestamp,
     finishedAt: timestamp,
+    requireCapability: fc.boolean(),
   })
   .map((t) => create(TaskSchema, t as never));
 

@@ -28,3 +28,17 @@ export async function next<T>(iterator: AsyncIterator<T>, ms = 5000): Promise<T>
     clearTimeout(timer);
   }
 }
+
+/** Retries `check` until it stops throwing, or rethrows its last failure after `ms`. */
+export async function eventually(check: () => void | Promise<void>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}

@@ -132,6 +132,47 @@ describe('ConflictMatrix', () => {
     expect(matrix.gitRuns()['rev-list']).to.equal(n + 1);
   });
 
+  it("reuses a pair's outcome after a move that only rewrote files neither side had touched", async () => {
+    const w1 = await edit({ a: 'one\nTWO\nthree\n' });
+    matrix.setHead('w1', w1);
+    matrix.setHead('w2', await edit({ a: 'one\n2\nthree\n' }));
+    await matrix.refresh();
+    const before = merges();
+    matrix.setHead('w1', await edit({ b: 'four\nFIVE\nsix\n' }, w1));
+    expect((await matrix.refresh()).changes).to.deep.equal([]);
+    expect(merges() - before).to.equal(0);
+    expect(matrix.conflicts()).to.deep.equal([{ a: 'w1', b: 'w2', status: 'conflict', paths: ['a'] }]);
+  });
+
+  it('merges again after a move that rewrote a file the branch had added: git may no longer see the rename', async () => {
+    // w1 renames a to a2 (and edits it); w2 edits a, so the rename carries w2's edit into a2.
+    const w1 = await edit({ a: null, a2: 'ONE\ntwo\nthree\n' });
+    matrix.setHead('w1', w1);
+    matrix.setHead('w2', await edit({ a: 'uno\ntwo\nthree\n' }));
+    expect((await matrix.refresh()).changes).to.deep.equal([
+      { kind: 'conflict', a: 'w1', b: 'w2', paths: ['a2'] },
+    ]);
+    // a2 no longer looks like a: a deletion (of a file w2 edited) and an unrelated addition.
+    matrix.setHead('w1', await edit({ a2: 'something\nelse\nentirely\n' }, w1));
+    expect((await matrix.refresh()).changes).to.deep.equal([
+      { kind: 'conflict', a: 'w1', b: 'w2', paths: ['a'] },
+    ]);
+  });
+
+  it('merges again after a move that added a file: git may see a rename', async () => {
+    const w1 = await edit({ a: null });
+    matrix.setHead('w1', w1);
+    matrix.setHead('w2', await edit({ a: 'uno\ntwo\nthree\n' }));
+    expect((await matrix.refresh()).changes).to.deep.equal([
+      { kind: 'conflict', a: 'w1', b: 'w2', paths: ['a'] },
+    ]);
+    // a2 is a copy of a: git now reads w1 as renaming a to a2, and w2's edit follows it.
+    matrix.setHead('w1', await edit({ a2: 'one\ntwo\nthree\n' }, w1));
+    expect((await matrix.refresh()).changes).to.deep.equal([
+      { kind: 'conflict-cleared', a: 'w1', b: 'w2', paths: ['a'] },
+    ]);
+  });
+
   it('refuses a head that is not an object id or a branch named like the target, and changes nothing', async () => {
     expect(() => matrix.setHead('w1', 'main')).to.throw(BatonError, /head of w1 must be a full object id/);
     expect(() => matrix.setHead('main', base)).to.throw(BatonError, /branch main is the target/);

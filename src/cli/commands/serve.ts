@@ -17,6 +17,7 @@ interface ServeFlags {
   readonly db?: string;
   readonly sync?: string;
   readonly strategy?: string;
+  readonly requireCapability?: boolean;
   readonly leaseTtlMs?: string;
   readonly maxAttempts?: string;
   readonly maxRequestsPerMinute?: string;
@@ -56,6 +57,11 @@ export function addServeCommand(program: Command): void {
       'full | normal: fsync every commit, or only survive process crashes (default full)',
     )
     .option('--strategy <name>', `${ASSIGNMENT_STRATEGIES.join(' | ')} (default capability)`)
+    .option(
+      '--require-capability',
+      'strict capability mode: never give a task to a worker that does not list its category (it ' +
+        'waits instead); default: a category no worker lists falls back to the least-loaded worker',
+    )
     .option('--lease-ttl-ms <ms>', 'a silent worker loses its tasks after this (default 30000)')
     .option('--max-attempts <n>', 'default attempts per task (default 3)')
     .option('--max-requests-per-minute <n>', 'shared request budget (default 600)')
@@ -114,6 +120,7 @@ export function serverOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Server
     dbPath: flags.db ?? env.BATON_DB ?? './data/baton.db',
     sync,
     strategy,
+    requireCapability: flags.requireCapability === true,
     autoStart: flags.start,
     logger: createLogger({ level, ...(format === undefined ? {} : { format }) }),
     whenStopped: flags.reopen === true ? 'reopen' : 'refuse',
@@ -156,6 +163,13 @@ function repoOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Record<string, 
   );
 }
 
+/** Which capability mode is in force, in the words of the startup banner. */
+const capabilityMode = (strict: boolean): string =>
+  strict
+    ? 'strict capability mode (--require-capability): a task waits for a worker listing its category'
+    : 'capability fallback: a task whose category no worker lists goes to the least-loaded worker ' +
+      '(--require-capability, or requireCapability on a task, forbids it)';
+
 /** Starts the server, says where it listens, and closes it on the first signal (exits on a second). */
 async function serve(options: ServerOptions): Promise<void> {
   let server: Awaited<ReturnType<typeof startServer>>;
@@ -176,6 +190,7 @@ async function serve(options: ServerOptions): Promise<void> {
   process.stdout.write(
     `baton: listening on ${server.url} (gRPC, gRPC-Web, Connect, REST /api/coordination)\n` +
       `baton: coordinator ${server.coordinator.state}, ${progress.total} task(s), state ${where}\n` +
+      `baton: assignment ${server.coordinator.workAssigner.strategy}, ${capabilityMode(server.coordinator.workAssigner.requireCapability)}\n` +
       (server.repo === undefined
         ? ''
         : `baton: repository ${server.repo.workspaces.gitDir}, target ${server.repo.workspaces.target}, ` +

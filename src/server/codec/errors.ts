@@ -11,6 +11,7 @@ const CODES: Record<BatonErrorCode, Code> = {
   'already-exists': Code.AlreadyExists,
   'failed-precondition': Code.FailedPrecondition,
   aborted: Code.Aborted,
+  'permission-denied': Code.PermissionDenied,
   'resource-exhausted': Code.ResourceExhausted,
   unavailable: Code.Unavailable,
 };

@@ -88,6 +88,7 @@ function writeTask(w: ProtoWriter, t: Task): void {
   }
   w.stringField(31, t.waitingFor);
   w.boolField(35, t.land);
+  w.boolField(43, t.requireCapability);
 }
 
 function writeUint32(w: ProtoWriter, field: number, value: number): void {

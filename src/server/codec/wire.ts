@@ -88,6 +88,7 @@ const ERROR_CODE: Record<BatonError['code'], ErrorCode> = {
   'already-exists': ErrorCode.ALREADY_EXISTS,
   'failed-precondition': ErrorCode.FAILED_PRECONDITION,
   aborted: ErrorCode.ABORTED,
+  'permission-denied': ErrorCode.PERMISSION_DENIED,
   'resource-exhausted': ErrorCode.RESOURCE_EXHAUSTED,
   unavailable: ErrorCode.UNAVAILABLE,
 };
@@ -145,6 +146,7 @@ export function taskToWire(t: TaskSnapshot): Task {
     finishedAt: timestamp(t.finishedAt),
     paths: [...t.paths],
     land: t.land,
+    requireCapability: t.requireCapability,
     waitingFor: t.waitingFor ?? '',
   });
 }
@@ -159,6 +161,7 @@ export function specFromWire(spec: TaskSpec): CoreTaskSpec {
     ...(spec.maxAttempts === undefined ? {} : { maxAttempts: spec.maxAttempts }),
     ...(spec.paths.length === 0 ? {} : { paths: spec.paths }),
     ...(spec.land ? { land: true } : {}),
+    ...(spec.requireCapability ? { requireCapability: true } : {}),
   };
 }
 

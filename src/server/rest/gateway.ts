@@ -26,7 +26,14 @@ import {
   setPath,
   wordsToEnums,
 } from './json.js';
-import { type RestRoute, restRoutes } from './routes.js';
+import {
+  bestForVerb,
+  matchingRoutes,
+  type RestRoute,
+  type RouteMatch,
+  restPath,
+  restRoutes,
+} from './routes.js';
 
 export interface RestGatewayOptions {
   /**
@@ -229,16 +236,12 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
     sendJson(response, httpStatusOf(connectError.code), body);
   };
 
-  const route = (request: Request, path: string): { route: RestRoute; vars: Map<string, string> } => {
+  const route = (request: Request, path: string): RouteMatch => {
     const verb = request.method === 'HEAD' ? 'GET' : (request.method ?? 'GET');
-    const matched: { route: RestRoute; vars: Map<string, string> }[] = [];
-    for (const r of routes) {
-      const vars = r.match(path);
-      if (vars !== undefined) matched.push({ route: r, vars });
-    }
+    const matched = matchingRoutes(routes, path);
     if (matched.length === 0) throw new HttpError(404, Code.NotFound, `no route for ${path}`);
-    const candidates = matched.filter((m) => m.route.verb === verb);
-    if (candidates.length === 0) {
+    const best = bestForVerb(matched, verb);
+    if (best === undefined) {
       const allow = [
         ...new Set(matched.flatMap((m) => (m.route.verb === 'GET' ? ['GET', 'HEAD'] : [m.route.verb]))),
       ];
@@ -246,8 +249,7 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
         allow: allow.join(', '),
       });
     }
-    candidates.sort((a, b) => b.route.literals - a.route.literals);
-    return candidates[0] as { route: RestRoute; vars: Map<string, string> };
+    return best;
   };
 
   /** Path variables, the body and the query string as the RPC's request message. */
@@ -379,7 +381,7 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
 
   const handle = async (request: Request, res: Response): Promise<void> => {
     const url = new URL(request.url ?? '/', 'http://localhost');
-    const path = url.pathname.length > 1 ? url.pathname.replace(/\/$/, '') : url.pathname;
+    const path = restPath(url.pathname);
     const aborted = new AbortController();
     const onClose = () => aborted.abort(new ConnectError('the client went away', Code.Canceled));
     res.once('close', onClose);

@@ -111,3 +111,32 @@ export function restRoutes(services: readonly DescService[]): RestRoute[] {
   }
   return routes;
 }
+
+/** A route that matched a path, with the path's variables. */
+export interface RouteMatch {
+  readonly route: RestRoute;
+  readonly vars: Map<string, string>;
+}
+
+/** Every route whose template matches `path`, whatever its verb. */
+export function matchingRoutes(routes: readonly RestRoute[], path: string): RouteMatch[] {
+  const matched: RouteMatch[] = [];
+  for (const route of routes) {
+    const vars = route.match(path);
+    if (vars !== undefined) matched.push({ route, vars });
+  }
+  return matched;
+}
+
+/** Among matches, the one for `verb` with the most literal segments; undefined if none has it. */
+export function bestForVerb(matched: readonly RouteMatch[], verb: string): RouteMatch | undefined {
+  let best: RouteMatch | undefined;
+  for (const m of matched) {
+    if (m.route.verb === verb && (best === undefined || m.route.literals > best.route.literals)) best = m;
+  }
+  return best;
+}
+
+/** The path as the gateway routes it: without a trailing slash. */
+export const restPath = (pathname: string): string =>
+  pathname.length > 1 ? pathname.replace(/\/$/, '') : pathname;

@@ -7,6 +7,8 @@ import type { Coordinator } from '../../core/coordinator.js';
 import { isBatonError } from '../../core/errors.js';
 import type { RateAmounts, RateGrant, WaiterOutcome } from '../../core/rate-limiter.js';
 import { createAsyncQueue } from '../../wire/async-queue.js';
+import { boundWorkerId } from '../auth/policy.js';
+import { PRINCIPAL } from '../auth/principal.js';
 import { toConnectError } from '../codec/errors.js';
 import {
   ErrorCode,
@@ -28,6 +30,8 @@ export interface RateLimitServiceDeps {
   readonly log: (error: unknown) => void;
   /** Aborted when the server shuts down: open rate streams end at once (workers reconnect). */
   readonly shutdown?: AbortSignal;
+  /** Each refusal of what the caller's token does not allow, once (a warning in the server's log). */
+  readonly refused?: (message: string, fields: Readonly<Record<string, unknown>>) => void;
 }
 
 const whole = (n: number): number => Math.max(0, Math.floor(n));
@@ -55,6 +59,7 @@ const grantOf = (requestId: string, g: RateGrant): RateDecision =>
  */
 export function createRateLimitService(deps: RateLimitServiceDeps): ServiceImpl<typeof RateLimitService> {
   const { coordinator, commit, pump, now, log } = deps;
+  const refused = deps.refused ?? (() => {});
   const limiter = coordinator.rateLimiter;
 
   const failure = (error: unknown, ids: { requestId?: string; reservationId?: string }): RateDecision => {
@@ -88,6 +93,7 @@ export function createRateLimitService(deps: RateLimitServiceDeps): ServiceImpl<
       const outbox = createAsyncQueue<RateDecision>();
       const waiting = new Map<string, string>();
       let workerId: string | undefined;
+      const bound = boundWorkerId(context.values.get(PRINCIPAL));
       const sendAfterCommit = (message: RateDecision, ids: { requestId?: string; reservationId?: string }) =>
         commit.afterCommit(
           () => outbox.push(message),
@@ -107,6 +113,11 @@ export function createRateLimitService(deps: RateLimitServiceDeps): ServiceImpl<
             throw new ConnectError('hello may only be sent once', Code.FailedPrecondition);
           if (kind.value.workerId === '')
             throw new ConnectError('hello.worker_id is required', Code.InvalidArgument);
+          if (bound !== undefined && kind.value.workerId !== bound) {
+            const message = `hello.worker_id ${JSON.stringify(kind.value.workerId)}: this token is for worker ${bound}`;
+            refused(message, { workerId: bound, route: 'coord.v1.RateLimitService/Acquire' });
+            throw new ConnectError(message, Code.PermissionDenied);
+          }
           workerId = kind.value.workerId;
           const status = limiter.status();
           outbox.push(

@@ -6,6 +6,8 @@ import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@conn
 import type { Coordinator } from '../../core/coordinator.js';
 import { isBatonError } from '../../core/errors.js';
 import { createAsyncQueue } from '../../wire/async-queue.js';
+import { boundWorkerId, type Principal } from '../auth/policy.js';
+import { PRINCIPAL } from '../auth/principal.js';
 import {
   CoordinatorMessageSchema,
   ErrorCode,
@@ -29,6 +31,8 @@ export interface WorkerServiceDeps {
   readonly log: (error: unknown, fields?: Readonly<Record<string, unknown>>) => void;
   /** The shared repository, when the server has one (`--repo`): workspaces for workers that ask. */
   readonly repo?: SharedRepo | undefined;
+  /** Each refusal of what the caller's token does not allow, once (a warning in the server's log). */
+  readonly refused?: (message: string, fields: Readonly<Record<string, unknown>>) => void;
 }
 
 interface WorkspaceInfo {
@@ -53,8 +57,11 @@ export interface SessionCall {
 }
 
 export type WorkerServiceImpl = ServiceImpl<typeof WorkerService> & {
-  /** Starts a session writing to `outbox`: the transport-neutral core of `session`. */
-  open(outbox: Outbox): SessionCall;
+  /**
+   * Starts a session writing to `outbox`: the transport-neutral core of `session`. `principal`:
+   * who the call's token named; a worker token's session may only join as its own worker id.
+   */
+  open(outbox: Outbox, principal?: Principal): SessionCall;
 };
 
 type ReceiptInit = MessageInitShape<typeof ReceiptSchema>;
@@ -70,8 +77,10 @@ const ack = (receipts: ReceiptInit[]): OutMessage => ({ kind: { case: 'ack', val
  */
 export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl {
   const { coordinator, commit, sessions, now, log, repo } = deps;
+  const refused = deps.refused ?? (() => {});
 
   const refusal = (seq: number, error: unknown, fields: Readonly<Record<string, unknown>>): ReceiptInit => {
+    if (isBatonError(error) && error.code === 'permission-denied') refused(error.message, fields);
     if (error instanceof ConnectError) {
       return { seq, ok: false, error: { code: ErrorCode.UNAVAILABLE, message: error.rawMessage } };
     }
@@ -200,7 +209,8 @@ export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl 
     }
   };
 
-  const open = (outbox: Outbox): SessionCall => {
+  const open = (outbox: Outbox, principal?: Principal): SessionCall => {
+    const bound = boundWorkerId(principal);
     let workerId: string | undefined;
     /** Messages that arrived while the worker's workspace was being made: applied once it joined. */
     let early: WorkerMessage[] | undefined;
@@ -245,6 +255,11 @@ export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl 
           const hello = message.kind.value;
           if (hello.workerId === '')
             throw new ConnectError('hello.worker_id is required', Code.InvalidArgument);
+          if (bound !== undefined && hello.workerId !== bound) {
+            const message = `hello.worker_id ${JSON.stringify(hello.workerId)}: this token is for worker ${bound}`;
+            refused(message, { workerId: bound, route: 'coord.v1.WorkerService/Session' });
+            throw new ConnectError(message, Code.PermissionDenied);
+          }
           if (hello.workspace) joinWithWorkspace(hello);
           else workerId = join(hello, outbox);
         } else {
@@ -267,7 +282,7 @@ export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl 
     open,
     async *session(requests: AsyncIterable<WorkerMessage>, context: HandlerContext) {
       const outbox = createAsyncQueue<OutMessage>();
-      const call = open(outbox);
+      const call = open(outbox, context.values.get(PRINCIPAL));
       const read = async (): Promise<void> => {
         try {
           for await (const message of requests) call.receive(message);

@@ -46,6 +46,7 @@ const specJson = (row: TaskRow): string =>
     maxAttempts: row.maxAttempts,
     paths: row.paths,
     land: row.land,
+    requireCapability: row.requireCapability,
     createdAt: row.createdAt,
   });
 

@@ -7,6 +7,8 @@ import { createMethodSerializationLookup, validateReadWriteMaxBytes } from '@con
 import { setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import { createEnvelopeReader, incompleteEnvelope } from '../../wire/envelope-reader.js';
 import { ProtoWriter } from '../../wire/protowire.js';
+import type { Principal } from '../auth/policy.js';
+import { principalOf } from '../auth/principal.js';
 import { CoordinatorMessageSchema, WorkerService } from '../codec/proto.js';
 import { decodeWorkerMessage, writeCoordinatorEnvelope } from '../codec/session-codec.js';
 import type { Outbox, OutMessage } from '../runtime/worker-sessions.js';
@@ -14,8 +16,8 @@ import type { SessionCall } from '../services/worker-service.js';
 import type { NodeHandler } from './one-port.js';
 
 export interface SessionFastPathOptions {
-  /** Starts a session: WorkerServiceImpl.open. */
-  readonly open: (outbox: Outbox) => SessionCall;
+  /** Starts a session: WorkerServiceImpl.open, with the principal the auth gate found. */
+  readonly open: (outbox: Outbox, principal?: Principal) => SessionCall;
   /** What an error ending the call becomes on the wire (and whether it is logged): the error interceptor's job. */
   readonly mapError: (error: unknown) => ConnectError;
   /** Everything else: the next handler, unchanged. */
@@ -141,7 +143,7 @@ export function createSessionFastPath(options: SessionFastPathOptions): NodeHand
         return closed;
       },
     };
-    const call = open(outbox);
+    const call = open(outbox, principalOf(request));
 
     // The client went away (RST_STREAM, connection lost) before the call ended.
     response.once('close', () => {

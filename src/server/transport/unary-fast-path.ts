@@ -57,6 +57,8 @@ export interface UnaryFastPathOptions {
   readonly encoders?: ReadonlyMap<string, (message: unknown) => Uint8Array | undefined>;
   /** Connect JSON options, as connectNodeAdapter's `jsonOptions` (pass the same to both). */
   readonly jsonOptions?: Partial<JsonReadOptions & JsonWriteOptions>;
+  /** A handler context's values, as connectNodeAdapter's `contextValues`; built only if a handler reads them. */
+  readonly contextValues?: (request: NodeRequest) => ContextValues;
 }
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -157,6 +159,7 @@ class FastContext implements HandlerContext {
     private readonly request: NodeRequest,
     private readonly response: NodeResponse,
     private readonly deadline: number | undefined,
+    private readonly valuesOf: ((request: NodeRequest) => ContextValues) | undefined,
   ) {}
 
   get timeoutMs(): () => number | undefined {
@@ -210,7 +213,7 @@ class FastContext implements HandlerContext {
   }
 
   get values(): ContextValues {
-    this.ctxValues ??= createContextValues();
+    this.ctxValues ??= this.valuesOf?.(this.request) ?? createContextValues();
     return this.ctxValues;
   }
 
@@ -451,6 +454,7 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): NodeHandler 
       request,
       response,
       deadline,
+      options.contextValues,
     );
     const failCall = (error: unknown): void => {
       const connectError = mapError(error);

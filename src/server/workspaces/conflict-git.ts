@@ -49,6 +49,11 @@ export interface ConflictGit {
   scan(head: string, target: string, guessBase: string | undefined): Promise<BranchScan>;
   /** Paths changed between two commits. Memoized: commits never change. */
   changed(from: string, to: string): Promise<PathSet>;
+  /**
+   * The paths changed between two commits when each is a file modified in place (same mode on
+   * both sides); undefined when any was added, deleted or changed type.
+   */
+  modifiedInPlace(from: string, to: string): Promise<PathSet | undefined>;
   /** The best common ancestors of two commits. Memoized. */
   mergeBases(a: string, b: string): Promise<readonly string[]>;
   targetMove(from: string, to: string): Promise<TargetMove>;
@@ -127,6 +132,18 @@ export function createConflictGit(git: Git): ConflictGit {
     },
     scan,
     changed,
+    modifiedInPlace: async (from, to) => {
+      const { stdout } = await git.run(['diff-tree', '-r', '-z', '--no-renames', '--raw', from, to]);
+      // -z --raw: ":<old mode> <new mode> <old id> <new id> <status>" NUL "<path>" NUL, per path.
+      const items = fields(stdout);
+      const paths: string[] = [];
+      for (let i = 0; i + 1 < items.length; i += 2) {
+        const [oldMode, newMode, , , status] = (items[i] as string).slice(1).split(' ');
+        if (status !== 'M' || oldMode !== newMode) return undefined;
+        paths.push(items[i + 1] as string);
+      }
+      return pathSet(paths);
+    },
     mergeBases,
     targetMove: async (from, to) => {
       const { stdout } = await git.run(['rev-list', '--left-right', `${from}...${to}`]);

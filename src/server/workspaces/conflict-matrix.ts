@@ -8,7 +8,8 @@ import {
   type MergeOutcome,
   type TargetMove,
 } from './conflict-git.js';
-import { clash, NO_PATHS } from './conflict-paths.js';
+import { NO_PATHS, type PathSet } from './conflict-paths.js';
+import { type BranchMove, createConflictPrefilter, intersects } from './conflict-prefilter.js';
 import type { Git } from './git.js';
 import { createGitPool } from './git-pool.js';
 
@@ -93,8 +94,10 @@ export interface ConflictMatrixOptions {
   /** Git processes at once (default 2). */
   readonly parallelism?: number;
   /**
-   * Skip merges between sides whose changed paths neither meet nor nest (default true). Off, every
-   * recomputed pair runs `git merge-tree`: the benchmark's baseline.
+   * Skip merges the prefilter settles (default true): sides whose changed paths neither meet nor
+   * nest, and a branch whose move only rewrote files the other side left alone
+   * (conflict-prefilter.ts). Off, every recomputed pair runs `git merge-tree`: the benchmark's
+   * baseline.
    */
   readonly prefilter?: boolean;
 }
@@ -106,12 +109,15 @@ export function createConflictMatrix(options: ConflictMatrixOptions): ConflictMa
   const pool = createGitPool(options.git, options.parallelism ?? 2);
   const git = createConflictGit(pool);
   const prefilter = options.prefilter ?? true;
+  const filter = createConflictPrefilter(git);
 
   const scans = new Map<string, BranchScan>();
   const pairsOf = new Map<string, Map<string, MatrixPair>>();
   const vsTarget = new Map<string, MatrixPair>();
   const conflicting = new Map<string, MatrixPair>();
   const retry = new Map<string, readonly [string, string]>();
+  /** Pairs whose last merge failed: their recorded outcome is of older heads. */
+  const outdated = new Set<string>();
   /** null: removed. */
   const pending = new Map<string, string | null>();
   let pendingTarget: string | undefined;
@@ -136,41 +142,41 @@ export function createConflictMatrix(options: ConflictMatrixOptions): ConflictMa
     }
   };
 
-  /** Sound prefilter for two branches: true only if their merge cannot conflict (docs/workspaces.md). */
-  const provablyClean = async (a: BranchScan, b: BranchScan): Promise<boolean> => {
-    if (a.base === undefined || b.base === undefined || intersects(a.own, b.own)) return false;
-    // Own commits disjoint and one merge base each with the target: the pair's merge bases are
-    // the merge bases of those two bases.
-    if (clash(a.changed, b.changed)) return false;
-    if (a.base === b.base) return true;
-    const bases = await git.mergeBases(a.base, b.base);
-    const base = bases.length === 1 ? bases[0] : undefined;
-    if (base === undefined) return false;
-    // What the target did between the pair's base and each branch's base counts as that side's.
-    const [aExtra, bExtra] = await Promise.all([git.changed(base, a.base), git.changed(base, b.base)]);
-    return !clash(a.changed, bExtra) && !clash(aExtra, b.changed) && !clash(aExtra, bExtra);
+  /** The pair's last outcome when one side's move provably leaves it as it was. */
+  const kept = (
+    a: string,
+    b: string,
+    moves: ReadonlyMap<string, BranchMove | undefined>,
+  ): MergeOutcome | undefined => {
+    const previous = pairsOf.get(a)?.get(b);
+    const [moved, other] = moves.has(a) ? [a, b] : [b, a];
+    const move = moves.get(moved);
+    if (previous === undefined || outdated.has(pairKey(a, b))) return undefined;
+    if (move === undefined || moves.has(other)) return undefined;
+    if (!filter.keeps(move, scans.get(other) as BranchScan)) return undefined;
+    return { clean: previous.status === 'clean', paths: previous.paths };
   };
 
-  const provablyCleanWithTarget = async (scan: BranchScan, head: string): Promise<boolean> => {
-    if (scan.base === undefined) return false;
-    if (scan.changed.paths.size === 0) return true;
-    return !clash(scan.changed, await git.changed(scan.base, head));
-  };
-
-  const compute = async (a: string, b: string, head: string): Promise<MergeOutcome> => {
+  const compute = async (
+    a: string,
+    b: string,
+    head: string,
+    moves: ReadonlyMap<string, BranchMove | undefined>,
+  ): Promise<MergeOutcome> => {
     const left = scans.get(a) as BranchScan;
     if (b === target) {
-      if (prefilter && (await provablyCleanWithTarget(left, head))) return CLEAN;
+      if (prefilter && (await filter.cleanWithTarget(left, head))) return CLEAN;
       return git.mergeTree(left.head, head);
     }
     const right = scans.get(b) as BranchScan;
-    if (prefilter && (await provablyClean(left, right))) return CLEAN;
-    return git.mergeTree(left.head, right.head);
+    if (prefilter && (await filter.clean(left, right))) return CLEAN;
+    return (prefilter ? kept(a, b, moves) : undefined) ?? git.mergeTree(left.head, right.head);
   };
 
   const record = (a: string, b: string, outcome: MergeOutcome, changes: MatrixChange[]): void => {
     const previous = b === target ? vsTarget.get(a) : pairsOf.get(a)?.get(b);
     const pair: MatrixPair = { a, b, status: outcome.clean ? 'clean' : 'conflict', paths: outcome.paths };
+    outdated.delete(pairKey(a, b));
     if (outcome.clean) {
       if (previous?.status === 'conflict') changes.push(cleared(previous));
     } else {
@@ -201,6 +207,7 @@ export function createConflictMatrix(options: ConflictMatrixOptions): ConflictMa
 
   const drop = (branch: string, changes: MatrixChange[]): void => {
     if (!scans.delete(branch)) return;
+    for (const key of outdated) if (key.split('\0').includes(branch)) outdated.delete(key);
     for (const [other, pair] of pairsOf.get(branch) ?? []) {
       pairsOf.get(other)?.delete(branch);
       if (pair.status === 'conflict') changes.push(cleared(pair));
@@ -249,25 +256,36 @@ export function createConflictMatrix(options: ConflictMatrixOptions): ConflictMa
       (entry): entry is [string, string] => entry[1] !== null && scans.get(entry[0])?.head !== entry[1],
     );
     const movedScans = await Promise.all(
-      moved.map(([branch, commit]) =>
-        git.scan(commit, head, scans.get(branch)?.base ?? head).catch((error: unknown) => {
-          failures.push({ branches: [branch], error: asError(error) });
-          return undefined;
-        }),
-      ),
+      moved.map(([branch, commit]) => {
+        const before = scans.get(branch);
+        // What the move rewrote, read beside the scan, for the pairs it may leave as they were.
+        const modified =
+          prefilter && before !== undefined && move === undefined
+            ? git.modifiedInPlace(before.head, commit).catch(() => undefined)
+            : undefined;
+        return Promise.all([git.scan(commit, head, before?.base ?? head), modified]).catch(
+          (error: unknown) => {
+            failures.push({ branches: [branch], error: asError(error) });
+            return undefined;
+          },
+        );
+      }),
     );
-    const headMoved = new Set<string>();
+    /** Every branch whose head moved; the move when it can be reasoned about. */
+    const moves = new Map<string, BranchMove | undefined>();
     moved.forEach(([branch], i) => {
-      const scan = movedScans[i];
-      if (scan === undefined) return;
-      scans.set(branch, scan);
-      headMoved.add(branch);
+      const scanned = movedScans[i];
+      if (scanned === undefined) return;
+      const before = scans.get(branch);
+      const [after, modified] = scanned as [BranchScan, PathSet | undefined];
+      moves.set(branch, before === undefined ? undefined : { before, after, modified });
+      scans.set(branch, after);
     });
     if (move !== undefined) {
       // A scan stays true while the target gains none of the branch's own commits: the branch's
       // merge base and own commits are then the same against the new head.
       const stale = [...scans].filter(
-        ([branch, scan]) => !headMoved.has(branch) && (!move.forward || intersects(scan.own, move.added)),
+        ([branch, scan]) => !moves.has(branch) && (!move.forward || intersects(scan.own, move.added)),
       );
       await Promise.all(
         stale.map(async ([branch, scan]) => {
@@ -286,7 +304,7 @@ export function createConflictMatrix(options: ConflictMatrixOptions): ConflictMa
       const pair = b === target || a < b ? ([a, b] as const) : ([b, a] as const);
       dirty.set(pairKey(...pair), pair);
     };
-    for (const branch of headMoved) {
+    for (const branch of moves.keys()) {
       for (const other of scans.keys()) if (other !== branch) mark(branch, other);
       mark(branch, target);
     }
@@ -296,9 +314,10 @@ export function createConflictMatrix(options: ConflictMatrixOptions): ConflictMa
 
     const outcomes = await Promise.all(
       [...dirty.values()].map(([a, b]) =>
-        compute(a, b, head).catch((error: unknown) => {
+        compute(a, b, head, moves).catch((error: unknown) => {
           failures.push({ branches: [a, b], error: asError(error) });
           retry.set(pairKey(a, b), [a, b]);
+          outdated.add(pairKey(a, b));
           return undefined;
         }),
       ),
@@ -358,12 +377,6 @@ function pairKey(a: string, b: string): string {
 
 function byPair(x: { a: string; b: string }, y: { a: string; b: string }): number {
   return x.a < y.a ? -1 : x.a > y.a ? 1 : x.b < y.b ? -1 : x.b > y.b ? 1 : 0;
-}
-
-function intersects(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
-  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
-  for (const item of small) if (large.has(item)) return true;
-  return false;
 }
 
 function samePaths(a: readonly string[], b: readonly string[]): boolean {

@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file coord/v1/task.proto.
  */
 export const file_coord_v1_task: GenFile = /*@__PURE__*/
-  fileDesc("ChNjb29yZC92MS90YXNrLnByb3RvEghjb29yZC52MSK8AQoIVGFza1NwZWMSCgoCaWQYASABKAkSDAoEZGVwcxgCIAMoCRIQCghwcmlvcml0eRgDIAEoARIQCghjYXRlZ29yeRgEIAEoCRIpCghtZXRhZGF0YRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSGQoMbWF4X2F0dGVtcHRzGAYgASgNSACIAQESDQoFcGF0aHMYFCADKAkSDAoEbGFuZBgZIAEoCEIPCg1fbWF4X2F0dGVtcHRzIsAECgRUYXNrEgoKAmlkGAEgASgJEgwKBGRlcHMYAiADKAkSEAoIcHJpb3JpdHkYAyABKAESEAoIY2F0ZWdvcnkYBCABKAkSKQoIbWV0YWRhdGEYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiQKBnN0YXR1cxgGIAEoDjIULmNvb3JkLnYxLlRhc2tTdGF0dXMSEQoJd29ya2VyX2lkGAcgASgJEg8KB2F0dGVtcHQYCCABKA0SFAoMbWF4X2F0dGVtcHRzGAkgASgNEiYKBnJlc3VsdBgKIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRINCgVlcnJvchgLIAEoCRIUCgxjYW5jZWxsZWRfYnkYDCABKAkSLgoKY3JlYXRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLYXNzaWduZWRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnN0YXJ0ZWRfYXQYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVwYXRocxgeIAMoCRITCgt3YWl0aW5nX2ZvchgfIAEoCRIMCgRsYW5kGCMgASgIKsIBCgpUYXNrU3RhdHVzEhsKF1RBU0tfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTVEFTS19TVEFUVVNfUEVORElORxABEhgKFFRBU0tfU1RBVFVTX0FTU0lHTkVEEAISFwoTVEFTS19TVEFUVVNfUlVOTklORxADEhgKFFRBU0tfU1RBVFVTX0NPTVBMRVRFEAQSFgoSVEFTS19TVEFUVVNfRkFJTEVEEAUSGQoVVEFTS19TVEFUVVNfQ0FOQ0VMTEVEEAZiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChNjb29yZC92MS90YXNrLnByb3RvEghjb29yZC52MSLYAQoIVGFza1NwZWMSCgoCaWQYASABKAkSDAoEZGVwcxgCIAMoCRIQCghwcmlvcml0eRgDIAEoARIQCghjYXRlZ29yeRgEIAEoCRIpCghtZXRhZGF0YRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSGQoMbWF4X2F0dGVtcHRzGAYgASgNSACIAQESDQoFcGF0aHMYFCADKAkSDAoEbGFuZBgZIAEoCBIaChJyZXF1aXJlX2NhcGFiaWxpdHkYKyABKAhCDwoNX21heF9hdHRlbXB0cyLcBAoEVGFzaxIKCgJpZBgBIAEoCRIMCgRkZXBzGAIgAygJEhAKCHByaW9yaXR5GAMgASgBEhAKCGNhdGVnb3J5GAQgASgJEikKCG1ldGFkYXRhGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIkCgZzdGF0dXMYBiABKA4yFC5jb29yZC52MS5UYXNrU3RhdHVzEhEKCXdvcmtlcl9pZBgHIAEoCRIPCgdhdHRlbXB0GAggASgNEhQKDG1heF9hdHRlbXB0cxgJIAEoDRImCgZyZXN1bHQYCiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDQoFZXJyb3IYCyABKAkSFAoMY2FuY2VsbGVkX2J5GAwgASgJEi4KCmNyZWF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2Fzc2lnbmVkX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFcGF0aHMYHiADKAkSEwoLd2FpdGluZ19mb3IYHyABKAkSDAoEbGFuZBgjIAEoCBIaChJyZXF1aXJlX2NhcGFiaWxpdHkYKyABKAgqwgEKClRhc2tTdGF0dXMSGwoXVEFTS19TVEFUVVNfVU5TUEVDSUZJRUQQABIXChNUQVNLX1NUQVRVU19QRU5ESU5HEAESGAoUVEFTS19TVEFUVVNfQVNTSUdORUQQAhIXChNUQVNLX1NUQVRVU19SVU5OSU5HEAMSGAoUVEFTS19TVEFUVVNfQ09NUExFVEUQBBIWChJUQVNLX1NUQVRVU19GQUlMRUQQBRIZChVUQVNLX1NUQVRVU19DQU5DRUxMRUQQBmIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * What a caller gives to add a task. Only `id` is required; the JSON field names are the seed's.
@@ -90,6 +90,18 @@ export type TaskSpec = Message<"coord.v1.TaskSpec"> & {
    * @generated from field: bool land = 25;
    */
   land: boolean;
+
+  /**
+   * Strict capability mode for this task: it is never given to a worker that does not list its
+   * category, even when no connected worker does; it waits instead, and Task.waiting_for says
+   * so. False (the default): the coordinator's mode decides (`baton serve --require-capability`
+   * turns strict mode on for every task); without it, a task whose category no connected worker
+   * lists goes to the least-loaded worker of all (the seed's fallback). A task without a
+   * category runs anywhere either way. A task can ask for strictness, not relax the coordinator's.
+   *
+   * @generated from field: bool require_capability = 43;
+   */
+  requireCapability: boolean;
 };
 
 /**
@@ -237,7 +249,8 @@ export type Task = Message<"coord.v1.Task"> & {
   paths: string[];
 
   /**
-   * Why a ready task is not running yet, e.g. "path src/a.ts overlaps src, held by task t7".
+   * Why a ready task is not running yet, e.g. "path src/a.ts overlaps src, held by task t7", or
+   * "no connected worker lists category gpu, and requireCapability keeps it from the others".
    * Empty otherwise. Live state: found again after a restart, not stored.
    *
    * @generated from field: string waiting_for = 31;
@@ -250,6 +263,13 @@ export type Task = Message<"coord.v1.Task"> & {
    * @generated from field: bool land = 35;
    */
   land: boolean;
+
+  /**
+   * The task's own TaskSpec.require_capability (the coordinator's strict mode may be on too).
+   *
+   * @generated from field: bool require_capability = 43;
+   */
+  requireCapability: boolean;
 };
 
 /**

@@ -1,0 +1,122 @@
+// transport/: the one port (HTTP/1.1 + HTTP/2) and the hand-written gRPC paths that bypass connect-node.
+// Imports codec/, auth/ and src/wire; services/ and runtime/ for types only (test/architecture/walls.test.ts).
+import type * as http2 from 'node:http2';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
+import { decide, isPublic, type Principal } from '../auth/policy.js';
+import { attachPrincipal } from '../auth/principal.js';
+import { bearerToken, type Verifier } from '../auth/tokens.js';
+import type { NodeHandler } from './one-port.js';
+
+/** What is logged of a refused request (never the token). */
+export interface Refusal {
+  readonly route: string;
+  readonly code: 'unauthenticated' | 'permission-denied';
+  readonly message: string;
+  /** Who the token named, when it named anyone. */
+  readonly principal?: string;
+  readonly remote?: string;
+}
+
+export interface AuthGateOptions {
+  readonly verify: Verifier;
+  /**
+   * The policy key of a request (policy.ts): `package.Service/Method` for an RPC path or the REST
+   * route bound to one, `VERB /path` for anything else.
+   */
+  readonly routeOf: (verb: string, path: string) => string;
+  /** Called once per refused request. */
+  readonly refused: (refusal: Refusal) => void;
+  /** The server's handler, for the requests let through. */
+  readonly next: NodeHandler;
+}
+
+type Request = Parameters<NodeHandler>[0];
+type Response = Parameters<NodeHandler>[1];
+
+const TOKEN_PARAM = /(?:^|&)(?:access_)?token=/i;
+
+/** The refusal in the caller's own protocol: gRPC and gRPC-Web read a status, the rest JSON. */
+function answer(request: Request, response: Response, refusal: Refusal): void {
+  const type = request.headers['content-type'] ?? '';
+  const unauthenticated = refusal.code === 'unauthenticated';
+  if (type.startsWith('application/grpc')) {
+    const error = new ConnectError(
+      refusal.message,
+      unauthenticated ? Code.Unauthenticated : Code.PermissionDenied,
+    );
+    const headers: Record<string, string> = { 'content-type': type.split(';', 1)[0] as string };
+    setTrailerStatus(new Headers(), error).forEach((value, key) => {
+      headers[key] = value;
+    });
+    if ('stream' in response) {
+      // Trailers-only: one HEADERS frame with the status, as gRPC clients expect.
+      const stream = (response as http2.Http2ServerResponse).stream;
+      if (!stream.destroyed && !stream.headersSent)
+        stream.respond({ ':status': 200, ...headers }, { endStream: true });
+      return;
+    }
+    response.writeHead(200, headers);
+    response.end();
+    return;
+  }
+  const body = JSON.stringify({
+    code: unauthenticated ? 'unauthenticated' : 'permission_denied',
+    message: refusal.message,
+  });
+  response.writeHead(unauthenticated ? 401 : 403, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+    'cache-control': 'no-store',
+    ...(unauthenticated ? { 'www-authenticate': 'Bearer realm="baton"' } : {}),
+  });
+  response.end(body);
+}
+
+/**
+ * Checks the bearer token of every request before any path (unary or session fast path,
+ * connect-node, REST, /metrics) sees it, so one check holds for all of them. A request let
+ * through carries its principal (principal.ts) for handlers that bind a worker id. The decision
+ * itself is policy.ts's; this file only reads the header and writes the refusal.
+ */
+export function createAuthGate(options: AuthGateOptions): NodeHandler {
+  const { verify, routeOf, refused, next } = options;
+  return function authGate(request, response) {
+    const url = request.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const verb = request.method === 'HEAD' ? 'GET' : (request.method ?? 'GET');
+    const route = routeOf(verb, path);
+    if (isPublic(route)) {
+      next(request, response);
+      return;
+    }
+    let principal: Principal | undefined;
+    let why: string;
+    if (q >= 0 && TOKEN_PARAM.test(url.slice(q + 1))) {
+      why = '?token= is refused (a token in a URL ends up in logs and histories)';
+    } else {
+      const token = bearerToken(request.headers.authorization);
+      if (token === undefined) why = 'missing bearer token';
+      else {
+        principal = verify(token);
+        why = 'unknown bearer token';
+      }
+    }
+    const decision = decide(route, principal, why);
+    if (decision.allowed) {
+      attachPrincipal(request, principal as Principal);
+      next(request, response);
+      return;
+    }
+    const refusal: Refusal = {
+      route,
+      code: decision.code,
+      message: decision.message,
+      ...(principal === undefined ? {} : { principal: principal.name }),
+      ...(request.socket.remoteAddress === undefined ? {} : { remote: request.socket.remoteAddress }),
+    };
+    refused(refusal);
+    answer(request, response, refusal);
+  };
+}
