@@ -111,6 +111,8 @@ export interface BatonServer {
   readonly store: Store;
   /** The shared repository, when `repo` was given. */
   readonly repo: SharedRepo | undefined;
+  /** Resolves once every change made so far is stored (the group commit that covers it landed). */
+  committed(): Promise<void>;
   /** `tokens` when every call needs a bearer token, `off` when anyone who reaches the port may call. */
   readonly auth: 'tokens' | 'off';
   /** Graceful: stops accepting, ends streams (workers reconnect), stores the last changes. */
@@ -350,6 +352,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     coordinator,
     store,
     repo,
+    committed: () => commit.committed(),
     auth,
     close() {
       closing ??= (async () => {

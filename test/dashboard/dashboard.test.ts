@@ -9,6 +9,7 @@ import {
   createAdminClient,
   createWorker,
   type NewTask,
+  type TaskContext,
   TaskStatus,
   type Worker,
   type WorkerTask,
@@ -22,10 +23,11 @@ const REPO = fileURLToPath(new URL('../../../', import.meta.url));
  * (the README's picture); a plain test run writes it to the temporary folder, so that `npm test`
  * leaves the work tree as it found it.
  */
-const screenshotPath = (dir: string): string =>
-  process.env.BATON_SCREENSHOT === undefined
-    ? join(dir, 'dashboard.png')
-    : join(REPO, process.env.BATON_SCREENSHOT);
+const screenshotPath = (dir: string, view = ''): string => {
+  const path = process.env.BATON_SCREENSHOT;
+  const name = path === undefined ? join(dir, 'dashboard.png') : join(REPO, path);
+  return view === '' ? name : name.replace(/\.png$/, `-${view}.png`);
+};
 
 /** A release pipeline: plan, then build/test/docs per package, then a review (held) and a publish. */
 function pipeline(): NewTask[] {
@@ -79,7 +81,14 @@ describe('The dashboard, in headless Chromium', function () {
   });
 
   it('shows tasks move from pending to complete as SDK workers run a DAG, cancels one from the page, and takes a screenshot', async () => {
-    server = await startServer({ port: 0, store: 'memory' });
+    server = await startServer({
+      port: 0,
+      store: 'memory',
+      maxRequestsPerMinute: 600,
+      maxTokensPerMinute: 120_000,
+      globalBudgetUsd: 2,
+      perWorkerBudgetUsd: 1,
+    });
     admin = createAdminClient({ url: server.url });
     await admin.addTasks(pipeline());
     const page = await browser!.newPage({ viewport: { width: 1440, height: 1000 }, deviceScaleFactor: 1 });
@@ -96,14 +105,22 @@ describe('The dashboard, in headless Chromium', function () {
     const docsGate = new Promise<void>((resolve) => {
       releaseDocs = resolve;
     });
-    const handler = async (task: WorkerTask, ctx: { signal: AbortSignal }) => {
+    // Each task asks the shared rate limiter for tokens and reports its cost: docs cost the most.
+    const handlerOf = (self: () => Worker) => async (task: WorkerTask, ctx: TaskContext) => {
       if (task.id === 'review') {
         await new Promise((_, reject) =>
           ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
         );
       }
       if (task.category === 'docs') await docsGate;
+      const reservation = await self().acquire(2000);
       await new Promise((r) => setTimeout(r, 40 + (task.id.length % 5) * 30));
+      await reservation.settle(1500);
+      await ctx.reportCost({
+        totalUsd: task.category === 'docs' ? 0.15 : 0.04,
+        inputTokens: 1200,
+        outputTokens: 300,
+      });
       return { ok: true, by: task.id };
     };
     const fleet: [string, string[], number][] = [
@@ -113,7 +130,14 @@ describe('The dashboard, in headless Chromium', function () {
       ['reviewer', ['review'], 1],
     ];
     for (const [id, capabilities, maxConcurrency] of fleet) {
-      workers.push(createWorker({ url: server.url, id, capabilities, maxConcurrency, handler }));
+      const w: Worker = createWorker({
+        url: server.url,
+        id,
+        capabilities,
+        maxConcurrency,
+        handler: handlerOf(() => w),
+      });
+      workers.push(w);
     }
     await Promise.all(workers.map((w) => w.start()));
 
@@ -123,7 +147,7 @@ describe('The dashboard, in headless Chromium', function () {
     await waitForText(page, 'tr[data-task="review"] .badge', 'running');
 
     // A screenshot mid-run: docs held, review running, the rest complete.
-    const shot = await page.screenshot({ path: screenshotPath(dir) });
+    const shot = await page.screenshot({ path: screenshotPath(dir), animations: 'disabled' });
     expect(shot.length).to.be.greaterThan(10_000);
 
     // Cancel `review` from the page: its confirmation, then the cascade to `publish`.
@@ -136,6 +160,16 @@ describe('The dashboard, in headless Chromium', function () {
     releaseDocs();
     await waitForText(page, 'tr[data-task="docs-wire"] .badge', 'complete');
     await waitForText(page, '[data-testid="count-complete"]', String(pipeline().length - 2));
+
+    // The workers view: load, the rate limiter's per-worker usage, and budgets with the 80 % line.
+    await page.click('nav a[href="#/workers"]');
+    await page.waitForSelector('tr[data-worker="agent-3"]');
+    expect(await page.locator('tr[data-worker]').count()).to.equal(4);
+    await waitForText(page, '[data-budget="agent-3"] .flag', 'warning');
+    expect(await page.textContent('[data-budget="agent-1"] .flag')).to.equal('');
+    expect(await page.locator('.rate tbody tr').count()).to.equal(3);
+    expect(await page.locator('[data-budget] .mark').count()).to.be.greaterThan(0);
+    await page.screenshot({ path: screenshotPath(dir, 'workers'), animations: 'disabled' });
     expect(errors).to.deep.equal([]);
     await page.close();
   });

@@ -12,13 +12,14 @@ import { tempDir } from './harness.js';
 export const openOn = (store: Store) =>
   openCoordinator({ store, now: () => 1_000, scheduler: systemScheduler, send: () => {} });
 
-export const STORE_KINDS = ['memory', 'sqlite', 'postgres'] as const;
+export const STORE_KINDS = ['memory', 'sqlite', 'sqlite on the event loop', 'postgres'] as const;
 
 /**
  * One spec, every store: runs `specs` in a describe per store kind, each test with a fresh store
  * that `reopen()` opens again as a restart would (the same object in memory, the same file in
- * SQLite, the same database in PostgreSQL: a throwaway cluster, or the suite says it is skipped).
- * Every store opened is closed after the test.
+ * SQLite: its connection in a worker thread, the default, and on the event loop; the same database
+ * in PostgreSQL: a throwaway cluster, or the suite says it is skipped). Every store opened is
+ * closed after the test.
  */
 export function eachStore(title: string, specs: (reopen: () => Promise<Store>) => void): void {
   for (const kind of STORE_KINDS) {
@@ -37,10 +38,10 @@ export function eachStore(title: string, specs: (reopen: () => Promise<Store>) =
         if (kind === 'memory') {
           const store = createMemoryStore();
           open = async () => store;
-        } else if (kind === 'sqlite') {
+        } else if (kind !== 'postgres') {
           dir = tempDir('baton-store-');
           const path = join(dir.path, 'baton.db');
-          open = async () => openSqliteStore({ path });
+          open = async () => openSqliteStore({ path, thread: kind === 'sqlite' });
         } else {
           const url = await cluster!.createDatabase();
           open = () => openPostgresStore({ url });

@@ -10,8 +10,12 @@ import { ConfirmDialog, Notices } from './views/dialogs.js';
 import { Header } from './views/header.js';
 import { Overview } from './views/overview.js';
 import { TaskDetails } from './views/task-details.js';
+import { Workers } from './views/workers.js';
 
-const ROUTES = [['overview', 'Overview']] as const;
+const ROUTES = [
+  ['overview', 'Overview'],
+  ['workers', 'Workers'],
+] as const;
 
 let noticeId = 0;
 
@@ -39,7 +43,7 @@ export function App({ api, model }: { api: Api; model: Model }) {
     <UiContext.Provider value={ui}>
       <Header routes={ROUTES} route={route} />
       <main class={selected === undefined ? '' : 'with-drawer'}>
-        <Overview />
+        {route === 'workers' ? <Workers /> : <Overview />}
       </main>
       {selected !== undefined && <TaskDetails id={selected} />}
       {request !== undefined && (

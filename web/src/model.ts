@@ -14,6 +14,15 @@ export type Connection =
       readonly error: string;
     };
 
+/** A worker joining or leaving, as the fleet log shows it. */
+export interface FleetEntry {
+  readonly at: number;
+  readonly workerId: string;
+  readonly joined: boolean;
+  /** Why it left, or its capabilities when it joined. */
+  readonly detail: string;
+}
+
 /** What the page knows of the coordinator, kept current by events. */
 export interface Model {
   /** Bumped by every change: views memoise on it. */
@@ -30,6 +39,8 @@ export interface Model {
   readonly lastSequence: bigint;
   /** When tasks completed (ms, server clock), for the throughput chart; the last 15 minutes. */
   readonly completions: readonly number[];
+  /** The last workers to join or leave, newest first (since the page opened, and replayed ones). */
+  readonly fleetLog: readonly FleetEntry[];
   /** The lowercase text each task is searched by (id, category, worker, error, metadata). */
   searchText(id: string): string;
   /** The tasks that depend on `id`. */
@@ -51,6 +62,7 @@ export function createModel(): Model {
   let search = new Map<string, string>();
   let dependents: Map<string, string[]> | undefined;
   let completions: number[] = [];
+  let fleetLog: FleetEntry[] = [];
   const listeners = new Set<() => void>();
   let scheduled = false;
 
@@ -103,6 +115,9 @@ export function createModel(): Model {
     get completions() {
       return completions;
     },
+    get fleetLog() {
+      return fleetLog;
+    },
     searchText: (id: string) => search.get(id) ?? '',
     dependents(id: string) {
       if (dependents === undefined) {
@@ -141,6 +156,12 @@ export function createModel(): Model {
           }
         } else if (payload.case === 'lifecycle' && model.status !== undefined) {
           model.status.state = payload.value.state;
+        } else if (payload.case === 'workerJoined' || payload.case === 'workerLeft') {
+          // A reconnect resumes after the last sequence seen, so nothing here is repeated.
+          const joined = payload.case === 'workerJoined';
+          const detail = joined ? payload.value.capabilities.join(', ') : payload.value.reason;
+          const entry = { at: ms(event.time), workerId: payload.value.workerId, joined, detail };
+          fleetLog = [entry, ...fleetLog.slice(0, 49)];
         }
       }
       trim(Date.now());
