@@ -46,6 +46,10 @@ export const ROUTE_ROLES: Readonly<Record<string, readonly Role[] | typeof PUBLI
   [coordinator('BatchAddTasks')]: OPERATE,
   [coordinator('CancelTask')]: OPERATE,
   [coordinator('RetryTask')]: OPERATE,
+  // Deleting one settled task is an operator's chore, like a cancel; a purge erases history in
+  // bulk and for good, so it is the admin's.
+  [coordinator('DeleteTask')]: OPERATE,
+  [coordinator('PurgeTasks')]: ADMIN,
   [coordinator('Start')]: ADMIN,
   [coordinator('Drain')]: ADMIN,
   [coordinator('Stop')]: ADMIN,
@@ -62,6 +66,10 @@ export const ROUTE_ROLES: Readonly<Record<string, readonly Role[] | typeof PUBLI
   'grpc.health.v1.Health/List': PUBLIC,
   'grpc.reflection.v1.ServerReflection/ServerReflectionInfo': READ,
   'grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo': READ,
+  // The dashboard's page and assets hold no data; what it shows comes from REST with a token.
+  'GET /': PUBLIC,
+  'GET /index.html': PUBLIC,
+  'GET /dashboard/*': PUBLIC,
   'GET /healthz': PUBLIC,
   'GET /readyz': PUBLIC,
   'GET /metrics': READ,
