@@ -15,6 +15,8 @@ export interface ServerConfig {
   readonly dbPath?: string;
   /** false: the worker Session through connect-node's handler instead of transport/session-fast-path.ts. */
   readonly sessionFastPath?: boolean;
+  /** false: the SQLite connection on the event loop instead of in its worker thread. */
+  readonly sqliteThread?: boolean;
 }
 
 export type ServerReply =

@@ -3,6 +3,7 @@ import type { MessageInitShape } from '@bufbuild/protobuf';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { type CoordinatorMessageSchema, WorkerService } from '../src/server/codec/proto.js';
 import { startServer } from '../src/server/server.js';
+import { openSqliteStore } from '../src/server/store/sqlite-store.js';
 import { cpuMs, type ServerConfig, type ServerReply, type ServerRequest, wallMs } from './e2e-ipc.js';
 import { type LoopbackServer, listenOnLoopback } from './loopback-h2.js';
 
@@ -45,7 +46,10 @@ async function main(config: ServerConfig): Promise<void> {
   } else {
     const server = await startServer({
       port: 0,
-      store: config.store,
+      store:
+        config.store === 'sqlite' && config.sqliteThread === false
+          ? openSqliteStore({ path: config.dbPath ?? './data/baton.db', thread: false })
+          : config.store,
       ...(config.dbPath === undefined ? {} : { dbPath: config.dbPath }),
       ...(config.sessionFastPath === false ? { sessionFastPath: false } : {}),
       log: (message, error) => console.error(`e2e-server: ${message}`, error ?? ''),
@@ -56,9 +60,9 @@ async function main(config: ServerConfig): Promise<void> {
       // Only the awaited one: in a paced run all-complete fires after nearly every batch.
       if (complete < awaited) return;
       awaited = Number.POSITIVE_INFINITY;
-      // The group commit of this turn was scheduled (setImmediate) before this one: by the time
-      // this runs, the state that made all-complete true is stored.
-      setImmediate(() => send({ type: 'all-complete', at: wallMs(), complete }));
+      // Once the state that made all-complete true is stored (with the store in its thread, the
+      // commit lands after the turn that started it).
+      void server.committed().then(() => send({ type: 'all-complete', at: wallMs(), complete }));
     });
   }
   console.log(`e2e-server (${config.mode}${config.mode === 'baton' ? `, ${config.store}` : ''}): ${url}`);

@@ -60,6 +60,8 @@ interface Options {
   /** `server` or `workers`: write CPU profiles of those processes to ./prof. */
   readonly cpuProf: string;
   readonly timeoutMs: number;
+  /** --sqlite-thread=0: the SQLite store with its connection on the event loop (step before the thread). */
+  readonly sqliteThread: boolean;
 }
 
 const TARGET = {
@@ -578,7 +580,12 @@ async function main(options: Options): Promise<void> {
       sqlite = want('sqlite')
         ? await startFleet(
             'sql',
-            { mode: 'baton', store: 'sqlite', dbPath: join(dbDir, `baton-${rep}.db`) },
+            {
+              mode: 'baton',
+              store: 'sqlite',
+              dbPath: join(dbDir, `baton-${rep}.db`),
+              ...(options.sqliteThread ? {} : { sqliteThread: false }),
+            },
             options,
           )
         : undefined;
@@ -768,4 +775,5 @@ await main({
   only: new Set(only === '' ? [] : only.split(',')),
   cpuProf: argText('cpu-prof', ''),
   timeoutMs: arg('timeout-ms', 120_000),
+  sqliteThread: arg('sqlite-thread', 1) !== 0,
 });

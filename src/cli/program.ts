@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { addServeCommand } from './commands/serve.js';
+import { addTokenCommand } from './commands/token.js';
 import { EXIT } from './exit-codes.js';
 import { EXIT_STATUS_HELP } from './exit-status-help.js';
 
@@ -15,6 +16,7 @@ export function createProgram(): Command {
     .addHelpText('after', EXIT_STATUS_HELP)
     .exitOverride();
   addServeCommand(program);
+  addTokenCommand(program);
   return program;
 }
 

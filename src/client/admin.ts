@@ -14,6 +14,8 @@ import {
   type Task,
   TaskStatus,
 } from './proto.js';
+import { required } from './required-field.js';
+import { createWorkspaceAdmin, type WorkspaceAdmin } from './workspace-admin.js';
 
 /** A task to add. Only `id` is required; the rest default as the coordinator documents. */
 export interface NewTask {
@@ -128,12 +130,12 @@ export interface AdminClientOptions extends ConnectionOptions {
 }
 
 /**
- * The operators' client: typed calls for every CoordinatorService operation, taking plain objects
- * and returning the messages' useful part. A refused call rejects with a ConnectError whose code
+ * The operators' client: typed calls for every CoordinatorService and WorkspaceService operation,
+ * taking plain objects and returning the messages' useful part. A refused call rejects with a ConnectError whose code
  * is the coordinator's ErrorCode (`ConnectError.from(e).code`) and whose detail is the
  * structured Error (see batonErrorDetail).
  */
-export interface AdminClient {
+export interface AdminClient extends WorkspaceAdmin {
   /** Lifecycle, strategy, workers, progress, rate limit and costs at once. */
   status(options?: CallOptions): Promise<GetStatusResponse>;
   /** init → running. Idempotent while running. */
@@ -192,6 +194,7 @@ export function createAdminClient(options: AdminClientOptions): AdminClient {
   };
 
   return {
+    ...createWorkspaceAdmin(transport),
     status: (callOptions) => client.getStatus({}, callOptions),
     start: async (callOptions) => (await client.start({}, callOptions)).state,
     drain: async (reason, callOptions) => (await client.drain({ reason: reason ?? '' }, callOptions)).state,
@@ -291,11 +294,4 @@ function toSpec(task: NewTask) {
     paths: [...(task.paths ?? [])],
     land: task.land ?? false,
   };
-}
-
-function required<T>(value: T | undefined, field: string): T {
-  if (value === undefined) {
-    throw new ConnectError(`the coordinator's answer has no ${field}`, Code.Internal);
-  }
-  return value;
 }

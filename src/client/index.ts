@@ -25,6 +25,7 @@ export {
   AssignmentStrategy,
   type BatonErrorDetail,
   BudgetScope,
+  type Conflict,
   type CostStatus,
   ErrorCode,
   type Event,
@@ -40,6 +41,7 @@ export {
   TaskStatus,
   WorkerState,
   type WorkerStatus,
+  type Workspace,
 } from './proto.js';
 export {
   type AcquireOptions,
@@ -67,3 +69,10 @@ export {
   type WorkerTask,
   type WorkerWorkspace,
 } from './worker.js';
+export type {
+  ConflictReport,
+  MergeRequest,
+  WorkspaceAdmin,
+  WorkspaceList,
+  WorkspaceRemoval,
+} from './workspace-admin.js';

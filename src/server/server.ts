@@ -37,7 +37,7 @@ import { createWorkspaceService } from './services/workspace-service.js';
 import { openSqliteStore, type SyncMode } from './store/sqlite-store.js';
 import { createAuthGate } from './transport/auth-gate.js';
 import { errorInterceptor } from './transport/error-interceptor.js';
-import { createOnePortServer } from './transport/one-port.js';
+import { createOnePortServer, type TlsOptions } from './transport/one-port.js';
 import { createSessionFastPath } from './transport/session-fast-path.js';
 import { createUnaryFastPath, type FastPathService, recordServices } from './transport/unary-fast-path.js';
 
@@ -96,6 +96,11 @@ export interface ServerOptions extends Omit<CoordinatorOptions, 'now'> {
   readonly auth?: { readonly tokens: readonly TokenEntry[] };
   /** Listen beyond loopback without `auth`: anyone who reaches the port may do anything. */
   readonly insecure?: boolean;
+  /**
+   * Serve every protocol over TLS on the same port (`--tls-cert/--tls-key`): ALPN picks HTTP/2
+   * (gRPC, Connect) or HTTP/1.1 (Connect, REST, gRPC-Web, browsers). The URL is then https.
+   */
+  readonly tls?: TlsOptions;
 }
 
 export interface BatonServer {
@@ -107,6 +112,8 @@ export interface BatonServer {
   readonly store: Store;
   /** The shared repository, when `repo` was given. */
   readonly repo: SharedRepo | undefined;
+  /** Resolves once every change made so far is stored (the group commit that covers it landed). */
+  committed(): Promise<void>;
   /** `tokens` when every call needs a bearer token, `off` when anyone who reaches the port may call. */
   readonly auth: 'tokens' | 'off';
   /** Graceful: stops accepting, ends streams (workers reconnect), stores the last changes. */
@@ -124,6 +131,9 @@ const openStore = (options: ServerOptions): Store => {
   }
   return store;
 };
+
+/** One file of the dashboard's assets, as dashboard/static-files.ts serves them. */
+const DASHBOARD_ASSET = /^\/dashboard\/[\w.-]+$/;
 
 /** 127.0.0.0/8, ::1 and `localhost`: reachable only from this machine. */
 export const isLoopback = (host: string): boolean =>
@@ -304,7 +314,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
       return `${verb} ${raw}`;
     }
     const found = bestForVerb(matchingRoutes(restTable, path), verb)?.route.method;
-    return found === undefined ? `${verb} ${path}` : `${found.parent.typeName}/${found.name}`;
+    if (found !== undefined) return `${found.parent.typeName}/${found.name}`;
+    return DASHBOARD_ASSET.test(path) ? `${verb} /dashboard/*` : `${verb} ${path}`;
   };
   const gated =
     options.auth === undefined
@@ -317,7 +328,10 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         });
   // The dashboard's files hold no data, so they are served before the gate: with auth on, the page
   // loads and asks for a token, and every call it makes is checked like any other.
-  const server = createOnePortServer(logRequests(createDashboard({ next: gated }), logger));
+  const server = createOnePortServer(
+    logRequests(createDashboard({ next: gated }), logger),
+    options.tls === undefined ? {} : { tls: options.tls },
+  );
   let address: AddressInfo;
   try {
     address = await server.listen(options.port ?? 50051, host);
@@ -328,7 +342,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     throw error;
   }
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${urlHost}:${address.port}`;
+  const url = `${options.tls === undefined ? 'http' : 'https'}://${urlHost}:${address.port}`;
   const auth = options.auth === undefined ? 'off' : 'tokens';
   logger.info({ url, store: store.kind, state: coordinator.state, auth }, 'listening');
 
@@ -340,6 +354,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     coordinator,
     store,
     repo,
+    committed: () => commit.committed(),
     auth,
     close() {
       closing ??= (async () => {

@@ -195,11 +195,12 @@ describe('Auth beyond the RPCs', () => {
     expect(both.status).to.equal(401);
   });
 
-  it('serves the probes and gRPC health to anyone, /metrics to readers', async () => {
+  it('serves the probes, gRPC health and the dashboard page to anyone, /metrics to readers', async () => {
     expect((await fetch(`${server.url}/healthz`)).status).to.equal(200);
     expect((await fetch(`${server.url}/readyz`)).status).to.equal(200);
     const health = createClient(Health, createGrpcTransport({ baseUrl: server.url }));
     expect((await health.check({})).status).to.equal(1);
+    expect((await fetch(`${server.url}/`)).status).to.equal(200);
     expect((await fetch(`${server.url}/metrics`)).status).to.equal(401);
     expect((await fetch(`${server.url}/metrics`, { headers: bearer(fleet.agent1) })).status).to.equal(403);
     expect((await fetch(`${server.url}/metrics`, { headers: bearer(fleet.reader) })).status).to.equal(200);

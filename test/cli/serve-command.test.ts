@@ -37,6 +37,10 @@ describe('baton serve and the top-level command line', function () {
       '--merge-batch',
       '--log-level',
       '--log-format',
+      '--auth-file',
+      '--insecure',
+      '--tls-cert',
+      '--tls-key',
     ]) {
       expect(run.stdout).to.include(flag);
     }

@@ -12,10 +12,11 @@ export const openOn = (store: Store) =>
 
 /**
  * One spec, every store: runs `specs` in a describe per store kind, each test with a fresh store
- * that `reopen()` opens again as a restart would (the same object in memory, the same file in SQLite).
+ * that `reopen()` opens again as a restart would (the same object in memory, the same file in SQLite:
+ * its connection in a worker thread, the default, and on the event loop).
  */
 export function eachStore(title: string, specs: (reopen: () => Store) => void): void {
-  for (const kind of ['memory', 'sqlite'] as const) {
+  for (const kind of ['memory', 'sqlite', 'sqlite on the event loop'] as const) {
     describe(`${title} (${kind} store)`, () => {
       let open: () => Store;
       let dir: ReturnType<typeof tempDir> | undefined;
@@ -26,7 +27,7 @@ export function eachStore(title: string, specs: (reopen: () => Store) => void): 
         } else {
           dir = tempDir('baton-store-');
           const path = join(dir.path, 'baton.db');
-          open = () => openSqliteStore({ path });
+          open = () => openSqliteStore({ path, thread: kind === 'sqlite' });
         }
       });
       afterEach(() => dir?.remove());

@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ASSIGNMENT_STRATEGIES } from '../../core/work-assigner.js';
+import { parseAuthFile } from '../../server/auth/tokens.js';
 import { createLogger, LOG_LEVELS } from '../../server/observability/logger.js';
-import { type ServerOptions, startServer } from '../../server/server.js';
+import { type BatonServer, isLoopback, type ServerOptions, startServer } from '../../server/server.js';
 import { StoreOpenError } from '../../server/store/sqlite-store.js';
 import { EXIT } from '../exit-codes.js';
 import { choiceFlag, numberFlag, PORT, POSITIVE, WHOLE } from '../flag-values.js';
@@ -33,6 +35,10 @@ interface ServeFlags {
   readonly mergeBatch?: string;
   readonly logLevel?: string;
   readonly logFormat?: string;
+  readonly authFile?: string;
+  readonly insecure?: boolean;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
 }
 
 /** `baton serve`: runs the coordinator in this process until SIGINT/SIGTERM. */
@@ -84,6 +90,20 @@ export function addServeCommand(program: Command): void {
     )
     .option('--check-timeout-ms <ms>', 'a check still running after this fails (default 600000)')
     .option('--merge-batch <n>', 'queued branches merged and checked together (default 8)')
+    .option(
+      '--auth-file <path>',
+      'bearer tokens with roles, one `<role> sha256:<hex> [<worker id>]` a line (see `baton token ' +
+        'create`); every call then needs a token (BATON_AUTH_FILE, default none: open, loopback only)',
+    )
+    .option(
+      '--insecure',
+      'listen beyond loopback without --auth-file: anyone who reaches the port may do anything',
+    )
+    .option(
+      '--tls-cert <path>',
+      'PEM certificate: serve every protocol over TLS on the port (BATON_TLS_CERT)',
+    )
+    .option('--tls-key <path>', 'PEM private key of --tls-cert (BATON_TLS_KEY)')
     .option('--log-level <level>', `${LOG_LEVELS.join(' | ')} (BATON_LOG_LEVEL, default info)`)
     .option(
       '--log-format <format>',
@@ -124,6 +144,9 @@ export function serverOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Server
     globalBudgetUsd: numberFlag('global-budget-usd', flags.globalBudgetUsd, POSITIVE),
     perWorkerBudgetUsd: numberFlag('worker-budget-usd', flags.workerBudgetUsd, POSITIVE),
     repo: repoOptions(flags, env),
+    auth: authOptions(flags.authFile ?? env.BATON_AUTH_FILE),
+    insecure: flags.insecure === true ? true : undefined,
+    tls: tlsOptions(flags.tlsCert ?? env.BATON_TLS_CERT, flags.tlsKey ?? env.BATON_TLS_KEY),
   };
   for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];
   return options as unknown as ServerOptions;
@@ -156,6 +179,46 @@ function repoOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Record<string, 
   );
 }
 
+/** A file a flag names, read; a UsageError naming the flag when it cannot be. */
+function readFlagFile(flag: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--${flag} ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** The tokens of the auth file; a UsageError naming its line when one is wrong. */
+function authOptions(path: string | undefined): ServerOptions['auth'] {
+  if (path === undefined) return undefined;
+  try {
+    return { tokens: parseAuthFile(readFlagFile('auth-file', path), path) };
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`--auth-file ${(error as Error).message}`);
+  }
+}
+
+function tlsOptions(cert: string | undefined, key: string | undefined): ServerOptions['tls'] {
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined) throw new UsageError('--tls-key needs --tls-cert');
+  if (key === undefined) throw new UsageError('--tls-cert needs --tls-key');
+  return { cert: readFlagFile('tls-cert', cert), key: readFlagFile('tls-key', key) };
+}
+
+/** Who may call, in the words of the startup banner. */
+function authLine(server: BatonServer, options: ServerOptions): string {
+  if (options.auth !== undefined) {
+    const counts = new Map<string, number>();
+    for (const t of options.auth.tokens) counts.set(t.role, (counts.get(t.role) ?? 0) + 1);
+    const roles = [...counts].map(([role, n]) => `${n} ${role}`).join(', ');
+    return `baton: auth on: bearer tokens required (${roles === '' ? 'no tokens: only probes answer' : roles})\n`;
+  }
+  if (isLoopback(server.host))
+    return 'baton: auth off: open to anyone on this machine (loopback only; --auth-file turns tokens on)\n';
+  return `baton: auth OFF on ${server.host} (--insecure): anyone who reaches the port may do anything\n`;
+}
+
 /** Which capability mode is in force, in the words of the startup banner. */
 const capabilityMode = (strict: boolean): string =>
   strict
@@ -179,6 +242,7 @@ async function serve(options: ServerOptions): Promise<void> {
   process.stdout.write(
     `baton: listening on ${server.url} (gRPC, gRPC-Web, Connect, REST /api/coordination)\n` +
       `baton: coordinator ${server.coordinator.state}, ${progress.total} task(s), state ${where}\n` +
+      authLine(server, options) +
       `baton: assignment ${server.coordinator.workAssigner.strategy}, ${capabilityMode(server.coordinator.workAssigner.requireCapability)}\n` +
       (server.repo === undefined
         ? ''

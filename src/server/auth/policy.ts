@@ -62,6 +62,10 @@ export const ROUTE_ROLES: Readonly<Record<string, readonly Role[] | typeof PUBLI
   'grpc.health.v1.Health/List': PUBLIC,
   'grpc.reflection.v1.ServerReflection/ServerReflectionInfo': READ,
   'grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo': READ,
+  // The dashboard's page and assets hold no data; what it shows comes from REST with a token.
+  'GET /': PUBLIC,
+  'GET /index.html': PUBLIC,
+  'GET /dashboard/*': PUBLIC,
   'GET /healthz': PUBLIC,
   'GET /readyz': PUBLIC,
   'GET /metrics': READ,

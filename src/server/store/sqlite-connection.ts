@@ -33,6 +33,12 @@ export interface SqliteStoreOptions {
    * identifiers and values numbers or plain words.
    */
   readonly pragmas?: Readonly<Record<string, number | string>>;
+  /**
+   * Default true: the connection lives in a worker thread, and a commit is written there while
+   * the event loop goes on (the group commit gathers the turns meanwhile into the next one).
+   * False: on the event loop, which each commit blocks.
+   */
+  readonly thread?: boolean;
 }
 
 interface CostAccountRow {
@@ -272,7 +278,10 @@ export function openSqliteConnection(options: SqliteStoreOptions): SqliteConnect
       }
     },
     apply(changes) {
-      apply(changes);
+      // BEGIN IMMEDIATE: the write lock is taken first, waiting up to busy_timeout for another
+      // connection's. A deferred transaction that reads first is refused SQLITE_BUSY at once when
+      // it then finds the lock taken (SQLite will not wait while holding a read snapshot).
+      apply.immediate(changes);
       stateStored = true;
       if (changes.nextSeq !== undefined) storedNextSeq = changes.nextSeq;
     },

@@ -3,6 +3,7 @@
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
@@ -11,6 +12,12 @@ export type NodeHandler = (
   response: http.ServerResponse | http2.Http2ServerResponse,
 ) => void;
 
+/** A certificate and its private key, PEM: the port then speaks TLS only. */
+export interface TlsOptions {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+}
+
 export interface OnePortServer {
   listen(port: number, host: string): Promise<net.AddressInfo>;
   /** Stops accepting, ends idle connections, and resolves once every connection is gone. */
@@ -18,12 +25,16 @@ export interface OnePortServer {
 }
 
 /**
- * One cleartext port for every client: gRPC clients (grpc-js, grpc-go, grpcio) open HTTP/2 with
- * prior knowledge, browsers and curl speak HTTP/1.1. Node's `allowHTTP1` only works with TLS
- * (ALPN), so each connection's first bytes decide: the HTTP/2 preface goes to the HTTP/2 server,
- * anything else to the HTTP/1.1 server.
+ * One port for every client: gRPC clients (grpc-js, grpc-go, grpcio) open HTTP/2 with prior
+ * knowledge, browsers and curl speak HTTP/1.1. In cleartext each connection's first bytes decide:
+ * the HTTP/2 preface goes to the HTTP/2 server, anything else to the HTTP/1.1 server. With `tls`
+ * the handshake's ALPN decides instead (`h2`, else HTTP/1.1), as every gRPC client over TLS
+ * negotiates h2; both servers then read the decrypted socket exactly as they read a plain one.
  */
-export function createOnePortServer(handler: NodeHandler): OnePortServer {
+export function createOnePortServer(
+  handler: NodeHandler,
+  options: { readonly tls?: TlsOptions } = {},
+): OnePortServer {
   const h1 = http.createServer(handler as http.RequestListener);
   const h2 = http2.createServer(
     handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
@@ -48,29 +59,48 @@ export function createOnePortServer(handler: NodeHandler): OnePortServer {
     });
   });
 
-  const server = net.createServer((socket) => {
+  const track = (socket: net.Socket): void => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     socket.setNoDelay(true);
-    let buffered: Buffer = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      const n = Math.min(buffered.length, PREFACE.length);
-      const isH2 = buffered.subarray(0, n).equals(PREFACE.subarray(0, n));
-      if (isH2 && buffered.length < PREFACE.length) return;
-      socket.off('data', onData);
-      socket.pause();
-      socket.unshift(buffered);
-      if (!isH2) {
-        h1Busy.set(socket, 0);
-        socket.on('close', () => h1Busy.delete(socket));
-      }
-      (isH2 ? h2 : h1).emit('connection', socket);
-      process.nextTick(() => socket.resume());
-    };
-    socket.on('data', onData);
-  });
+  };
+  const toHttp1 = (socket: net.Socket): void => {
+    h1Busy.set(socket, 0);
+    socket.on('close', () => h1Busy.delete(socket));
+    h1.emit('connection', socket);
+  };
+  const server =
+    options.tls !== undefined
+      ? tls.createServer(
+          {
+            cert: options.tls.cert,
+            key: options.tls.key,
+            ALPNProtocols: ['h2', 'http/1.1'],
+          },
+          (socket) => {
+            track(socket);
+            if (socket.alpnProtocol === 'h2') h2.emit('connection', socket);
+            else toHttp1(socket);
+          },
+        )
+      : net.createServer((socket) => {
+          track(socket);
+          let buffered: Buffer = Buffer.alloc(0);
+          const onData = (chunk: Buffer): void => {
+            buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+            const n = Math.min(buffered.length, PREFACE.length);
+            const isH2 = buffered.subarray(0, n).equals(PREFACE.subarray(0, n));
+            if (isH2 && buffered.length < PREFACE.length) return;
+            socket.off('data', onData);
+            socket.pause();
+            socket.unshift(buffered);
+            if (isH2) h2.emit('connection', socket);
+            else toHttp1(socket);
+            process.nextTick(() => socket.resume());
+          };
+          socket.on('data', onData);
+        });
 
   return {
     listen(port, host) {
