@@ -1,7 +1,46 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ASSIGNMENT_STRATEGIES } from '../../core/work-assigner.js';
-import type { ServeFlags } from '../serve-run.js';
+import { parseAuthFile } from '../../server/auth/tokens.js';
+import { createLogger, LOG_LEVELS } from '../../server/observability/logger.js';
+import { type BatonServer, isLoopback, type ServerOptions, startServer } from '../../server/server.js';
+import { isPostgresUrl, redactUrl } from '../../server/store/postgres-store.js';
+import { StoreOpenError } from '../../server/store/store-open-error.js';
+import { EXIT } from '../exit-codes.js';
+import { choiceFlag, numberFlag, PORT, POSITIVE, WHOLE } from '../flag-values.js';
 import { usageChecked } from '../usage-checked.js';
+import { UsageError } from '../usage-error.js';
+
+/** The flags as commander hands them over: strings as typed, `start` false for --no-start. */
+interface ServeFlags {
+  readonly host?: string;
+  readonly port?: string;
+  readonly store?: string;
+  readonly db?: string;
+  readonly sync?: string;
+  readonly strategy?: string;
+  readonly requireCapability?: boolean;
+  readonly leaseTtlMs?: string;
+  readonly maxAttempts?: string;
+  readonly maxRequestsPerMinute?: string;
+  readonly maxTokensPerMinute?: string;
+  readonly globalBudgetUsd?: string;
+  readonly workerBudgetUsd?: string;
+  readonly start: boolean;
+  readonly reopen?: boolean;
+  readonly repo?: string;
+  readonly target?: string;
+  readonly worktrees?: string;
+  readonly check?: string;
+  readonly checkTimeoutMs?: string;
+  readonly mergeBatch?: string;
+  readonly logLevel?: string;
+  readonly logFormat?: string;
+  readonly authFile?: string;
+  readonly insecure?: boolean;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+}
 
 /** `baton serve`: runs the coordinator in this process until SIGINT/SIGTERM. */
 export function addServeCommand(program: Command): void {
@@ -14,7 +53,10 @@ export function addServeCommand(program: Command): void {
     )
     .option('--host <host>', 'listen address (BATON_HOST, default 127.0.0.1)')
     .option('--port <port>', 'listen port, 0 for any (BATON_PORT, default 50051)')
-    .option('--store <kind>', 'sqlite | memory: where state lives (BATON_STORE, default sqlite)')
+    .option(
+      '--store <kind>',
+      'sqlite | memory | postgres://user[:password]@host[:port]/db: where state lives (BATON_STORE, default sqlite)',
+    )
     .option('--db <path>', 'SQLite file (BATON_DB, default ./data/baton.db)')
     .option(
       '--sync <mode>',
@@ -66,19 +108,177 @@ export function addServeCommand(program: Command): void {
       'PEM certificate: serve every protocol over TLS on the port (BATON_TLS_CERT)',
     )
     .option('--tls-key <path>', 'PEM private key of --tls-cert (BATON_TLS_KEY)')
-    .option(
-      '--log-level <level>',
-      'fatal | error | warn | info | debug | trace | silent (BATON_LOG_LEVEL, default info)',
-    )
+    .option('--log-level <level>', `${LOG_LEVELS.join(' | ')} (BATON_LOG_LEVEL, default info)`)
     .option(
       '--log-format <format>',
       'json | pretty: log lines on stderr (BATON_LOG_FORMAT, default pretty on a terminal)',
     )
     .action(
       usageChecked(async (command) => {
-        // Loaded only to serve, so that the client commands start without the server's modules.
-        const { serve, serverOptions } = await import('../serve-run.js');
         await serve(serverOptions(command.opts<ServeFlags>(), process.env));
       }),
     );
+}
+
+/** The server's options from the flags and the environment; a UsageError naming the flag. */
+export function serverOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): ServerOptions {
+  const rawStore = flags.store ?? env.BATON_STORE ?? 'sqlite';
+  if (rawStore !== 'sqlite' && rawStore !== 'memory' && !isPostgresUrl(rawStore))
+    throw new UsageError('--store must be sqlite, memory or a postgres:// URL');
+  const store = rawStore;
+  const sync = choiceFlag('sync', flags.sync ?? 'full', ['full', 'normal']);
+  const strategy = choiceFlag('strategy', flags.strategy ?? 'capability', ASSIGNMENT_STRATEGIES);
+  const level = choiceFlag('log-level', flags.logLevel ?? env.BATON_LOG_LEVEL ?? 'info', LOG_LEVELS);
+  const rawFormat = flags.logFormat ?? env.BATON_LOG_FORMAT;
+  const format =
+    rawFormat === undefined ? undefined : choiceFlag('log-format', rawFormat, ['json', 'pretty']);
+  const port = numberFlag('port', flags.port ?? env.BATON_PORT, PORT) ?? 50051;
+  const options: Record<string, unknown> = {
+    host: flags.host ?? env.BATON_HOST ?? '127.0.0.1',
+    port,
+    store,
+    dbPath: flags.db ?? env.BATON_DB ?? './data/baton.db',
+    sync,
+    strategy,
+    requireCapability: flags.requireCapability === true,
+    autoStart: flags.start,
+    logger: createLogger({ level, ...(format === undefined ? {} : { format }) }),
+    whenStopped: flags.reopen === true ? 'reopen' : 'refuse',
+    leaseTtlMs: numberFlag('lease-ttl-ms', flags.leaseTtlMs, POSITIVE),
+    defaultMaxAttempts: numberFlag('max-attempts', flags.maxAttempts, WHOLE),
+    maxRequestsPerMinute: numberFlag('max-requests-per-minute', flags.maxRequestsPerMinute, WHOLE),
+    maxTokensPerMinute: numberFlag('max-tokens-per-minute', flags.maxTokensPerMinute, WHOLE),
+    globalBudgetUsd: numberFlag('global-budget-usd', flags.globalBudgetUsd, POSITIVE),
+    perWorkerBudgetUsd: numberFlag('worker-budget-usd', flags.workerBudgetUsd, POSITIVE),
+    repo: repoOptions(flags, env),
+    auth: authOptions(flags.authFile ?? env.BATON_AUTH_FILE),
+    insecure: flags.insecure === true ? true : undefined,
+    tls: tlsOptions(flags.tlsCert ?? env.BATON_TLS_CERT, flags.tlsKey ?? env.BATON_TLS_KEY),
+  };
+  for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];
+  return options as unknown as ServerOptions;
+}
+
+/** The shared repository's options; the repository flags are refused without --repo. */
+function repoOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Record<string, unknown> | undefined {
+  const repoPath = flags.repo ?? env.BATON_REPO;
+  const repoFlags = [
+    ['target', flags.target],
+    ['worktrees', flags.worktrees],
+    ['check', flags.check],
+    ['check-timeout-ms', flags.checkTimeoutMs],
+    ['merge-batch', flags.mergeBatch],
+  ] as const;
+  const stray = repoFlags.find(([, value]) => value !== undefined);
+  if (repoPath === undefined && stray !== undefined) throw new UsageError(`--${stray[0]} needs --repo`);
+  if (flags.check !== undefined && flags.check.trim() === '')
+    throw new UsageError('--check must be a command');
+  if (repoPath === undefined) return undefined;
+  return Object.fromEntries(
+    Object.entries({
+      repo: repoPath,
+      target: flags.target,
+      worktreesDir: flags.worktrees,
+      check: flags.check,
+      checkTimeoutMs: numberFlag('check-timeout-ms', flags.checkTimeoutMs, WHOLE),
+      maxBatch: numberFlag('merge-batch', flags.mergeBatch, WHOLE),
+    }).filter(([, v]) => v !== undefined),
+  );
+}
+
+/** A file a flag names, read; a UsageError naming the flag when it cannot be. */
+function readFlagFile(flag: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--${flag} ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** The tokens of the auth file; a UsageError naming its line when one is wrong. */
+function authOptions(path: string | undefined): ServerOptions['auth'] {
+  if (path === undefined) return undefined;
+  try {
+    return { tokens: parseAuthFile(readFlagFile('auth-file', path), path) };
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`--auth-file ${(error as Error).message}`);
+  }
+}
+
+function tlsOptions(cert: string | undefined, key: string | undefined): ServerOptions['tls'] {
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined) throw new UsageError('--tls-key needs --tls-cert');
+  if (key === undefined) throw new UsageError('--tls-cert needs --tls-key');
+  return { cert: readFlagFile('tls-cert', cert), key: readFlagFile('tls-key', key) };
+}
+
+/** Who may call, in the words of the startup banner. */
+function authLine(server: BatonServer, options: ServerOptions): string {
+  if (options.auth !== undefined) {
+    const counts = new Map<string, number>();
+    for (const t of options.auth.tokens) counts.set(t.role, (counts.get(t.role) ?? 0) + 1);
+    const roles = [...counts].map(([role, n]) => `${n} ${role}`).join(', ');
+    return `baton: auth on: bearer tokens required (${roles === '' ? 'no tokens: only probes answer' : roles})\n`;
+  }
+  if (isLoopback(server.host))
+    return 'baton: auth off: open to anyone on this machine (loopback only; --auth-file turns tokens on)\n';
+  return `baton: auth OFF on ${server.host} (--insecure): anyone who reaches the port may do anything\n`;
+}
+
+/** Which capability mode is in force, in the words of the startup banner. */
+const capabilityMode = (strict: boolean): string =>
+  strict
+    ? 'strict capability mode (--require-capability): a task waits for a worker listing its category'
+    : 'capability fallback: a task whose category no worker lists goes to the least-loaded worker ' +
+      '(--require-capability, or requireCapability on a task, forbids it)';
+
+/** Starts the server, says where it listens, and closes it on the first signal (exits on a second). */
+async function serve(options: ServerOptions): Promise<void> {
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(options);
+  } catch (error) {
+    const reason = error instanceof StoreOpenError ? error.message : (error as Error).message;
+    process.stderr.write(`baton: cannot start: ${reason}\n`);
+    process.exit(EXIT.refused);
+  }
+  const progress = server.coordinator.taskQueue.getProgress();
+  const where =
+    options.store === 'memory'
+      ? 'in memory (nothing survives a restart)'
+      : isPostgresUrl(options.store)
+        ? `in ${redactUrl(options.store)}`
+        : `in ${options.dbPath}`;
+  process.stdout.write(
+    `baton: listening on ${server.url} (gRPC, gRPC-Web, Connect, REST /api/coordination)\n` +
+      `baton: coordinator ${server.coordinator.state}, ${progress.total} task(s), state ${where}\n` +
+      authLine(server, options) +
+      `baton: assignment ${server.coordinator.workAssigner.strategy}, ${capabilityMode(server.coordinator.workAssigner.requireCapability)}\n` +
+      (server.repo === undefined
+        ? ''
+        : `baton: repository ${server.repo.workspaces.gitDir}, target ${server.repo.workspaces.target}, ` +
+          `merge queue ${server.repo.queue === undefined ? 'off (no --check)' : 'on'}\n`) +
+      (server.coordinator.state === 'drained'
+        ? 'baton: drained: it assigns nothing until POST /api/coordination/start resumes it\n'
+        : ''),
+  );
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) {
+      process.stderr.write('baton: forced exit\n');
+      process.exit(EXIT.interrupted);
+    }
+    stopping = true;
+    process.stdout.write(`baton: ${signal}: shutting down\n`);
+    server.close().then(
+      () => process.exit(EXIT.ok),
+      (error: unknown) => {
+        process.stderr.write(`baton: shutdown failed: ${(error as Error).message}\n`);
+        process.exit(EXIT.refused);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
 }
