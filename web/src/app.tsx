@@ -6,6 +6,7 @@ import { useHashRoute, useModel } from './hooks.js';
 import type { Model } from './model.js';
 import type { ConfirmRequest, Notice, Ui } from './ui.js';
 import { UiContext } from './ui.js';
+import { Dag } from './views/dag.js';
 import { ConfirmDialog, Notices } from './views/dialogs.js';
 import { Header } from './views/header.js';
 import { Overview } from './views/overview.js';
@@ -16,6 +17,7 @@ import { Workers } from './views/workers.js';
 const ROUTES = [
   ['overview', 'Overview'],
   ['workers', 'Workers'],
+  ['graph', 'Graph'],
 ] as const;
 
 let noticeId = 0;
@@ -48,6 +50,8 @@ export function App({ api, model }: { api: Api; model: Model }) {
           <SignIn error={model.connection.error} />
         ) : route === 'workers' ? (
           <Workers />
+        ) : route === 'graph' ? (
+          <Dag />
         ) : (
           <Overview />
         )}

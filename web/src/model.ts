@@ -49,7 +49,10 @@ export interface Model {
   dependents(id: string): readonly string[];
 
   replaceTasks(tasks: readonly Task[]): void;
-  /** Applies events in sequence order; events about a task older than what is known are skipped. */
+  /**
+   * Applies events in sequence order; events about a task older than what is known are skipped,
+   * a deleted task goes. (A purge names no ids: the live loop loads the list again on it.)
+   */
   apply(events: readonly Event[]): void;
   setStatus(status: GetStatusResponse): void;
   setConnection(connection: Connection): void;
@@ -104,6 +107,13 @@ export function createModel(): Model {
     return true;
   };
 
+  const remove = (id: string): void => {
+    if (!tasks.delete(id)) return;
+    search.delete(id);
+    dependents = undefined;
+    model.shape++;
+  };
+
   const model = {
     version: 0,
     shape: 0,
@@ -152,7 +162,9 @@ export function createModel(): Model {
       for (const event of events) {
         model.lastSequence = event.sequence;
         const { payload } = event;
-        if (payload.case === 'task') {
+        if (payload.case === 'task' && event.kind === EventKind.TASK_DELETED) {
+          remove(payload.value.id);
+        } else if (payload.case === 'task') {
           if (upsert(payload.value) && event.kind === EventKind.TASK_COMPLETE) {
             completions.push(ms(event.time));
           }
