@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
 import {
@@ -16,19 +15,7 @@ import {
 } from '../../src/client/index.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
 import { makeFleet } from '../auth/support.js';
-import { launchChromium, whyNoBrowser } from './browser.js';
-
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-/**
- * Where the mid-run screenshot goes: `npm run screenshot` sets BATON_SCREENSHOT=docs/dashboard.png
- * (the README's picture); a plain test run writes it to the temporary folder, so that `npm test`
- * leaves the work tree as it found it.
- */
-const screenshotPath = (dir: string, view = ''): string => {
-  const path = process.env.BATON_SCREENSHOT;
-  const name = path === undefined ? join(dir, 'dashboard.png') : join(REPO, path);
-  return view === '' ? name : name.replace(/\.png$/, `-${view}.png`);
-};
+import { launchOrSkip, screenshotPath } from './browser.js';
 
 /** A release pipeline: plan, then build/test/docs per package, then a review (held) and a publish. */
 function pipeline(): NewTask[] {
@@ -59,14 +46,9 @@ describe('The dashboard, in headless Chromium', function () {
   let admin: AdminClient;
   const workers: Worker[] = [];
   let dir: string;
-  const skipWhy = whyNoBrowser();
 
   before(async function () {
-    if (skipWhy !== undefined) {
-      console.log(`      skipped: the dashboard browser tests need Chromium: ${skipWhy}`);
-      this.skip();
-    }
-    browser = await launchChromium();
+    browser = await launchOrSkip(this);
   });
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'baton-dash-'));

@@ -1,6 +1,7 @@
 // web/: the dashboard in the browser (preact, connect-web), bundled by web/build.mjs.
 // Imports src/gen through proto.ts only, and nothing else of Baton's (test/architecture/walls.test.ts).
 import { type Event, EventKind, type GetStatusResponse, type Task, TaskStatus } from './proto.js';
+import type { RepoState } from './repo-state.js';
 import { ms } from './time.js';
 
 /** How the page's event stream stands, shown in the header. */
@@ -36,6 +37,8 @@ export interface Model {
   /** The snapshot was loaded (before it, the task views say "loading"). */
   readonly loaded: boolean;
   readonly status: GetStatusResponse | undefined;
+  /** The shared repository's views, when the server was started with --repo. */
+  readonly repo: RepoState;
   readonly connection: Connection;
   /** The sequence of the last event applied (a restarted server counts again from 1). */
   readonly lastSequence: bigint;
@@ -55,6 +58,7 @@ export interface Model {
    */
   apply(events: readonly Event[]): void;
   setStatus(status: GetStatusResponse): void;
+  setRepo(repo: RepoState): void;
   setConnection(connection: Connection): void;
   /** Calls `listener` (at most once a frame) after changes. */
   subscribe(listener: () => void): () => void;
@@ -122,6 +126,7 @@ export function createModel(): Model {
     },
     loaded: false,
     status: undefined as GetStatusResponse | undefined,
+    repo: { state: 'unknown' } as RepoState,
     connection: { state: 'connecting' } as Connection,
     lastSequence: 0n,
     get completions() {
@@ -183,6 +188,12 @@ export function createModel(): Model {
     },
     setStatus(status: GetStatusResponse) {
       model.status = status;
+      notify();
+    },
+    setRepo(repo: RepoState) {
+      // A read that failed keeps what was shown; only an answer changes it.
+      if (repo.state === 'unknown') return;
+      model.repo = repo;
       notify();
     },
     setConnection(connection: Connection) {
