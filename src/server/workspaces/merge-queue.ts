@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { failedPrecondition, invalidArgument } from '../../core/errors.js';
 import { type CheckResult, createCheckRunner, endOrphanedCheck } from './check-runner.js';
+import { lowSpaceNote } from './disk-space.js';
 import { createGit } from './git.js';
 import { createMergeCommits, type Tip } from './merge-commits.js';
 import {
@@ -267,10 +268,12 @@ export async function openMergeQueue(options: MergeQueueOptions): Promise<MergeQ
         await settle(batch);
       } catch (error) {
         if (error === STOPPED) return;
-        const why = error instanceof Error ? error.message : String(error);
+        // Git failing (a full disk, a broken object) or the store: no entry's fault, so none is
+        // rejected; each says why it waits, with the filesystems that are nearly full.
+        const why = `${error instanceof Error ? error.message : String(error)}${lowSpaceNote([scratchPath, commonDir])}`;
         for (const id of batch) {
           if (ledger.get(id)?.state === 'checking')
-            ledger.move(id, 'queued', `not settled (${why}): retried`);
+            ledger.move(id, 'queued', `not settled (${why}): retried`, { retrying: why });
         }
         onError(error);
         retry = setTimeout(() => {
