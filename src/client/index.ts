@@ -11,6 +11,8 @@ export {
   type EventKindName,
   eventKindName,
   type NewTask,
+  type PurgeFilter,
+  type PurgeResult,
   resultOf,
   type TaskFilter,
   type TaskPage,

@@ -271,14 +271,12 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     fallback: createProbes({
       live: () => !shutdown.signal.aborted,
       ready: () => isServing({ coordinator, commit, signal: shutdown.signal }),
-      next: createDashboard({
-        next: createRestGateway({
-          services: [
-            { service: CoordinatorService, implementation: coordinatorService },
-            { service: WorkspaceService, implementation: workspaceService },
-          ],
-          log: logError,
-        }),
+      next: createRestGateway({
+        services: [
+          { service: CoordinatorService, implementation: coordinatorService },
+          { service: WorkspaceService, implementation: workspaceService },
+        ],
+        log: logError,
       }),
     }),
   });
@@ -328,8 +326,10 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
           refused: ({ message, ...fields }) => refused(message, fields),
           next: counted,
         });
+  // The dashboard's files hold no data, so they are served before the gate: with auth on, the page
+  // loads and asks for a token, and every call it makes is checked like any other.
   const server = createOnePortServer(
-    logRequests(gated, logger),
+    logRequests(createDashboard({ next: gated }), logger),
     options.tls === undefined ? {} : { tls: options.tls },
   );
   let address: AddressInfo;
