@@ -5,6 +5,7 @@ import { failedPrecondition, invalidArgument } from '../../core/errors.js';
 import { type CheckResult, createCheckRunner, endOrphanedCheck } from './check-runner.js';
 import { lowSpaceNote } from './disk-space.js';
 import { createGit } from './git.js';
+import { requireMergeTreeGit } from './git-version.js';
 import { createMergeCommits, type Tip } from './merge-commits.js';
 import {
   type MergeCheck,
@@ -95,6 +96,7 @@ export async function openMergeQueue(options: MergeQueueOptions): Promise<MergeQ
   const commonDir = await git.line(['rev-parse', '--path-format=absolute', '--git-common-dir']).catch(() => {
     throw invalidArgument(`not a git repository: ${options.repo}`, { field: 'repo' });
   });
+  await requireMergeTreeGit(git);
   const format = await git.run(['check-ref-format', '--branch', target], { okCodes: [1, 128] });
   if (format.exitCode !== 0)
     throw invalidArgument(`${JSON.stringify(target)} is not a valid branch name`, { field: 'target' });
