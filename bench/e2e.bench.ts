@@ -137,9 +137,11 @@ function spawn<R extends { type: string }, Q>(
   arg: object,
   profile: string | undefined,
 ): Child<R, Q> {
-  // Diagnostics for every child, e.g. E2E_NODE_ARGS=--trace-gc (NODE_OPTIONS refuses some flags);
-  // their output goes to stdout, which is otherwise ignored.
-  const diagnostics = (process.env.E2E_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  // Diagnostics for every child, e.g. E2E_NODE_ARGS=--trace-gc (NODE_OPTIONS refuses some flags),
+  // and E2E_SERVER_NODE_ARGS for the Baton servers only; their output goes to stdout, which is
+  // otherwise ignored.
+  const serverArgs = name.startsWith('server(') ? (process.env.E2E_SERVER_NODE_ARGS ?? '') : '';
+  const diagnostics = `${process.env.E2E_NODE_ARGS ?? ''} ${serverArgs}`.split(' ').filter((a) => a !== '');
   const child = fork(here(file), [JSON.stringify(arg)], {
     stdio: ['ignore', diagnostics.length > 0 ? 'inherit' : 'ignore', 'inherit', 'ipc'],
     execArgv: [

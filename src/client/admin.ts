@@ -1,5 +1,5 @@
 import { type JsonObject, type JsonValue, toJson } from '@bufbuild/protobuf';
-import { ValueSchema } from '@bufbuild/protobuf/wkt';
+import { timestampFromMs, ValueSchema } from '@bufbuild/protobuf/wkt';
 import { type CallOptions, Code, ConnectError, createClient, type Transport } from '@connectrpc/connect';
 import { type ConnectionOptions, connectTransport, grpcTransport } from './connection.js';
 import {
@@ -14,6 +14,8 @@ import {
   type Task,
   TaskStatus,
 } from './proto.js';
+import { required } from './required-field.js';
+import { createWorkspaceAdmin, type WorkspaceAdmin } from './workspace-admin.js';
 
 /** A task to add. Only `id` is required; the rest default as the coordinator documents. */
 export interface NewTask {
@@ -64,6 +66,8 @@ export type EventKindName =
   | 'coord:task-retried'
   | 'coord:task-requeued'
   | 'coord:task-started'
+  | 'coord:task-deleted'
+  | 'coord:tasks-purged'
   | 'coord:conflict'
   | 'coord:conflict-cleared'
   | 'coord:merge-queued'
@@ -97,6 +101,27 @@ export interface CascadeResult {
   readonly cascadedIds: string[];
 }
 
+/** Which settled tasks purgeTasks deletes. */
+export interface PurgeFilter {
+  /** Required: only tasks that settled strictly before this time (a Date, or ms since the epoch). */
+  readonly finishedBefore: Date | number;
+  /** Only these settled statuses (complete, failed, cancelled). Empty or unset: all three. */
+  readonly status?:
+    | TaskStatus
+    | 'complete'
+    | 'failed'
+    | 'cancelled'
+    | readonly (TaskStatus | 'complete' | 'failed' | 'cancelled')[];
+}
+
+/** What a purge did. */
+export interface PurgeResult {
+  /** Tasks deleted. */
+  readonly purged: number;
+  /** Tasks matched but kept, because tasks that stay depend on them. */
+  readonly kept: number;
+}
+
 /** Which events watch() yields. */
 export interface WatchOptions {
   /** Only these kinds. Empty or unset: all. */
@@ -128,12 +153,12 @@ export interface AdminClientOptions extends ConnectionOptions {
 }
 
 /**
- * The operators' client: typed calls for every CoordinatorService operation, taking plain objects
- * and returning the messages' useful part. A refused call rejects with a ConnectError whose code
+ * The operators' client: typed calls for every CoordinatorService and WorkspaceService operation,
+ * taking plain objects and returning the messages' useful part. A refused call rejects with a ConnectError whose code
  * is the coordinator's ErrorCode (`ConnectError.from(e).code`) and whose detail is the
  * structured Error (see batonErrorDetail).
  */
-export interface AdminClient {
+export interface AdminClient extends WorkspaceAdmin {
   /** Lifecycle, strategy, workers, progress, rate limit and costs at once. */
   status(options?: CallOptions): Promise<GetStatusResponse>;
   /** init → running. Idempotent while running. */
@@ -156,6 +181,17 @@ export interface AdminClient {
   cancelTask(id: string, reason?: string, options?: CallOptions): Promise<CascadeResult>;
   /** Puts a failed or cancelled task (and its cascade) back to pending. */
   retryTask(id: string, options?: CallOptions): Promise<CascadeResult>;
+  /**
+   * Deletes a settled task for good (memory and store) and returns it as it was. NOT_FOUND for an
+   * unknown id; FAILED_PRECONDITION while it is pending, assigned or running, or while any task
+   * depends on it (the error's data names the dependents).
+   */
+  deleteTask(id: string, options?: CallOptions): Promise<Task>;
+  /**
+   * Deletes the settled tasks that finished before a time, keeping those that remaining tasks
+   * depend on (counted in `kept`).
+   */
+  purgeTasks(filter: PurgeFilter, options?: CallOptions): Promise<PurgeResult>;
   /** Task counts per status. */
   progress(options?: CallOptions): Promise<Progress>;
   /** The shared rate limiter's state. */
@@ -192,6 +228,7 @@ export function createAdminClient(options: AdminClientOptions): AdminClient {
   };
 
   return {
+    ...createWorkspaceAdmin(transport),
     status: (callOptions) => client.getStatus({}, callOptions),
     start: async (callOptions) => (await client.start({}, callOptions)).state,
     drain: async (reason, callOptions) => (await client.drain({ reason: reason ?? '' }, callOptions)).state,
@@ -217,6 +254,19 @@ export function createAdminClient(options: AdminClientOptions): AdminClient {
     retryTask: async (id, callOptions) => {
       const res = await client.retryTask({ id }, callOptions);
       return { task: required(res.task, 'task'), cascadedIds: res.cascadedIds };
+    },
+    deleteTask: async (id, callOptions) =>
+      required((await client.deleteTask({ id }, callOptions)).task, 'task'),
+    purgeTasks: async (filter, callOptions) => {
+      const before = filter.finishedBefore;
+      const ms = before instanceof Date ? before.getTime() : before;
+      if (typeof ms !== 'number' || !Number.isFinite(ms))
+        throw new ConnectError('finishedBefore must be a Date or a time in ms', Code.InvalidArgument);
+      const res = await client.purgeTasks(
+        { finishedBefore: timestampFromMs(ms), status: toStatuses(filter.status) },
+        callOptions,
+      );
+      return { purged: res.purged, kept: res.kept };
     },
     progress: async (callOptions) =>
       required((await client.getProgress({}, callOptions)).progress, 'progress'),
@@ -291,11 +341,4 @@ function toSpec(task: NewTask) {
     paths: [...(task.paths ?? [])],
     land: task.land ?? false,
   };
-}
-
-function required<T>(value: T | undefined, field: string): T {
-  if (value === undefined) {
-    throw new ConnectError(`the coordinator's answer has no ${field}`, Code.Internal);
-  }
-  return value;
 }

@@ -11,6 +11,8 @@ export {
   type EventKindName,
   eventKindName,
   type NewTask,
+  type PurgeFilter,
+  type PurgeResult,
   resultOf,
   type TaskFilter,
   type TaskPage,
@@ -25,6 +27,7 @@ export {
   AssignmentStrategy,
   type BatonErrorDetail,
   BudgetScope,
+  type Conflict,
   type CostStatus,
   ErrorCode,
   type Event,
@@ -40,6 +43,7 @@ export {
   TaskStatus,
   WorkerState,
   type WorkerStatus,
+  type Workspace,
 } from './proto.js';
 export {
   type AcquireOptions,
@@ -67,3 +71,10 @@ export {
   type WorkerTask,
   type WorkerWorkspace,
 } from './worker.js';
+export type {
+  ConflictReport,
+  MergeRequest,
+  WorkspaceAdmin,
+  WorkspaceList,
+  WorkspaceRemoval,
+} from './workspace-admin.js';

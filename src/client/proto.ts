@@ -52,4 +52,10 @@ export {
   type WorkerMessageSchema,
   WorkerService,
 } from '../gen/coord/v1/worker_pb.js';
-export { type MergeEntry, MergeState, WorkspaceService } from '../gen/coord/v1/workspace_pb.js';
+export {
+  type Conflict,
+  type MergeEntry,
+  MergeState,
+  type Workspace,
+  WorkspaceService,
+} from '../gen/coord/v1/workspace_pb.js';

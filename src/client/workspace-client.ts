@@ -1,9 +1,10 @@
 // The worker SDK's side of the shared repository: reading the worktree's HEAD, queueing a landing.
 import { execFile } from 'node:child_process';
-import { createClient, type Transport } from '@connectrpc/connect';
+import type { Transport } from '@connectrpc/connect';
 import { type ConnectionOptions, grpcTransport } from './connection.js';
-import { type MergeEntry, WorkspaceService } from './proto.js';
+import type { MergeEntry } from './proto.js';
 import type { WorkerWorkspace } from './worker-api.js';
+import { createWorkspaceAdmin } from './workspace-admin.js';
 
 /** The commit the worktree's HEAD is at, or '' when git cannot say (the work goes unreported, not wrong). */
 export function readHead(workspace: WorkerWorkspace): Promise<string> {
@@ -25,11 +26,9 @@ export async function enqueueMerge(
   head?: string,
 ): Promise<MergeEntry> {
   const transport = connection.transport ?? grpcTransport(connection.url ?? '', connection);
-  const client = createClient(WorkspaceService, transport);
-  const answer = await client.enqueueMerge({
+  return createWorkspaceAdmin(transport).enqueueMerge({
     branch: workspace.branch,
     head: head ?? (await readHead(workspace)),
     by: workerId,
   });
-  return answer.entry as MergeEntry;
 }

@@ -13,6 +13,7 @@ import { COORDINATOR_STATES, type CoordinatorState } from './lifecycle.js';
 import { checkMetadata, DEFAULT_LIMITS, type InputLimits, LIMIT_FLAGS, overLimit } from './limits.js';
 import { createRateLimiter, type RateDecision, type RateLimiter } from './rate-limiter.js';
 import type { TaskSnapshot, TaskSpec } from './task.js';
+import type { PurgeFilter, PurgeOutcome } from './task-purge.js';
 import { createTaskQueue, type Progress, type ReleaseOutcome, type TaskQueue } from './task-queue.js';
 import { batchField, fieldPath } from './task-spec.js';
 import {
@@ -110,6 +111,17 @@ export interface Coordinator {
   /** Cancels a task and its cascade; `reason` is told to the worker running it and recorded in events. */
   cancelTask(id: string, reason?: string): string[];
   retryTask(id: string): string[];
+  /**
+   * Deletes a settled task no other task depends on (see `TaskQueue.remove`) and announces
+   * `coord:task-deleted`; returns its last snapshot. Refused while stopped.
+   */
+  deleteTask(id: string): TaskSnapshot;
+  /**
+   * Deletes the settled tasks that finished before a time, keeping those that remaining tasks
+   * depend on (see `TaskQueue.purge`), and announces one `coord:tasks-purged` if it removed any.
+   * Refused while stopped.
+   */
+  purgeTasks(filter: PurgeFilter): PurgeOutcome;
 
   workerJoined(worker: WorkerJoin): WorkerInfo;
   /** The worker's connection ended. Its tasks stay leased to it until the lease lapses. */
@@ -570,6 +582,20 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       announcedAllComplete = false;
       if (state === 'running') settle();
       return restored;
+    },
+    deleteTask(id) {
+      unavailableIfStopped();
+      const task = taskQueue.remove(id);
+      events.emit('coord:task-deleted', { task });
+      return task;
+    },
+    purgeTasks(filter) {
+      unavailableIfStopped();
+      const outcome = taskQueue.purge(filter);
+      if (outcome.purged > 0) {
+        events.emit('coord:tasks-purged', { at: now(), finishedBefore: filter.finishedBefore, ...outcome });
+      }
+      return outcome;
     },
 
     workerJoined(worker) {

@@ -23,6 +23,16 @@ export interface TaskEvent {
   readonly task: TaskSnapshot;
 }
 
+/** A purge removed settled tasks (one event for the whole purge, not one per task). */
+export interface TasksPurgedEvent {
+  readonly at: number;
+  /** The purge's cutoff: tasks that settled before it went. */
+  readonly finishedBefore: number;
+  readonly purged: number;
+  /** Matched, but kept because a task that stays depends on them. */
+  readonly kept: number;
+}
+
 /** Two branches of the shared repository (or a branch and the target) began or ceased to conflict. */
 export interface ConflictEvent {
   readonly branch: string;
@@ -64,6 +74,9 @@ export interface CoordEvents {
   'coord:task-cancelled': TaskEvent & { readonly cause: string };
   'coord:task-retried': TaskEvent;
   'coord:task-requeued': TaskEvent & { readonly reason: string };
+  /** An operator deleted a settled task: the payload is its last snapshot. */
+  'coord:task-deleted': TaskEvent;
+  'coord:tasks-purged': TasksPurgedEvent;
   /** Every task settled (none pending, assigned or running), however they ended. */
   'coord:all-settled': SettledCounts;
   /** The run succeeded: all settled, something completed, nothing failed. After all-settled. */
@@ -124,6 +137,8 @@ export const ANNOUNCED_EVENTS = [
   'coord:task-cancelled',
   'coord:task-retried',
   'coord:task-requeued',
+  'coord:task-deleted',
+  'coord:tasks-purged',
   'coord:all-settled',
   'coord:all-complete',
   'coord:budget-warning',

@@ -11,6 +11,13 @@ import {
   topologicalOrder,
   validateGraph,
 } from './task-graph.js';
+import {
+  type PurgeFilter,
+  type PurgeOutcome,
+  SETTLED_STATUSES,
+  selectPurge,
+  settledLeaf,
+} from './task-purge.js';
 import { parseQueueJson } from './task-queue-json.js';
 import { runsBefore, TaskRecord } from './task-record.js';
 import {
@@ -64,8 +71,19 @@ export interface TaskQueue {
   add(spec: TaskSpec): TaskSnapshot;
   /** All or nothing: deps may point anywhere in the batch, in any order. */
   addMany(specs: readonly TaskSpec[]): TaskSnapshot[];
-  /** Removes a task that no other task depends on. */
+  /**
+   * Deletes a settled (complete, failed or cancelled) task that no other task depends on, and
+   * every index entry of it, and returns its last snapshot. Refused (failed-precondition, naming
+   * the task and its dependents) while it is pending, assigned or running, or while any task,
+   * settled or not, lists it in its deps: a settled dependent can still be retried, which needs
+   * its deps. Delete the dependents first, or purge them together.
+   */
   remove(id: string): TaskSnapshot;
+  /**
+   * Deletes the settled tasks that finished before a time, except those that a task staying
+   * behind depends on (see `selectPurge`). Never refused for what it keeps.
+   */
+  purge(filter: PurgeFilter): PurgeOutcome;
   get(id: string): TaskSnapshot | undefined;
   /**
    * The live task, typed read-only: for hot paths that must not copy. Do not keep it. `holder`,
@@ -162,7 +180,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
   /**
    * The last task found by id. An assignment or a report usually names the same task twice in a
    * row (peek, then act), and at a million tasks each Map probe is a cache miss. Cleared by
-   * `remove` and `clear`, the only ways a record leaves `tasks`.
+   * `drop` and `clear`, the only ways a record leaves `tasks`.
    */
   let lastFound: TaskRecord | undefined;
   const find = (id: string, holder?: string): TaskRecord | undefined => {
@@ -467,6 +485,33 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     return row;
   };
 
+  /**
+   * Takes settled tasks out of the queue and of every index: the dependents lists of their deps
+   * that stay (each rebuilt once, however many of its dependents go), the counts, the lookup
+   * cache. A settled task holds no worker slot, no path lock, no place in the ready set and no
+   * parking spot, so nothing else refers to it. The caller guarantees that no remaining task
+   * depends on one that goes.
+   */
+  const drop = (gone: ReadonlySet<TaskRecord>): void => {
+    const touched = new Set<TaskRecord>();
+    for (const task of gone) {
+      for (const depId of task.deps) {
+        const dep = tasks.get(depId) as TaskRecord;
+        if (!gone.has(dep)) touched.add(dep);
+      }
+    }
+    for (const dep of touched) {
+      const rest = (dep.dependents as TaskRecord[]).filter((d) => !gone.has(d));
+      dep.dependents = rest.length === 0 ? null : rest;
+    }
+    for (const task of gone) {
+      counts[task.status]--;
+      tasks.delete(task.id);
+      changed(task.id);
+    }
+    if (lastFound !== undefined && gone.has(lastFound)) lastFound = undefined;
+  };
+
   const snapshots = (records: Iterable<TaskRecord>): TaskSnapshot[] =>
     Array.from(records, (t) => t.snapshot());
 
@@ -479,27 +524,28 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     addMany: (specs) => addMany(specs),
     remove(id) {
       const task = lookup(id);
-      const live = (task.dependents ?? []).map((d) => d.id);
-      if (live.length > 0) {
-        throw failedPrecondition(`cannot remove task ${id}: ${live.join(', ')} depend(s) on it`, {
-          taskId: id,
-          data: { dependents: live },
-        });
+      if (!settledLeaf(task)) {
+        if (!isTerminal(task.status)) {
+          throw failedPrecondition(
+            `cannot delete task ${id}: it is ${task.status}; only a ${SETTLED_STATUSES.join(', ')} task can be deleted (cancel it first)`,
+            { taskId: id, data: { status: task.status } },
+          );
+        }
+        const dependents = (task.dependents as TaskRecord[]).map((d) => d.id);
+        const named = (task.dependents as TaskRecord[]).map((d) => `${d.id} (${d.status})`);
+        throw failedPrecondition(
+          `cannot delete task ${id}: ${named.join(', ')} depend(s) on it; delete those first, or purge them together`,
+          { taskId: id, data: { dependents } },
+        );
       }
-      for (const depId of task.deps) {
-        const dep = tasks.get(depId) as TaskRecord;
-        const rest = (dep.dependents as TaskRecord[]).filter((d) => d !== task);
-        dep.dependents = rest.length === 0 ? null : rest;
-      }
-      holdBy(task, null);
-      ready.remove(task);
-      if (task.parkedOn !== null) unpark(task);
-      releasePaths(task);
-      counts[task.status]--;
-      tasks.delete(id);
-      if (lastFound === task) lastFound = undefined;
-      changed(id);
-      return task.snapshot();
+      const snapshot = task.snapshot();
+      drop(new Set([task]));
+      return snapshot;
+    },
+    purge(filter) {
+      const { purge, kept } = selectPurge(tasks.values(), (depId) => tasks.get(depId) as TaskRecord, filter);
+      drop(purge);
+      return { purged: purge.size, kept };
     },
     get: (id) => find(id)?.snapshot(),
     peek: (id, holder) => find(id, holder),

@@ -34,6 +34,7 @@ import {
 } from './services/reflection-service.js';
 import { createWorkerService } from './services/worker-service.js';
 import { createWorkspaceService } from './services/workspace-service.js';
+import { isPostgresUrl, openPostgresStore, type PostgresUrl, redactUrl } from './store/postgres-store.js';
 import { openSqliteStore, type SyncMode } from './store/sqlite-store.js';
 import { createAuthGate } from './transport/auth-gate.js';
 import { errorInterceptor } from './transport/error-interceptor.js';
@@ -48,8 +49,11 @@ export interface ServerOptions extends Omit<CoordinatorOptions, 'now'> {
   readonly host?: string;
   /** Default 50051; 0 picks a free port. */
   readonly port?: number;
-  /** `sqlite` (default for the CLI), `memory`, or a store of your own. Default here: memory. */
-  readonly store?: 'memory' | 'sqlite' | Store;
+  /**
+   * `sqlite` (default for the CLI), `memory`, a `postgres://` URL (the PostgreSQL store), or a
+   * store of your own. Default here: memory.
+   */
+  readonly store?: 'memory' | 'sqlite' | PostgresUrl | Store;
   /** SQLite file. Default ./data/baton.db. */
   readonly dbPath?: string;
   readonly sync?: SyncMode;
@@ -120,9 +124,10 @@ export interface BatonServer {
   close(): Promise<void>;
 }
 
-const openStore = (options: ServerOptions): Store => {
+const openStore = async (options: ServerOptions): Promise<Store> => {
   const store = options.store ?? 'memory';
   if (store === 'memory') return createMemoryStore();
+  if (isPostgresUrl(store)) return openPostgresStore({ url: store });
   if (store === 'sqlite') {
     return openSqliteStore({
       path: options.dbPath ?? './data/baton.db',
@@ -151,7 +156,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     options.log ??
     ((message: string, error?: unknown, fields?: Readonly<Record<string, unknown>>) =>
       logger.error({ ...fields, err: error }, message));
-  const store = openStore(options);
+  const store = await openStore(options);
   const metrics =
     options.metrics === false
       ? undefined
@@ -170,7 +175,12 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   if (coordinator.state === 'stopped' && options.whenStopped === 'refuse') {
     await commit.close();
     await store.close();
-    const where = options.store === 'sqlite' ? (options.dbPath ?? './data/baton.db') : 'the store';
+    const where =
+      options.store === 'sqlite'
+        ? (options.dbPath ?? './data/baton.db')
+        : isPostgresUrl(options.store)
+          ? redactUrl(options.store)
+          : 'the store';
     throw new Error(
       `the coordinator in ${where} was stopped, and stop is final; ` +
         '`baton serve --reopen` opens it again with its tasks (POST /drain pauses instead)',
@@ -268,14 +278,12 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     fallback: createProbes({
       live: () => !shutdown.signal.aborted,
       ready: () => isServing({ coordinator, commit, signal: shutdown.signal }),
-      next: createDashboard({
-        next: createRestGateway({
-          services: [
-            { service: CoordinatorService, implementation: coordinatorService },
-            { service: WorkspaceService, implementation: workspaceService },
-          ],
-          log: logError,
-        }),
+      next: createRestGateway({
+        services: [
+          { service: CoordinatorService, implementation: coordinatorService },
+          { service: WorkspaceService, implementation: workspaceService },
+        ],
+        log: logError,
       }),
     }),
   });
@@ -311,8 +319,10 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
           refused: ({ message, ...fields }) => refused(message, fields),
           next: counted,
         });
+  // The dashboard's files hold no data, so they are served before the gate: with auth on, the page
+  // loads and asks for a token, and every call it makes is checked like any other.
   const server = createOnePortServer(
-    logRequests(gated, logger),
+    logRequests(createDashboard({ next: gated }), logger),
     options.tls === undefined ? {} : { tls: options.tls },
   );
   let address: AddressInfo;

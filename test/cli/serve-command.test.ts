@@ -75,7 +75,7 @@ describe('baton serve and the top-level command line', function () {
   it('a choice flag lists what it accepts', async () => {
     const run = await baton(['serve', '--store', 'postgres']);
     expect(run.code).to.equal(2);
-    expect(run.stderr).to.include('baton: --store must be sqlite or memory');
+    expect(run.stderr).to.include('baton: --store must be sqlite, memory or a postgres:// URL');
   });
 
   it('an unknown flag, a missing value and an unknown command are usage errors (exit 2)', async () => {

@@ -859,6 +859,85 @@ describe('Coordinator', () => {
     });
   });
 
+  describe('deleting and purging settled tasks', () => {
+    it('deleteTask removes a settled task and announces coord:task-deleted with its last state', () => {
+      const s = setup();
+      s.coordinator.start();
+      s.coordinator.workerJoined({ id: 'w1' });
+      s.coordinator.addTasks([{ id: 'a' }, { id: 'b' }]);
+      s.coordinator.complete('w1', 'a', 1, { done: true });
+      const deleted = s.coordinator.deleteTask('a');
+      expect(deleted).to.include({ id: 'a', status: 'complete' });
+      expect(s.announced('coord:task-deleted').map((e) => e.task)).to.deep.equal([deleted]);
+      expect(s.coordinator.taskQueue.has('a')).to.equal(false);
+      // A repeated report of the deleted task finds nothing and changes nothing.
+      expectBatonError(() => s.coordinator.complete('w1', 'a', 1), 'not-found', 'a');
+      expect(s.coordinator.status().progress).to.include({ total: 1, complete: 0 });
+    });
+
+    it('deleteTask of a running task is refused: its worker keeps it and is told nothing', () => {
+      const s = setup();
+      s.coordinator.start();
+      s.coordinator.workerJoined({ id: 'w1' });
+      s.coordinator.addTask({ id: 'a' });
+      s.coordinator.taskStarted('w1', 'a', 1);
+      const sentBefore = s.sent.length;
+      expectRefused(
+        () => s.coordinator.taskQueue.toJSON(),
+        () => s.coordinator.deleteTask('a'),
+        'failed-precondition',
+        'a',
+        'running',
+      );
+      expect(s.sent.length).to.equal(sentBefore);
+      expect(s.announced('coord:task-deleted')).to.deep.equal([]);
+      expect(s.coordinator.complete('w1', 'a', 1)).to.equal('applied');
+    });
+
+    it('purgeTasks announces one coord:tasks-purged, and none when it deleted nothing', () => {
+      const s = setup();
+      s.coordinator.start();
+      s.coordinator.workerJoined({ id: 'w1', maxConcurrency: 2 });
+      s.coordinator.addTasks([{ id: 'a' }, { id: 'b', deps: ['a'] }, { id: 'c' }]);
+      s.coordinator.complete('w1', 'a', 1);
+      s.clock.advance(10);
+      expect(s.coordinator.purgeTasks({ finishedBefore: 1_005 })).to.deep.equal({ purged: 0, kept: 1 });
+      expect(s.announced('coord:tasks-purged')).to.deep.equal([]);
+      s.coordinator.complete('w1', 'c', 1);
+      s.coordinator.complete('w1', 'b', 1);
+      expect(s.coordinator.purgeTasks({ finishedBefore: 1_011 })).to.deep.equal({ purged: 3, kept: 0 });
+      expect(s.announced('coord:tasks-purged')).to.deep.equal([
+        { at: 1_010, finishedBefore: 1_011, purged: 3, kept: 0 },
+      ]);
+      expect(s.announced('coord:task-deleted'), 'no event per purged task').to.deep.equal([]);
+    });
+
+    it('after a purge, the next run settles with its own counts: an old failure no longer spoils all-complete', () => {
+      const s = setup();
+      s.coordinator.start();
+      s.coordinator.workerJoined({ id: 'w1' });
+      s.coordinator.addTask({ id: 'old' });
+      s.coordinator.fail('w1', 'old', 1, 'boom');
+      s.clock.advance(1);
+      s.coordinator.purgeTasks({ finishedBefore: s.clock.now() });
+      s.coordinator.addTask({ id: 'new' });
+      s.coordinator.complete('w1', 'new', 1);
+      const counts = { at: 1_001, complete: 1, failed: 0, cancelled: 0 };
+      expect(s.announced('coord:all-settled').at(-1)).to.deep.equal(counts);
+      expect(s.announced('coord:all-complete')).to.deep.equal([counts]);
+    });
+
+    it('both are refused once the coordinator is stopped', () => {
+      const s = setup();
+      s.coordinator.addTask({ id: 'a' });
+      s.coordinator.cancelTask('a');
+      s.coordinator.stop();
+      expectBatonError(() => s.coordinator.deleteTask('a'), 'unavailable');
+      expectBatonError(() => s.coordinator.purgeTasks({ finishedBefore: 1e15 }), 'unavailable');
+      expect(s.coordinator.taskQueue.has('a')).to.equal(true);
+    });
+  });
+
   describe('budgets', () => {
     it('a worker over its own budget gets coord:budget-stop and no more tasks; the others go on', () => {
       const s = setup({ perWorkerBudgetUsd: 1 });

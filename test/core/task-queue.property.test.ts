@@ -14,7 +14,17 @@ import { createTaskQueue, type Fence, type TaskQueue } from '../../src/core/task
 const WORKERS = ['w0', 'w1', 'w2'] as const;
 
 /** How often the interesting cases came up: the generators must keep reaching them. */
-const seen = { badBatches: 0, cycles: 0, cascades: 0, retriedCascades: 0, stillBlocked: 0, ops: 0 };
+const seen = {
+  badBatches: 0,
+  cycles: 0,
+  cascades: 0,
+  retriedCascades: 0,
+  stillBlocked: 0,
+  removed: 0,
+  purged: 0,
+  purgeKept: 0,
+  ops: 0,
+};
 
 interface ModelTask {
   readonly id: string;
@@ -133,6 +143,7 @@ type Command =
       readonly retryable: boolean;
     }
   | { readonly kind: 'cancel' | 'retry' | 'remove'; readonly pick: number; readonly focused: boolean }
+  | { readonly kind: 'purge'; readonly pick: number }
   | { readonly kind: 'reload' };
 
 const taskGen: fc.Arbitrary<TaskGen> = fc.record({
@@ -203,6 +214,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
       ),
     }),
   },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('purge' as const), pick: fc.nat({ max: 40 }) }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'reload' as const }) },
 );
 
@@ -688,17 +700,53 @@ function step(world: World, cmd: Command): void {
       return;
     }
     case 'remove': {
-      const leaves = model.all().filter((t) => model.dependentsOf(t.id).length === 0);
-      const id = pickFrom(cmd.focused ? leaves.map((t) => t.id) : allIds, cmd.pick);
+      const deletable = (t: ModelTask) => terminal(t.status) && model.dependentsOf(t.id).length === 0;
+      const id = pickFrom(
+        cmd.focused
+          ? model
+              .all()
+              .filter(deletable)
+              .map((t) => t.id)
+          : allIds,
+        cmd.pick,
+      );
       if (id === undefined) return;
-      if (model.dependentsOf(id).length > 0) {
+      if (!deletable(model.get(id))) {
         expectRefusal(() => queue.remove(id), 'failed-precondition');
         return;
       }
-      queue.get(id);
       expect(queue.remove(id).id).to.equal(id);
       model.tasks.delete(id);
       world.removed.push(id);
+      seen.removed++;
+      return;
+    }
+    case 'purge': {
+      const finishedBefore = world.clock.now() - cmd.pick;
+      const going = new Set(
+        model
+          .all()
+          .filter((t) => terminal(t.status) && (queue.get(t.id)?.finishedAt as number) < finishedBefore)
+          .map((t) => t.id),
+      );
+      const matched = going.size;
+      // Naively: drop any task a staying task depends on, until nothing changes.
+      for (let again = true; again; ) {
+        again = false;
+        for (const id of going) {
+          if (model.dependentsOf(id).some((d) => !going.has(d.id))) {
+            going.delete(id);
+            again = true;
+          }
+        }
+      }
+      same(queue.purge({ finishedBefore }), { purged: going.size, kept: matched - going.size }, 'purge');
+      for (const id of going) {
+        model.tasks.delete(id);
+        world.removed.push(id);
+      }
+      seen.purged += going.size;
+      seen.purgeKept += matched - going.size;
       return;
     }
     case 'reload': {

@@ -419,50 +419,77 @@ describe('TaskQueue', () => {
     });
   });
 
-  describe('remove', () => {
-    it('removes a task and returns its last snapshot', () => {
-      const { queue } = setup();
-      queue.add({ id: 'a', priority: 2 });
+  describe('remove (delete a settled task)', () => {
+    it('deletes a settled task from every index and returns its last snapshot', () => {
+      const clock = createManualClock(1000);
+      const changed: string[] = [];
+      const queue = createTaskQueue({ now: clock.now, onChange: (id) => changed.push(id) });
+      queue.addMany([{ id: 'a', priority: 2, category: 'llm' }, { id: 'b' }]);
+      run(queue, 'a', 'w1', { ok: true });
+      changed.length = 0;
       const removed = queue.remove('a');
-      expect(removed).to.include({ id: 'a', priority: 2, status: 'pending' });
+      expect(removed).to.include({ id: 'a', priority: 2, status: 'complete', workerId: 'w1' });
+      expect(removed.result).to.deep.equal({ ok: true });
+      expect(changed, 'the store is told, to delete its row').to.deep.equal(['a']);
       expect(queue.get('a')).to.equal(undefined);
+      expect(queue.peek('a')).to.equal(undefined);
       expect(queue.has('a')).to.equal(false);
-      expect(queue.size).to.equal(0);
-      expect(queue.getReady()).to.deep.equal([]);
-      expect(queue.getProgress()).to.include({ total: 0, pending: 0, ready: 0 });
+      expect(queue.size).to.equal(1);
+      expect(ids(queue.getAll())).to.deep.equal(['b']);
+      expect(queue.toJSON().tasks.map((t) => t.id)).to.deep.equal(['b']);
+      expect(queue.rowOf('a')).to.equal(undefined);
+      expect(queue.getProgress()).to.include({ total: 1, complete: 0, pending: 1, percent: 0 });
+      expect(queue.getDependencyGraph().nodes.map((n) => n.id)).to.deep.equal(['b']);
     });
 
-    it('refuses a task that other tasks depend on, naming them, and changes nothing', () => {
+    it('refuses a pending, assigned or running task, naming it and its status, and changes nothing', () => {
+      const { queue } = setup();
+      queue.addMany([{ id: 'p' }, { id: 'a' }, { id: 'r' }]);
+      queue.assign('a', 'w1');
+      const { attempt } = queue.assign('r', 'w2');
+      queue.start('r', { workerId: 'w2', attempt });
+      for (const [id, status] of [
+        ['p', 'pending'],
+        ['a', 'assigned'],
+        ['r', 'running'],
+      ] as const) {
+        const error = expectRefused(queue.toJSON, () => queue.remove(id), 'failed-precondition', id, status);
+        expect(error.taskId).to.equal(id);
+        expect(error.message).to.include('cancel it first');
+      }
+      expect(queue.countByWorker('w2')).to.equal(1);
+    });
+
+    it('refuses a task that any task depends on, settled or not, naming each with its status', () => {
       const { queue } = setup();
       queue.addMany([{ id: 'a' }, { id: 'b', deps: ['a'] }, { id: 'c', deps: ['a'] }]);
+      run(queue, 'a');
+      run(queue, 'b');
       const error = expectRefused(
         queue.toJSON,
         () => queue.remove('a'),
         'failed-precondition',
         'a',
-        'b',
-        'c',
+        'b (complete)',
+        'c (pending)',
       );
       expect(error.data).to.deep.equal({ dependents: ['b', 'c'] });
     });
 
-    it('allows removing a dep once its dependents are gone', () => {
+    it('allows deleting a dep once its dependents are gone, and a retry after a delete still works', () => {
       const { queue } = setup();
-      queue.addMany([{ id: 'a' }, { id: 'b', deps: ['a'] }]);
+      queue.addMany([{ id: 'a' }, { id: 'b', deps: ['a'] }, { id: 'c', deps: ['a'] }]);
+      failTask(queue, 'a');
+      expect(statusOf(queue, 'b')).to.equal('cancelled');
       queue.remove('b');
+      // a's dependents no longer hold b: its retry brings back c alone.
+      expect(queue.retry('a').sort()).to.deep.equal(['a', 'c']);
+      run(queue, 'a');
+      run(queue, 'c');
+      queue.remove('c');
       queue.remove('a');
       expect(queue.size).to.equal(0);
-    });
-
-    it('frees the worker holding the removed task', () => {
-      const { queue } = setup();
-      queue.add({ id: 'a' });
-      queue.assign('a', 'w1');
-      queue.remove('a');
-      expect(queue.getByWorker('w1')).to.deep.equal([]);
-      expect(queue.countByWorker('w1')).to.equal(0);
-      expect(Array.from(queue.holders())).to.deep.equal([]);
-      expect(queue.getProgress().assigned).to.equal(0);
+      expect(queue.getProgress()).to.include({ total: 0, complete: 0 });
     });
 
     it('refuses an unknown task with not-found', () => {
@@ -471,11 +498,98 @@ describe('TaskQueue', () => {
       expect(error.taskId).to.equal('nope');
     });
 
-    it('lets the id be used again', () => {
+    it('lets the id be used again, with nothing of the old task left', () => {
       const { queue } = setup();
       queue.add({ id: 'a' });
+      queue.cancel('a');
       queue.remove('a');
-      expect(queue.add({ id: 'a', priority: 1 }).priority).to.equal(1);
+      const again = queue.add({ id: 'a', priority: 1 });
+      expect(again).to.include({ priority: 1, status: 'pending', attempt: 0, cancelledBy: null });
+      expect(ids(queue.getReady())).to.deep.equal(['a']);
+    });
+
+    it('refuses a new task that names a deleted one as a dep', () => {
+      const { queue } = setup();
+      queue.add({ id: 'a' });
+      run(queue, 'a');
+      queue.remove('a');
+      expectRefused(
+        queue.toJSON,
+        () => queue.add({ id: 'b', deps: ['a'] }),
+        'invalid-argument',
+        'unknown',
+        'a',
+      );
+    });
+  });
+
+  describe('purge', () => {
+    /** a finishes at 1001, b at 1002, c at 1003 (a → b → c), d at 1004 (alone), e stays pending. */
+    const settledChain = (): Setup => {
+      const s = setup();
+      s.queue.addMany([
+        { id: 'a' },
+        { id: 'b', deps: ['a'] },
+        { id: 'c', deps: ['b'] },
+        { id: 'd' },
+        { id: 'e' },
+      ]);
+      for (const id of ['a', 'b', 'c']) {
+        s.clock.advance(1);
+        run(s.queue, id);
+      }
+      s.clock.advance(1);
+      failTask(s.queue, 'd');
+      return s;
+    };
+
+    it('deletes the settled tasks that finished before the cutoff, not at it, nor anything unsettled', () => {
+      const { queue } = settledChain();
+      expect(queue.purge({ finishedBefore: 1004 })).to.deep.equal({ purged: 3, kept: 0 });
+      expect(ids(queue.getAll())).to.deep.equal(['d', 'e']);
+      expect(queue.purge({ finishedBefore: 1e15 })).to.deep.equal({ purged: 1, kept: 0 });
+      expect(ids(queue.getAll())).to.deep.equal(['e']);
+      expect(queue.getProgress()).to.include({ total: 1, pending: 1, complete: 0, failed: 0 });
+    });
+
+    it('keeps a matched task that a task staying behind depends on, directly or through others', () => {
+      const { queue } = settledChain();
+      // a and b match; c (finished at 1003) stays, so b stays, so a stays.
+      expect(queue.purge({ finishedBefore: 1003 })).to.deep.equal({ purged: 0, kept: 2 });
+      expect(ids(queue.getAll())).to.deep.equal(['a', 'b', 'c', 'd', 'e']);
+      // A pending dependent keeps its complete dep, and that one's deps.
+      queue.add({ id: 'f', deps: ['c'] });
+      expect(queue.purge({ finishedBefore: 1e15 })).to.deep.equal({ purged: 1, kept: 3 });
+      expect(ids(queue.getAll())).to.deep.equal(['a', 'b', 'c', 'e', 'f']);
+    });
+
+    it('deletes only the statuses asked for', () => {
+      const { queue } = settledChain();
+      expect(queue.purge({ finishedBefore: 1e15, status: ['failed'] })).to.deep.equal({ purged: 1, kept: 0 });
+      expect(ids(queue.getAll())).to.deep.equal(['a', 'b', 'c', 'e']);
+    });
+
+    it('refuses a cutoff that is not a time, or a status that is not settled, naming the field, changing nothing', () => {
+      const { queue } = settledChain();
+      const bad = [
+        [{ finishedBefore: Number.NaN }, 'finishedBefore'],
+        [{ finishedBefore: '1000' as unknown as number }, 'finishedBefore'],
+        [{ finishedBefore: 1e15, status: ['running' as 'failed'] }, 'status'],
+      ] as const;
+      for (const [filter, field] of bad) {
+        const error = expectRefused(queue.toJSON, () => queue.purge(filter), 'invalid-argument', field);
+        expect(error.field).to.equal(field);
+      }
+    });
+
+    it('leaves a graph that restores whole and keeps running', () => {
+      const { queue } = settledChain();
+      queue.add({ id: 'f', deps: ['c'] });
+      queue.purge({ finishedBefore: 1e15 });
+      const restored = createTaskQueue({ now: () => 2000 });
+      restored.fromJSON(queue.toJSON());
+      expect(ids(restored.getAll())).to.deep.equal(['a', 'b', 'c', 'e', 'f']);
+      expect(ids(restored.getReady()).sort()).to.deep.equal(['e', 'f']);
     });
   });
 

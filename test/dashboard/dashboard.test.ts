@@ -15,6 +15,7 @@ import {
   type WorkerTask,
 } from '../../src/client/index.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
+import { makeFleet } from '../auth/support.js';
 import { launchChromium, whyNoBrowser } from './browser.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -195,6 +196,29 @@ describe('The dashboard, in headless Chromium', function () {
     await page.waitForSelector('[data-testid="connection"][data-state="live"]', { timeout: 20_000 });
     await waitForText(page, 'tr[data-task="a"] .badge', 'cancelled');
     await waitForText(page, 'tr[data-task="b"] .badge', 'cancelled');
+    await page.close();
+  });
+
+  it('asks for a token when the server checks them, then shows what a reader may see and says what it may not do', async () => {
+    const tokens = makeFleet();
+    server = await startServer({ port: 0, store: 'memory', auth: { tokens: tokens.entries } });
+    admin = createAdminClient({ url: server.url, token: tokens.admin });
+    await admin.addTasks([{ id: 'a' }]);
+    const page = await browser!.newPage();
+    await page.goto(server.url);
+    await page.waitForSelector('[data-testid="connection"][data-state="locked"]');
+    expect(await page.textContent('.sign-in')).to.match(/needs a token/);
+
+    await page.fill('.sign-in input', tokens.reader);
+    await page.click('.sign-in button[type="submit"]');
+    await waitForText(page, '[data-testid="connection"]', 'live');
+    expect(await statusOf(page, 'a')).to.equal('pending');
+
+    await page.click('tr[data-task="a"] button[data-action="cancel"]');
+    await page.click('.dialog button[data-confirm]');
+    await page.waitForSelector('.notice.error');
+    expect(await page.textContent('.notice.error')).to.match(/role reader may not call/);
+    expect((await admin.getTask('a')).status).to.equal(TaskStatus.PENDING);
     await page.close();
   });
 });

@@ -63,8 +63,11 @@ export interface ServerProcess {
 }
 
 /** Runs the CLI (`baton serve ...args`) and resolves once it listens. */
-export async function startCli(args: readonly string[]): Promise<ServerProcess> {
-  const proc = runCli(args);
+export async function startCli(
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): Promise<ServerProcess> {
+  const proc = runCli(args, env);
   await Promise.race([
     waitFor('the server to listen', () => proc.output().includes('baton: listening on'), 20_000),
     proc.exited.then((code) => {
@@ -75,8 +78,11 @@ export async function startCli(args: readonly string[]): Promise<ServerProcess> 
 }
 
 /** Runs the CLI without waiting for anything. */
-export function runCli(args: readonly string[]): ServerProcess {
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function runCli(args: readonly string[], env: Readonly<Record<string, string>> = {}): ServerProcess {
+  const child = spawn(process.execPath, [CLI, 'serve', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let text = '';
   child.stdout?.on('data', (chunk: Buffer) => {
     text += chunk.toString();

@@ -5,12 +5,12 @@ import { eachStore, openOn as open } from './each-store.js';
 eachStore('lifecycle state', (reopen) => {
   /** Applies `step` to the coordinator restored from the store and returns the state restored next. */
   const afterRestart = async (step: (c: ReturnType<typeof open>['coordinator']) => void) => {
-    const before = open(reopen());
+    const before = open(await reopen());
     step(before.coordinator);
     await before.commit.committed();
-    before.commit.close();
-    const after = open(reopen());
-    after.commit.close();
+    await before.commit.close();
+    const after = open(await reopen());
+    await after.commit.close();
     return after.coordinator.state;
   };
 

@@ -4,17 +4,17 @@ import { eachStore, openOn as open } from './each-store.js';
 /** What a task was added with, beyond the seed's fields, is there after a restart. */
 eachStore('task options across a restart', (reopen) => {
   it('keeps requireCapability: a strict task is still strict, a loose one still loose', async () => {
-    const first = open(reopen());
+    const first = open(await reopen());
     first.coordinator.addTasks([
       { id: 'strict', category: 'flaky', requireCapability: true },
       { id: 'loose', category: 'flaky' },
     ]);
     await first.commit.committed();
-    first.commit.close();
+    await first.commit.close();
 
-    const second = open(reopen());
+    const second = open(await reopen());
     expect(second.coordinator.taskQueue.get('strict')?.requireCapability).to.equal(true);
     expect(second.coordinator.taskQueue.get('loose')?.requireCapability).to.equal(false);
-    second.commit.close();
+    await second.commit.close();
   });
 });

@@ -75,6 +75,18 @@ describe('Coordinator metrics', () => {
     expect(m.value('baton_rate_limit_granted_tokens_total')).to.equal(10);
   });
 
+  it('counts deleted tasks, one by one and by purge, and the task gauges drop with them', async () => {
+    const { clock, coordinator, scrape } = setup();
+    coordinator.addTasks([{ id: 'a' }, { id: 'b' }, { id: 'c' }]);
+    for (const id of ['a', 'b', 'c']) coordinator.cancelTask(id);
+    coordinator.deleteTask('a');
+    clock.advance(1);
+    coordinator.purgeTasks({ finishedBefore: clock.now() });
+    const m = await scrape();
+    expect(m.value('baton_tasks_deleted_total')).to.equal(3);
+    expect(m.value('baton_tasks', { status: 'cancelled' })).to.equal(0);
+  });
+
   it('stop counting once unsubscribed', async () => {
     const { coordinator, off, scrape } = setup();
     off();

@@ -36,6 +36,7 @@ import {
 } from '../../src/server/transport/one-port.js';
 import { createUnaryFastPath } from '../../src/server/transport/unary-fast-path.js';
 import { niceDefinition } from '../interop/nice-definition.js';
+import { refusal as failure } from '../support/refusal.js';
 
 type Coord = Client<typeof CoordinatorService>;
 
@@ -75,16 +76,6 @@ const FALLBACK_TRANSPORTS: ReadonlyArray<readonly [string, (baseUrl: string) => 
   ],
   ['Connect GET', (baseUrl) => createConnectTransport({ baseUrl, httpVersion: '1.1', useHttpGet: true })],
 ];
-
-async function failure(call: Promise<unknown>): Promise<{ code: Code; message: string }> {
-  try {
-    await call;
-  } catch (error) {
-    const e = ConnectError.from(error);
-    return { code: e.code, message: e.rawMessage };
-  }
-  throw new Error('the call succeeded');
-}
 
 /** A failure with its details, as the client decoded them. */
 async function rawFailure(call: Promise<unknown>) {

@@ -9,6 +9,7 @@ import { UiContext } from './ui.js';
 import { ConfirmDialog, Notices } from './views/dialogs.js';
 import { Header } from './views/header.js';
 import { Overview } from './views/overview.js';
+import { SignIn } from './views/sign-in.js';
 import { TaskDetails } from './views/task-details.js';
 import { Workers } from './views/workers.js';
 
@@ -43,7 +44,13 @@ export function App({ api, model }: { api: Api; model: Model }) {
     <UiContext.Provider value={ui}>
       <Header routes={ROUTES} route={route} />
       <main class={selected === undefined ? '' : 'with-drawer'}>
-        {route === 'workers' ? <Workers /> : <Overview />}
+        {model.connection.state === 'locked' ? (
+          <SignIn error={model.connection.error} />
+        ) : route === 'workers' ? (
+          <Workers />
+        ) : (
+          <Overview />
+        )}
       </main>
       {selected !== undefined && <TaskDetails id={selected} />}
       {request !== undefined && (

@@ -1,6 +1,6 @@
 // web/: the dashboard in the browser (preact, connect-web), bundled by web/build.mjs.
 // Imports src/gen through proto.ts only, and nothing else of Baton's (test/architecture/walls.test.ts).
-import { type Api, errorText } from './api.js';
+import { type Api, errorText, isRefusal } from './api.js';
 import type { Model } from './model.js';
 import type { Event, Task } from './proto.js';
 
@@ -102,6 +102,10 @@ export function startLive(options: LiveOptions): () => void {
         await session(again);
       } catch (error) {
         if (stop.signal.aborted) return;
+        if (isRefusal(error)) {
+          model.setConnection({ state: 'locked', error: errorText(error) });
+          return;
+        }
         again = true;
         // A stream that lived a while resets the backoff: this is a fresh drop, not a flapping server.
         if (Date.now() - began > 10_000) attempt = 0;

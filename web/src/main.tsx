@@ -6,9 +6,10 @@ import { App } from './app.js';
 import { startLive } from './live.js';
 import { createModel } from './model.js';
 import { throttle } from './throttle.js';
+import { readToken } from './token.js';
 import './styles.css';
 
-const api = createApi(location.origin);
+const api = createApi(location.origin, readToken);
 const model = createModel();
 
 // Workers, the rate limiter and costs come from GetStatus (one small answer, no tasks): re-read

@@ -12,7 +12,9 @@ export type Connection =
       readonly attempt: number;
       readonly retryAt: number;
       readonly error: string;
-    };
+    }
+  /** The server checks tokens and refused the page's (or its lack of one): nothing is retried. */
+  | { readonly state: 'locked'; readonly error: string };
 
 /** A worker joining or leaving, as the fleet log shows it. */
 export interface FleetEntry {

@@ -4,7 +4,8 @@ import { ASSIGNMENT_STRATEGIES } from '../../core/work-assigner.js';
 import { parseAuthFile } from '../../server/auth/tokens.js';
 import { createLogger, LOG_LEVELS } from '../../server/observability/logger.js';
 import { type BatonServer, isLoopback, type ServerOptions, startServer } from '../../server/server.js';
-import { StoreOpenError } from '../../server/store/sqlite-store.js';
+import { isPostgresUrl, redactUrl } from '../../server/store/postgres-store.js';
+import { StoreOpenError } from '../../server/store/store-open-error.js';
 import { EXIT } from '../exit-codes.js';
 import { choiceFlag, numberFlag, PORT, POSITIVE, WHOLE } from '../flag-values.js';
 import { usageChecked } from '../usage-checked.js';
@@ -56,7 +57,10 @@ export function addServeCommand(program: Command): void {
     )
     .option('--host <host>', 'listen address (BATON_HOST, default 127.0.0.1)')
     .option('--port <port>', 'listen port, 0 for any (BATON_PORT, default 50051)')
-    .option('--store <kind>', 'sqlite | memory: where state lives (BATON_STORE, default sqlite)')
+    .option(
+      '--store <kind>',
+      'sqlite | memory | postgres://user[:password]@host[:port]/db: where state lives (BATON_STORE, default sqlite)',
+    )
     .option('--db <path>', 'SQLite file (BATON_DB, default ./data/baton.db)')
     .option(
       '--sync <mode>',
@@ -126,7 +130,10 @@ export function addServeCommand(program: Command): void {
 
 /** The server's options from the flags and the environment; a UsageError naming the flag. */
 export function serverOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): ServerOptions {
-  const store = choiceFlag('store', flags.store ?? env.BATON_STORE ?? 'sqlite', ['sqlite', 'memory']);
+  const rawStore = flags.store ?? env.BATON_STORE ?? 'sqlite';
+  if (rawStore !== 'sqlite' && rawStore !== 'memory' && !isPostgresUrl(rawStore))
+    throw new UsageError('--store must be sqlite, memory or a postgres:// URL');
+  const store = rawStore;
   const sync = choiceFlag('sync', flags.sync ?? 'full', ['full', 'normal']);
   const strategy = choiceFlag('strategy', flags.strategy ?? 'capability', ASSIGNMENT_STRATEGIES);
   const level = choiceFlag('log-level', flags.logLevel ?? env.BATON_LOG_LEVEL ?? 'info', LOG_LEVELS);
@@ -258,7 +265,11 @@ async function serve(options: ServerOptions): Promise<void> {
   }
   const progress = server.coordinator.taskQueue.getProgress();
   const where =
-    options.store === 'memory' ? 'in memory (nothing survives a restart)' : `in ${options.dbPath}`;
+    options.store === 'memory'
+      ? 'in memory (nothing survives a restart)'
+      : isPostgresUrl(options.store)
+        ? `in ${redactUrl(options.store)}`
+        : `in ${options.dbPath}`;
   process.stdout.write(
     `baton: listening on ${server.url} (gRPC, gRPC-Web, Connect, REST /api/coordination)\n` +
       `baton: coordinator ${server.coordinator.state}, ${progress.total} task(s), state ${where}\n` +

@@ -46,6 +46,10 @@ export const ROUTE_ROLES: Readonly<Record<string, readonly Role[] | typeof PUBLI
   [coordinator('BatchAddTasks')]: OPERATE,
   [coordinator('CancelTask')]: OPERATE,
   [coordinator('RetryTask')]: OPERATE,
+  // Deleting one settled task is an operator's chore, like a cancel; a purge erases history in
+  // bulk and for good, so it is the admin's.
+  [coordinator('DeleteTask')]: OPERATE,
+  [coordinator('PurgeTasks')]: ADMIN,
   [coordinator('Start')]: ADMIN,
   [coordinator('Drain')]: ADMIN,
   [coordinator('Stop')]: ADMIN,

@@ -28,6 +28,8 @@ const EVENT_KIND: Record<LoggedEvent['kind'], EventKind> = {
   'coord:task-retried': EventKind.TASK_RETRIED,
   'coord:task-requeued': EventKind.TASK_REQUEUED,
   'coord:task-started': EventKind.TASK_STARTED,
+  'coord:task-deleted': EventKind.TASK_DELETED,
+  'coord:tasks-purged': EventKind.TASKS_PURGED,
   'coord:conflict': EventKind.CONFLICT,
   'coord:conflict-cleared': EventKind.CONFLICT_CLEARED,
   'coord:merge-queued': EventKind.MERGE_QUEUED,
@@ -65,6 +67,13 @@ function payloadOf(e: LoggedEvent): NonNullable<MessageInitShape<typeof EventSch
       return {
         case: 'allComplete',
         value: { complete: p.complete, failed: p.failed, cancelled: p.cancelled },
+      };
+    }
+    case 'coord:tasks-purged': {
+      const p = e.payload as Payload<'coord:tasks-purged'>;
+      return {
+        case: 'tasksPurged',
+        value: { finishedBefore: timestampFromMs(p.finishedBefore), purged: p.purged, kept: p.kept },
       };
     }
     case 'coord:budget-warning':

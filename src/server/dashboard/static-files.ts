@@ -1,14 +1,15 @@
 // dashboard/: the web dashboard's files (bundled from web/ by `npm run build`), served at / on the one port.
-// Imports nothing of Baton's (only Node and connect-node's handler type) (test/architecture/walls.test.ts).
+// Imports nothing of Baton's, only Node (test/architecture/walls.test.ts).
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import type * as http from 'node:http';
+import type * as http2 from 'node:http2';
 import { fileURLToPath } from 'node:url';
-import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
 
-/** Node's HTTP/1.1 and HTTP/2 handlers alike: connect-node's fallback type. */
-export type Handler = NonNullable<ConnectNodeAdapterOptions['fallback']>;
-type Request = Parameters<Handler>[0];
-type Response = Parameters<Handler>[1];
+type Request = http.IncomingMessage | http2.Http2ServerRequest;
+type Response = http.ServerResponse | http2.Http2ServerResponse;
+/** Node's HTTP/1.1 and HTTP/2 handlers alike (the one port's handler type). */
+export type Handler = (request: Request, response: Response) => void;
 
 export interface DashboardOptions {
   /** The built dashboard (index.html, app.js, app.css). Default: `public/` next to this module. */
@@ -56,6 +57,9 @@ function load(dir: string): Map<string, StaticFile> {
   return files;
 }
 
+const isDashboardUrl = (url: string): boolean =>
+  url === '/' || url.startsWith('/dashboard/') || url.startsWith('/?') || url.startsWith('/index.html');
+
 const finish = (request: Request, response: Response, body: string | Buffer): void => {
   if (request.method === 'HEAD') response.end();
   else response.end(body);
@@ -72,7 +76,13 @@ export function createDashboard(options: DashboardOptions): Handler {
   const files = load(dir);
   const { next } = options;
   return (request, response) => {
-    const path = (request.url ?? '').split('?', 1)[0] ?? '';
+    const url = request.url ?? '';
+    // Every request of the port passes here first: RPC and REST paths go on after one startsWith.
+    if (!isDashboardUrl(url)) {
+      next(request, response);
+      return;
+    }
+    const path = url.split('?', 1)[0] ?? '';
     const name =
       path === '/' || path === '/index.html' ? 'index.html' : /^\/dashboard\/([\w.-]+)$/.exec(path)?.[1];
     if (name === undefined || (request.method !== 'GET' && request.method !== 'HEAD')) {

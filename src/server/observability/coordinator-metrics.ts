@@ -218,6 +218,11 @@ export function coordinatorMetrics(registry: Registry, coordinator: Coordinator)
     'Failed or cancelled tasks brought back by retry, by category.',
     'category',
   );
+  const deleted = createTally(
+    registry,
+    'baton_tasks_deleted_total',
+    'Settled tasks deleted by an operator, one by one or by a purge.',
+  );
   const joins = createTally(
     registry,
     'baton_worker_joins_total',
@@ -309,6 +314,8 @@ export function coordinatorMetrics(registry: Registry, coordinator: Coordinator)
       retried.add(task.category);
       readySince.set(task.id, task.updatedAt);
     }),
+    events.on('coord:task-deleted', () => deleted.add()),
+    events.on('coord:tasks-purged', ({ purged }) => deleted.add('', purged)),
     events.on('coord:worker-joined', () => joins.add()),
     events.on('coord:worker-left', ({ reason }) => {
       const known = reason === 'disconnected' || reason === 'lease expired';

@@ -54,11 +54,27 @@ const matches = (filter: EventFilter, e: LoggedEvent): boolean =>
  * The server's event log: numbers every announced coordination event, keeps a window of recent
  * ones for replay, and fans them out to watchers. Events are kept as core objects and only
  * encoded for watchers that want them, so an unwatched coordinator pays almost nothing.
+ *
+ * The window is a ring of the last `retain` events, each kept as its time, kind and payload in
+ * three slots (sequence n in slot n mod retain): no object of its own per event, and none
+ * moved, unless a watcher is there to be given one. Every event outlives several scavenges in
+ * the window, so what each one keeps alive is copied out of the young generation.
  */
 export function createEventHub(options: EventHubOptions): EventHub {
-  const retain = options.retain ?? 10_000;
+  const retain = Math.max(1, options.retain ?? 10_000);
   const maxBacklog = options.maxBacklog ?? 1_000;
-  const log: LoggedEvent[] = [];
+  const ats = new Float64Array(retain);
+  const kinds: Announced[] = new Array(retain);
+  const payloads: CoordEvents[Announced][] = new Array(retain);
+  const logged = (seq: number): LoggedEvent => {
+    const slot = seq % retain;
+    return {
+      sequence: seq,
+      at: ats[slot] as number,
+      kind: kinds[slot] as Announced,
+      payload: payloads[slot] as CoordEvents[Announced],
+    };
+  };
   let pending: LoggedEvent[] = [];
   let sequence = 0;
   const watchers = new Map<AsyncQueue<LoggedEvent[]>, EventFilter>();
@@ -80,17 +96,13 @@ export function createEventHub(options: EventHubOptions): EventHub {
 
   const unsubscribe = options.events.onAny((kind, payload) => {
     if (!ANNOUNCED.has(kind)) return;
-    const event: LoggedEvent = {
-      sequence: ++sequence,
-      at: options.now(),
-      kind: kind as Announced,
-      payload: payload as CoordEvents[Announced],
-    };
-    log.push(event);
-    if (log.length > retain * 2) log.splice(0, log.length - retain);
+    const slot = ++sequence % retain;
+    ats[slot] = options.now();
+    kinds[slot] = kind as Announced;
+    payloads[slot] = payload as CoordEvents[Announced];
     if (watchers.size === 0) return;
     if (pending.length === 0) options.afterCommit(publish);
-    pending.push(event);
+    pending.push(logged(sequence));
   });
 
   return {
@@ -98,7 +110,14 @@ export function createEventHub(options: EventHubOptions): EventHub {
       const queue = createAsyncQueue<LoggedEvent[]>();
       const since = filter.sinceSequence;
       if (since !== undefined) {
-        const replay = log.filter((e) => e.sequence > since && !pending.includes(e) && matches(filter, e));
+        // Events not yet published reach the new watcher with their batch, not twice.
+        const unpublished = new Set(pending.map((e) => e.sequence));
+        const replay: LoggedEvent[] = [];
+        for (let seq = Math.max(since, sequence - retain) + 1; seq <= sequence; seq++) {
+          if (unpublished.has(seq)) continue;
+          const event = logged(seq);
+          if (matches(filter, event)) replay.push(event);
+        }
         if (replay.length > 0) queue.push(replay);
       }
       watchers.set(queue, filter);

@@ -1,11 +1,14 @@
 // services/: one file per proto service, each handler decode -> core call -> encode.
 // Imports src/core, src/gen, src/wire, codec/ and runtime/ (test/architecture/walls.test.ts).
 import { create } from '@bufbuild/protobuf';
+import { timestampMs } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
 import type { Coordinator } from '../../core/coordinator.js';
 import { WARNING_THRESHOLD } from '../../core/cost-aggregator.js';
+import { invalidArgument } from '../../core/errors.js';
 import type { CoordEventKind } from '../../core/events.js';
 import type { TaskSnapshot } from '../../core/task.js';
+import type { SettledStatus } from '../../core/task-purge.js';
 import { eventKindName, eventToWire } from '../codec/event-wire.js';
 import {
   type CoordinatorService,
@@ -139,6 +142,21 @@ export function createCoordinatorService(
       const id = required(request.id, 'id');
       const restored = await mutate(() => coordinator.retryTask(id));
       return { task: taskToWire(task(id)), cascadedIds: restored.filter((r) => r !== id) };
+    },
+    async deleteTask(request) {
+      const id = required(request.id, 'id');
+      const deleted = await mutate(() => coordinator.deleteTask(id));
+      return { task: taskToWire(deleted) };
+    },
+    async purgeTasks(request) {
+      if (request.finishedBefore === undefined)
+        throw invalidArgument('finishedBefore is required: purge tasks that settled before when?', {
+          field: 'finishedBefore',
+        });
+      const finishedBefore = timestampMs(request.finishedBefore);
+      // Unspecified is left out, as in ListTasks; the core refuses a status that is not settled.
+      const status = request.status.map(coreStatus).filter((s) => s !== undefined) as SettledStatus[];
+      return await mutate(() => coordinator.purgeTasks({ finishedBefore, status }));
     },
     getProgress() {
       return { progress: progressToWire(queue.getProgress()) };

@@ -10,6 +10,9 @@ import type { CoordinatorImage, CostChanges, StoreRecord } from '../../core/stor
 import type { EncodedCommit } from './sqlite-commit.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './sqlite-schema.js';
 import { readTask, STATE_WIDTH, type StoredTask } from './sqlite-task-rows.js';
+import { StoreOpenError } from './store-open-error.js';
+
+export { StoreOpenError };
 
 /** "Batn": marks a SQLite file as Baton's, so a foreign database is refused, never reused. */
 export const APPLICATION_ID = 0x4261746e;
@@ -48,11 +51,6 @@ interface CostAccountRow {
   readonly output_tokens: number;
   readonly warned: number;
   readonly exceeded: number;
-}
-
-/** Why a database file cannot be used. The server prints it and exits non-zero. */
-export class StoreOpenError extends Error {
-  override readonly name = 'StoreOpenError';
 }
 
 /** A Baton database opened, checked and migrated: what a SQLite store writes through. */

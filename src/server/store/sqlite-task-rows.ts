@@ -36,19 +36,49 @@ export interface TaskWrites {
   readonly results: (number | string)[];
 }
 
-/** What is written once, when the task is added: everything the state and result rows do not hold. */
-const specJson = (row: TaskRow): string =>
-  JSON.stringify({
-    deps: row.deps,
-    priority: row.priority,
-    category: row.category,
-    metadata: row.metadata,
-    maxAttempts: row.maxAttempts,
-    paths: row.paths,
-    land: row.land,
-    requireCapability: row.requireCapability,
-    createdAt: row.createdAt,
-  });
+/**
+ * Every field of a stored task row and where it is kept: `spec` (task_specs.spec, written once),
+ * `state` (task_state, written by each transition), `key` (the row's own columns), `result`
+ * (task_results), `live` (not stored). A field added to TaskSnapshot must be listed here (a spec
+ * checks it): a field that changes after the task is added needs a task_state column, or a restart
+ * brings back its first value.
+ */
+export const STORED_FIELDS: Readonly<Record<keyof TaskRow, 'spec' | 'state' | 'key' | 'result' | 'live'>> = {
+  id: 'key',
+  seq: 'key',
+  deps: 'spec',
+  priority: 'spec',
+  category: 'spec',
+  metadata: 'spec',
+  maxAttempts: 'spec',
+  paths: 'spec',
+  land: 'spec',
+  requireCapability: 'spec',
+  createdAt: 'spec',
+  status: 'state',
+  workerId: 'state',
+  attempt: 'state',
+  attemptFloor: 'state',
+  updatedAt: 'state',
+  assignedAt: 'state',
+  startedAt: 'state',
+  finishedAt: 'state',
+  error: 'state',
+  cancelledBy: 'state',
+  result: 'result',
+  waitingFor: 'live',
+};
+
+const SPEC_FIELDS = (Object.keys(STORED_FIELDS) as (keyof TaskRow)[]).filter(
+  (k) => STORED_FIELDS[k] === 'spec',
+);
+
+/** What is written once, when the task is added: its `spec` fields. */
+const specJson = (row: TaskRow): string => {
+  const spec: Record<string, unknown> = {};
+  for (const field of SPEC_FIELDS) spec[field] = row[field];
+  return JSON.stringify(spec);
+};
 
 /**
  * Appends one changed task to `writes`. A task whose seq is at or past `storedNextSeq` (the

@@ -4,6 +4,7 @@ import { type LifecycleAction, lifecycleRequest } from '../actions.js';
 import { useNow } from '../hooks.js';
 import { LifecycleState } from '../proto.js';
 import { lifecycleName } from '../status.js';
+import { readToken, writeToken } from '../token.js';
 import { useUi } from '../ui.js';
 
 /** Which lifecycle buttons make sense in each state (the server refuses the rest anyway). */
@@ -21,6 +22,12 @@ function ConnectionBadge() {
     return (
       <span class="conn live" data-testid="connection" data-state="live">
         <i class="pulse" /> {c.reconnected && now - c.since < 5000 ? 'reconnected · live' : 'live'}
+      </span>
+    );
+  if (c.state === 'locked')
+    return (
+      <span class="conn down" data-testid="connection" data-state="locked" title={c.error}>
+        token needed
       </span>
     );
   if (c.state === 'connecting')
@@ -59,6 +66,19 @@ export function Header({ routes, route }: { routes: readonly (readonly [string, 
       </nav>
       <div class="right">
         <ConnectionBadge />
+        {readToken() !== undefined && (
+          <button
+            type="button"
+            class="small"
+            title="Forget the token this tab sends"
+            onClick={() => {
+              writeToken(undefined);
+              location.reload();
+            }}
+          >
+            Sign out
+          </button>
+        )}
         <span class={`state st-${name}`} data-testid="lifecycle">
           {name}
         </span>

@@ -11,13 +11,15 @@ import { file_coord_v1_status } from "./status_pb.js";
 import type { Task, TaskSpec, TaskStatus } from "./task_pb.js";
 import { file_coord_v1_task } from "./task_pb.js";
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file coord/v1/coordinator.proto.
  */
 export const file_coord_v1_coordinator: GenFile = /*@__PURE__*/
-  fileDesc("Chpjb29yZC92MS9jb29yZGluYXRvci5wcm90bxIIY29vcmQudjEiEgoQR2V0U3RhdHVzUmVxdWVzdCLEAgoRR2V0U3RhdHVzUmVzcG9uc2USJwoFc3RhdGUYASABKA4yGC5jb29yZC52MS5MaWZlY3ljbGVTdGF0ZRIuCghzdHJhdGVneRgCIAEoDjIcLmNvb3JkLnYxLkFzc2lnbm1lbnRTdHJhdGVneRInCgd3b3JrZXJzGAMgAygLMhYuY29vcmQudjEuV29ya2VyU3RhdHVzEiQKCHByb2dyZXNzGAQgASgLMhIuY29vcmQudjEuUHJvZ3Jlc3MSLQoKcmF0ZV9saW1pdBgFIAEoCzIZLmNvb3JkLnYxLlJhdGVMaW1pdFN0YXR1cxIjCgVjb3N0cxgGIAEoCzIULmNvb3JkLnYxLkNvc3RTdGF0dXMSFAoMbGVhc2VfdHRsX21zGAcgASgNEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgIIAEoDSIOCgxTdGFydFJlcXVlc3QiOAoNU3RhcnRSZXNwb25zZRInCgVzdGF0ZRgBIAEoDjIYLmNvb3JkLnYxLkxpZmVjeWNsZVN0YXRlIh4KDERyYWluUmVxdWVzdBIOCgZyZWFzb24YASABKAkiOAoNRHJhaW5SZXNwb25zZRInCgVzdGF0ZRgBIAEoDjIYLmNvb3JkLnYxLkxpZmVjeWNsZVN0YXRlIh0KC1N0b3BSZXF1ZXN0Eg4KBnJlYXNvbhgBIAEoCSI3CgxTdG9wUmVzcG9uc2USJwoFc3RhdGUYASABKA4yGC5jb29yZC52MS5MaWZlY3ljbGVTdGF0ZSJuChBMaXN0VGFza3NSZXF1ZXN0EiQKBnN0YXR1cxgBIAMoDjIULmNvb3JkLnYxLlRhc2tTdGF0dXMSEQoJd29ya2VyX2lkGAIgASgJEg0KBWxpbWl0GAMgASgNEhIKCnBhZ2VfdG9rZW4YBCABKAkiXwoRTGlzdFRhc2tzUmVzcG9uc2USHQoFdGFza3MYASADKAsyDi5jb29yZC52MS5UYXNrEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgNIjIKDkFkZFRhc2tSZXF1ZXN0EiAKBHRhc2sYASABKAsyEi5jb29yZC52MS5UYXNrU3BlYyIvCg9BZGRUYXNrUmVzcG9uc2USHAoEdGFzaxgBIAEoCzIOLmNvb3JkLnYxLlRhc2siOQoUQmF0Y2hBZGRUYXNrc1JlcXVlc3QSIQoFdGFza3MYASADKAsyEi5jb29yZC52MS5UYXNrU3BlYyI2ChVCYXRjaEFkZFRhc2tzUmVzcG9uc2USHQoFdGFza3MYASADKAsyDi5jb29yZC52MS5UYXNrIhwKDkdldFRhc2tSZXF1ZXN0EgoKAmlkGAEgASgJIi8KD0dldFRhc2tSZXNwb25zZRIcCgR0YXNrGAEgASgLMg4uY29vcmQudjEuVGFzayIvChFDYW5jZWxUYXNrUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiSAoSQ2FuY2VsVGFza1Jlc3BvbnNlEhwKBHRhc2sYASABKAsyDi5jb29yZC52MS5UYXNrEhQKDGNhc2NhZGVkX2lkcxgCIAMoCSIeChBSZXRyeVRhc2tSZXF1ZXN0EgoKAmlkGAEgASgJIkcKEVJldHJ5VGFza1Jlc3BvbnNlEhwKBHRhc2sYASABKAsyDi5jb29yZC52MS5UYXNrEhQKDGNhc2NhZGVkX2lkcxgCIAMoCSIUChJHZXRQcm9ncmVzc1JlcXVlc3QiOwoTR2V0UHJvZ3Jlc3NSZXNwb25zZRIkCghwcm9ncmVzcxgBIAEoCzISLmNvb3JkLnYxLlByb2dyZXNzIhUKE0dldFJhdGVMaW1pdFJlcXVlc3QiRQoUR2V0UmF0ZUxpbWl0UmVzcG9uc2USLQoKcmF0ZV9saW1pdBgBIAEoCzIZLmNvb3JkLnYxLlJhdGVMaW1pdFN0YXR1cyIRCg9HZXRDb3N0c1JlcXVlc3QiNwoQR2V0Q29zdHNSZXNwb25zZRIjCgVjb3N0cxgBIAEoCzIULmNvb3JkLnYxLkNvc3RTdGF0dXMieQoSV2F0Y2hFdmVudHNSZXF1ZXN0EiIKBWtpbmRzGAEgAygOMhMuY29vcmQudjEuRXZlbnRLaW5kEg8KB3Rhc2tfaWQYAiABKAkSGwoOc2luY2Vfc2VxdWVuY2UYAyABKARIAIgBAUIRCg9fc2luY2Vfc2VxdWVuY2UiNgoTV2F0Y2hFdmVudHNSZXNwb25zZRIfCgZldmVudHMYASADKAsyDy5jb29yZC52MS5FdmVudDKlDAoSQ29vcmRpbmF0b3JTZXJ2aWNlEmkKCUdldFN0YXR1cxIaLmNvb3JkLnYxLkdldFN0YXR1c1JlcXVlc3QaGy5jb29yZC52MS5HZXRTdGF0dXNSZXNwb25zZSIjkAIBgtPkkwIaEhgvYXBpL2Nvb3JkaW5hdGlvbi9zdGF0dXMSXAoFU3RhcnQSFi5jb29yZC52MS5TdGFydFJlcXVlc3QaFy5jb29yZC52MS5TdGFydFJlc3BvbnNlIiKC0+STAhw6ASoiFy9hcGkvY29vcmRpbmF0aW9uL3N0YXJ0ElwKBURyYWluEhYuY29vcmQudjEuRHJhaW5SZXF1ZXN0GhcuY29vcmQudjEuRHJhaW5SZXNwb25zZSIigtPkkwIcOgEqIhcvYXBpL2Nvb3JkaW5hdGlvbi9kcmFpbhJYCgRTdG9wEhUuY29vcmQudjEuU3RvcFJlcXVlc3QaFi5jb29yZC52MS5TdG9wUmVzcG9uc2UiIYLT5JMCGzoBKiIWL2FwaS9jb29yZGluYXRpb24vc3RvcBJoCglMaXN0VGFza3MSGi5jb29yZC52MS5MaXN0VGFza3NSZXF1ZXN0GhsuY29vcmQudjEuTGlzdFRhc2tzUmVzcG9uc2UiIpACAYLT5JMCGRIXL2FwaS9jb29yZGluYXRpb24vdGFza3MSawoHQWRkVGFzaxIYLmNvb3JkLnYxLkFkZFRhc2tSZXF1ZXN0GhkuY29vcmQudjEuQWRkVGFza1Jlc3BvbnNlIiuC0+STAiU6BHRhc2tiBHRhc2siFy9hcGkvY29vcmRpbmF0aW9uL3Rhc2tzEnoKDUJhdGNoQWRkVGFza3MSHi5jb29yZC52MS5CYXRjaEFkZFRhc2tzUmVxdWVzdBofLmNvb3JkLnYxLkJhdGNoQWRkVGFza3NSZXNwb25zZSIogtPkkwIiOgEqIh0vYXBpL2Nvb3JkaW5hdGlvbi90YXNrcy9iYXRjaBJtCgdHZXRUYXNrEhguY29vcmQudjEuR2V0VGFza1JlcXVlc3QaGS5jb29yZC52MS5HZXRUYXNrUmVzcG9uc2UiLZACAYLT5JMCJGIEdGFzaxIcL2FwaS9jb29yZGluYXRpb24vdGFza3Mve2lkfRJ3CgpDYW5jZWxUYXNrEhsuY29vcmQudjEuQ2FuY2VsVGFza1JlcXVlc3QaHC5jb29yZC52MS5DYW5jZWxUYXNrUmVzcG9uc2UiLoLT5JMCKDoBKiIjL2FwaS9jb29yZGluYXRpb24vdGFza3Mve2lkfS9jYW5jZWwScwoJUmV0cnlUYXNrEhouY29vcmQudjEuUmV0cnlUYXNrUmVxdWVzdBobLmNvb3JkLnYxLlJldHJ5VGFza1Jlc3BvbnNlIi2C0+STAic6ASoiIi9hcGkvY29vcmRpbmF0aW9uL3Rhc2tzL3tpZH0vcmV0cnkSewoLR2V0UHJvZ3Jlc3MSHC5jb29yZC52MS5HZXRQcm9ncmVzc1JlcXVlc3QaHS5jb29yZC52MS5HZXRQcm9ncmVzc1Jlc3BvbnNlIi+QAgGC0+STAiZiCHByb2dyZXNzEhovYXBpL2Nvb3JkaW5hdGlvbi9wcm9ncmVzcxKCAQoMR2V0UmF0ZUxpbWl0Eh0uY29vcmQudjEuR2V0UmF0ZUxpbWl0UmVxdWVzdBoeLmNvb3JkLnYxLkdldFJhdGVMaW1pdFJlc3BvbnNlIjOQAgGC0+STAipiCnJhdGVfbGltaXQSHC9hcGkvY29vcmRpbmF0aW9uL3JhdGUtbGltaXQSbAoIR2V0Q29zdHMSGS5jb29yZC52MS5HZXRDb3N0c1JlcXVlc3QaGi5jb29yZC52MS5HZXRDb3N0c1Jlc3BvbnNlIimQAgGC0+STAiBiBWNvc3RzEhcvYXBpL2Nvb3JkaW5hdGlvbi9jb3N0cxJuCgtXYXRjaEV2ZW50cxIcLmNvb3JkLnYxLldhdGNoRXZlbnRzUmVxdWVzdBodLmNvb3JkLnYxLldhdGNoRXZlbnRzUmVzcG9uc2UiIILT5JMCGhIYL2FwaS9jb29yZGluYXRpb24vZXZlbnRzMAFiBnByb3RvMw", [file_coord_v1_events, file_coord_v1_status, file_coord_v1_task, file_google_api_annotations]);
+  fileDesc("Chpjb29yZC92MS9jb29yZGluYXRvci5wcm90bxIIY29vcmQudjEiEgoQR2V0U3RhdHVzUmVxdWVzdCLEAgoRR2V0U3RhdHVzUmVzcG9uc2USJwoFc3RhdGUYASABKA4yGC5jb29yZC52MS5MaWZlY3ljbGVTdGF0ZRIuCghzdHJhdGVneRgCIAEoDjIcLmNvb3JkLnYxLkFzc2lnbm1lbnRTdHJhdGVneRInCgd3b3JrZXJzGAMgAygLMhYuY29vcmQudjEuV29ya2VyU3RhdHVzEiQKCHByb2dyZXNzGAQgASgLMhIuY29vcmQudjEuUHJvZ3Jlc3MSLQoKcmF0ZV9saW1pdBgFIAEoCzIZLmNvb3JkLnYxLlJhdGVMaW1pdFN0YXR1cxIjCgVjb3N0cxgGIAEoCzIULmNvb3JkLnYxLkNvc3RTdGF0dXMSFAoMbGVhc2VfdHRsX21zGAcgASgNEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgIIAEoDSIOCgxTdGFydFJlcXVlc3QiOAoNU3RhcnRSZXNwb25zZRInCgVzdGF0ZRgBIAEoDjIYLmNvb3JkLnYxLkxpZmVjeWNsZVN0YXRlIh4KDERyYWluUmVxdWVzdBIOCgZyZWFzb24YASABKAkiOAoNRHJhaW5SZXNwb25zZRInCgVzdGF0ZRgBIAEoDjIYLmNvb3JkLnYxLkxpZmVjeWNsZVN0YXRlIh0KC1N0b3BSZXF1ZXN0Eg4KBnJlYXNvbhgBIAEoCSI3CgxTdG9wUmVzcG9uc2USJwoFc3RhdGUYASABKA4yGC5jb29yZC52MS5MaWZlY3ljbGVTdGF0ZSJuChBMaXN0VGFza3NSZXF1ZXN0EiQKBnN0YXR1cxgBIAMoDjIULmNvb3JkLnYxLlRhc2tTdGF0dXMSEQoJd29ya2VyX2lkGAIgASgJEg0KBWxpbWl0GAMgASgNEhIKCnBhZ2VfdG9rZW4YBCABKAkiXwoRTGlzdFRhc2tzUmVzcG9uc2USHQoFdGFza3MYASADKAsyDi5jb29yZC52MS5UYXNrEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgNIjIKDkFkZFRhc2tSZXF1ZXN0EiAKBHRhc2sYASABKAsyEi5jb29yZC52MS5UYXNrU3BlYyIvCg9BZGRUYXNrUmVzcG9uc2USHAoEdGFzaxgBIAEoCzIOLmNvb3JkLnYxLlRhc2siOQoUQmF0Y2hBZGRUYXNrc1JlcXVlc3QSIQoFdGFza3MYASADKAsyEi5jb29yZC52MS5UYXNrU3BlYyI2ChVCYXRjaEFkZFRhc2tzUmVzcG9uc2USHQoFdGFza3MYASADKAsyDi5jb29yZC52MS5UYXNrIhwKDkdldFRhc2tSZXF1ZXN0EgoKAmlkGAEgASgJIi8KD0dldFRhc2tSZXNwb25zZRIcCgR0YXNrGAEgASgLMg4uY29vcmQudjEuVGFzayIvChFDYW5jZWxUYXNrUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiSAoSQ2FuY2VsVGFza1Jlc3BvbnNlEhwKBHRhc2sYASABKAsyDi5jb29yZC52MS5UYXNrEhQKDGNhc2NhZGVkX2lkcxgCIAMoCSIeChBSZXRyeVRhc2tSZXF1ZXN0EgoKAmlkGAEgASgJIkcKEVJldHJ5VGFza1Jlc3BvbnNlEhwKBHRhc2sYASABKAsyDi5jb29yZC52MS5UYXNrEhQKDGNhc2NhZGVkX2lkcxgCIAMoCSIfChFEZWxldGVUYXNrUmVxdWVzdBIKCgJpZBgBIAEoCSIyChJEZWxldGVUYXNrUmVzcG9uc2USHAoEdGFzaxgBIAEoCzIOLmNvb3JkLnYxLlRhc2sibgoRUHVyZ2VUYXNrc1JlcXVlc3QSMwoPZmluaXNoZWRfYmVmb3JlGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIkCgZzdGF0dXMYAiADKA4yFC5jb29yZC52MS5UYXNrU3RhdHVzIjIKElB1cmdlVGFza3NSZXNwb25zZRIOCgZwdXJnZWQYASABKA0SDAoEa2VwdBgCIAEoDSIUChJHZXRQcm9ncmVzc1JlcXVlc3QiOwoTR2V0UHJvZ3Jlc3NSZXNwb25zZRIkCghwcm9ncmVzcxgBIAEoCzISLmNvb3JkLnYxLlByb2dyZXNzIhUKE0dldFJhdGVMaW1pdFJlcXVlc3QiRQoUR2V0UmF0ZUxpbWl0UmVzcG9uc2USLQoKcmF0ZV9saW1pdBgBIAEoCzIZLmNvb3JkLnYxLlJhdGVMaW1pdFN0YXR1cyIRCg9HZXRDb3N0c1JlcXVlc3QiNwoQR2V0Q29zdHNSZXNwb25zZRIjCgVjb3N0cxgBIAEoCzIULmNvb3JkLnYxLkNvc3RTdGF0dXMieQoSV2F0Y2hFdmVudHNSZXF1ZXN0EiIKBWtpbmRzGAEgAygOMhMuY29vcmQudjEuRXZlbnRLaW5kEg8KB3Rhc2tfaWQYAiABKAkSGwoOc2luY2Vfc2VxdWVuY2UYAyABKARIAIgBAUIRCg9fc2luY2Vfc2VxdWVuY2UiNgoTV2F0Y2hFdmVudHNSZXNwb25zZRIfCgZldmVudHMYASADKAsyDy5jb29yZC52MS5FdmVudDKNDgoSQ29vcmRpbmF0b3JTZXJ2aWNlEmkKCUdldFN0YXR1cxIaLmNvb3JkLnYxLkdldFN0YXR1c1JlcXVlc3QaGy5jb29yZC52MS5HZXRTdGF0dXNSZXNwb25zZSIjkAIBgtPkkwIaEhgvYXBpL2Nvb3JkaW5hdGlvbi9zdGF0dXMSXAoFU3RhcnQSFi5jb29yZC52MS5TdGFydFJlcXVlc3QaFy5jb29yZC52MS5TdGFydFJlc3BvbnNlIiKC0+STAhw6ASoiFy9hcGkvY29vcmRpbmF0aW9uL3N0YXJ0ElwKBURyYWluEhYuY29vcmQudjEuRHJhaW5SZXF1ZXN0GhcuY29vcmQudjEuRHJhaW5SZXNwb25zZSIigtPkkwIcOgEqIhcvYXBpL2Nvb3JkaW5hdGlvbi9kcmFpbhJYCgRTdG9wEhUuY29vcmQudjEuU3RvcFJlcXVlc3QaFi5jb29yZC52MS5TdG9wUmVzcG9uc2UiIYLT5JMCGzoBKiIWL2FwaS9jb29yZGluYXRpb24vc3RvcBJoCglMaXN0VGFza3MSGi5jb29yZC52MS5MaXN0VGFza3NSZXF1ZXN0GhsuY29vcmQudjEuTGlzdFRhc2tzUmVzcG9uc2UiIpACAYLT5JMCGRIXL2FwaS9jb29yZGluYXRpb24vdGFza3MSawoHQWRkVGFzaxIYLmNvb3JkLnYxLkFkZFRhc2tSZXF1ZXN0GhkuY29vcmQudjEuQWRkVGFza1Jlc3BvbnNlIiuC0+STAiU6BHRhc2tiBHRhc2siFy9hcGkvY29vcmRpbmF0aW9uL3Rhc2tzEnoKDUJhdGNoQWRkVGFza3MSHi5jb29yZC52MS5CYXRjaEFkZFRhc2tzUmVxdWVzdBofLmNvb3JkLnYxLkJhdGNoQWRkVGFza3NSZXNwb25zZSIogtPkkwIiOgEqIh0vYXBpL2Nvb3JkaW5hdGlvbi90YXNrcy9iYXRjaBJtCgdHZXRUYXNrEhguY29vcmQudjEuR2V0VGFza1JlcXVlc3QaGS5jb29yZC52MS5HZXRUYXNrUmVzcG9uc2UiLZACAYLT5JMCJGIEdGFzaxIcL2FwaS9jb29yZGluYXRpb24vdGFza3Mve2lkfRJ3CgpDYW5jZWxUYXNrEhsuY29vcmQudjEuQ2FuY2VsVGFza1JlcXVlc3QaHC5jb29yZC52MS5DYW5jZWxUYXNrUmVzcG9uc2UiLoLT5JMCKDoBKiIjL2FwaS9jb29yZGluYXRpb24vdGFza3Mve2lkfS9jYW5jZWwScwoJUmV0cnlUYXNrEhouY29vcmQudjEuUmV0cnlUYXNrUmVxdWVzdBobLmNvb3JkLnYxLlJldHJ5VGFza1Jlc3BvbnNlIi2C0+STAic6ASoiIi9hcGkvY29vcmRpbmF0aW9uL3Rhc2tzL3tpZH0vcmV0cnkScwoKRGVsZXRlVGFzaxIbLmNvb3JkLnYxLkRlbGV0ZVRhc2tSZXF1ZXN0GhwuY29vcmQudjEuRGVsZXRlVGFza1Jlc3BvbnNlIiqC0+STAiRiBHRhc2sqHC9hcGkvY29vcmRpbmF0aW9uL3Rhc2tzL3tpZH0ScQoKUHVyZ2VUYXNrcxIbLmNvb3JkLnYxLlB1cmdlVGFza3NSZXF1ZXN0GhwuY29vcmQudjEuUHVyZ2VUYXNrc1Jlc3BvbnNlIiiC0+STAiI6ASoiHS9hcGkvY29vcmRpbmF0aW9uL3Rhc2tzL3B1cmdlEnsKC0dldFByb2dyZXNzEhwuY29vcmQudjEuR2V0UHJvZ3Jlc3NSZXF1ZXN0Gh0uY29vcmQudjEuR2V0UHJvZ3Jlc3NSZXNwb25zZSIvkAIBgtPkkwImYghwcm9ncmVzcxIaL2FwaS9jb29yZGluYXRpb24vcHJvZ3Jlc3MSggEKDEdldFJhdGVMaW1pdBIdLmNvb3JkLnYxLkdldFJhdGVMaW1pdFJlcXVlc3QaHi5jb29yZC52MS5HZXRSYXRlTGltaXRSZXNwb25zZSIzkAIBgtPkkwIqYgpyYXRlX2xpbWl0EhwvYXBpL2Nvb3JkaW5hdGlvbi9yYXRlLWxpbWl0EmwKCEdldENvc3RzEhkuY29vcmQudjEuR2V0Q29zdHNSZXF1ZXN0GhouY29vcmQudjEuR2V0Q29zdHNSZXNwb25zZSIpkAIBgtPkkwIgYgVjb3N0cxIXL2FwaS9jb29yZGluYXRpb24vY29zdHMSbgoLV2F0Y2hFdmVudHMSHC5jb29yZC52MS5XYXRjaEV2ZW50c1JlcXVlc3QaHS5jb29yZC52MS5XYXRjaEV2ZW50c1Jlc3BvbnNlIiCC0+STAhoSGC9hcGkvY29vcmRpbmF0aW9uL2V2ZW50czABYgZwcm90bzM", [file_coord_v1_events, file_coord_v1_status, file_coord_v1_task, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * GetStatus takes no parameters.
@@ -534,6 +536,105 @@ export const RetryTaskResponseSchema: GenMessage<RetryTaskResponse> = /*@__PURE_
   messageDesc(file_coord_v1_coordinator, 19);
 
 /**
+ * Which task to delete.
+ *
+ * @generated from message coord.v1.DeleteTaskRequest
+ */
+export type DeleteTaskRequest = Message<"coord.v1.DeleteTaskRequest"> & {
+  /**
+   * The task's id (the `{id}` of the REST path).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message coord.v1.DeleteTaskRequest.
+ * Use `create(DeleteTaskRequestSchema)` to create a new message.
+ */
+export const DeleteTaskRequestSchema: GenMessage<DeleteTaskRequest> = /*@__PURE__*/
+  messageDesc(file_coord_v1_coordinator, 20);
+
+/**
+ * The deleted task.
+ *
+ * @generated from message coord.v1.DeleteTaskResponse
+ */
+export type DeleteTaskResponse = Message<"coord.v1.DeleteTaskResponse"> & {
+  /**
+   * The task as it was when deleted. Over REST, the whole response body.
+   *
+   * @generated from field: coord.v1.Task task = 1;
+   */
+  task?: Task | undefined;
+};
+
+/**
+ * Describes the message coord.v1.DeleteTaskResponse.
+ * Use `create(DeleteTaskResponseSchema)` to create a new message.
+ */
+export const DeleteTaskResponseSchema: GenMessage<DeleteTaskResponse> = /*@__PURE__*/
+  messageDesc(file_coord_v1_coordinator, 21);
+
+/**
+ * Which settled tasks to purge.
+ *
+ * @generated from message coord.v1.PurgeTasksRequest
+ */
+export type PurgeTasksRequest = Message<"coord.v1.PurgeTasksRequest"> & {
+  /**
+   * Required: only tasks that settled (completed, failed for good or were cancelled) strictly
+   * before this time. In JSON an RFC 3339 string, e.g. "2026-12-01T00:00:00Z".
+   *
+   * @generated from field: google.protobuf.Timestamp finished_before = 1;
+   */
+  finishedBefore?: Timestamp | undefined;
+
+  /**
+   * Only tasks in one of these statuses, each complete, failed or cancelled. Empty: all three.
+   *
+   * @generated from field: repeated coord.v1.TaskStatus status = 2;
+   */
+  status: TaskStatus[];
+};
+
+/**
+ * Describes the message coord.v1.PurgeTasksRequest.
+ * Use `create(PurgeTasksRequestSchema)` to create a new message.
+ */
+export const PurgeTasksRequestSchema: GenMessage<PurgeTasksRequest> = /*@__PURE__*/
+  messageDesc(file_coord_v1_coordinator, 22);
+
+/**
+ * What a purge did.
+ *
+ * @generated from message coord.v1.PurgeTasksResponse
+ */
+export type PurgeTasksResponse = Message<"coord.v1.PurgeTasksResponse"> & {
+  /**
+   * How many tasks were deleted.
+   *
+   * @generated from field: uint32 purged = 1;
+   */
+  purged: number;
+
+  /**
+   * How many matched but were kept, because tasks that stay depend on them.
+   *
+   * @generated from field: uint32 kept = 2;
+   */
+  kept: number;
+};
+
+/**
+ * Describes the message coord.v1.PurgeTasksResponse.
+ * Use `create(PurgeTasksResponseSchema)` to create a new message.
+ */
+export const PurgeTasksResponseSchema: GenMessage<PurgeTasksResponse> = /*@__PURE__*/
+  messageDesc(file_coord_v1_coordinator, 23);
+
+/**
  * GetProgress takes no parameters.
  *
  * @generated from message coord.v1.GetProgressRequest
@@ -546,7 +647,7 @@ export type GetProgressRequest = Message<"coord.v1.GetProgressRequest"> & {
  * Use `create(GetProgressRequestSchema)` to create a new message.
  */
 export const GetProgressRequestSchema: GenMessage<GetProgressRequest> = /*@__PURE__*/
-  messageDesc(file_coord_v1_coordinator, 20);
+  messageDesc(file_coord_v1_coordinator, 24);
 
 /**
  * Task counts.
@@ -567,7 +668,7 @@ export type GetProgressResponse = Message<"coord.v1.GetProgressResponse"> & {
  * Use `create(GetProgressResponseSchema)` to create a new message.
  */
 export const GetProgressResponseSchema: GenMessage<GetProgressResponse> = /*@__PURE__*/
-  messageDesc(file_coord_v1_coordinator, 21);
+  messageDesc(file_coord_v1_coordinator, 25);
 
 /**
  * GetRateLimit takes no parameters.
@@ -582,7 +683,7 @@ export type GetRateLimitRequest = Message<"coord.v1.GetRateLimitRequest"> & {
  * Use `create(GetRateLimitRequestSchema)` to create a new message.
  */
 export const GetRateLimitRequestSchema: GenMessage<GetRateLimitRequest> = /*@__PURE__*/
-  messageDesc(file_coord_v1_coordinator, 22);
+  messageDesc(file_coord_v1_coordinator, 26);
 
 /**
  * The rate limiter's state.
@@ -603,7 +704,7 @@ export type GetRateLimitResponse = Message<"coord.v1.GetRateLimitResponse"> & {
  * Use `create(GetRateLimitResponseSchema)` to create a new message.
  */
 export const GetRateLimitResponseSchema: GenMessage<GetRateLimitResponse> = /*@__PURE__*/
-  messageDesc(file_coord_v1_coordinator, 23);
+  messageDesc(file_coord_v1_coordinator, 27);
 
 /**
  * GetCosts takes no parameters.
@@ -618,7 +719,7 @@ export type GetCostsRequest = Message<"coord.v1.GetCostsRequest"> & {
  * Use `create(GetCostsRequestSchema)` to create a new message.
  */
 export const GetCostsRequestSchema: GenMessage<GetCostsRequest> = /*@__PURE__*/
-  messageDesc(file_coord_v1_coordinator, 24);
+  messageDesc(file_coord_v1_coordinator, 28);
 
 /**
  * Spend against budgets.
@@ -639,7 +740,7 @@ export type GetCostsResponse = Message<"coord.v1.GetCostsResponse"> & {
  * Use `create(GetCostsResponseSchema)` to create a new message.
  */
 export const GetCostsResponseSchema: GenMessage<GetCostsResponse> = /*@__PURE__*/
-  messageDesc(file_coord_v1_coordinator, 25);
+  messageDesc(file_coord_v1_coordinator, 29);
 
 /**
  * Which events to watch. REST takes these as query parameters:
@@ -679,7 +780,7 @@ export type WatchEventsRequest = Message<"coord.v1.WatchEventsRequest"> & {
  * Use `create(WatchEventsRequestSchema)` to create a new message.
  */
 export const WatchEventsRequestSchema: GenMessage<WatchEventsRequest> = /*@__PURE__*/
-  messageDesc(file_coord_v1_coordinator, 26);
+  messageDesc(file_coord_v1_coordinator, 30);
 
 /**
  * One or more events, in sequence order.
@@ -700,7 +801,7 @@ export type WatchEventsResponse = Message<"coord.v1.WatchEventsResponse"> & {
  * Use `create(WatchEventsResponseSchema)` to create a new message.
  */
 export const WatchEventsResponseSchema: GenMessage<WatchEventsResponse> = /*@__PURE__*/
-  messageDesc(file_coord_v1_coordinator, 27);
+  messageDesc(file_coord_v1_coordinator, 31);
 
 /**
  * The operators' API: lifecycle, the task graph, and the status views. Every method is served
@@ -830,6 +931,40 @@ export const CoordinatorService: GenService<{
     methodKind: "unary";
     input: typeof RetryTaskRequestSchema;
     output: typeof RetryTaskResponseSchema;
+  },
+  /**
+   * Deletes a settled (complete, failed or cancelled) task for good, so that a long-running
+   * coordinator does not keep every task it ever ran: from memory, every index, and the store (a
+   * restart does not bring it back). REST answers with the deleted Task itself. Announces
+   * coord:task-deleted. NOT_FOUND for an unknown id. FAILED_PRECONDITION, naming the task and
+   * changing nothing, while it is pending, assigned or running (cancel it first), or while any
+   * task lists it in its deps, settled or not (Error.data.dependents names them): a settled
+   * dependent may still be retried, which needs its deps, so a dependency goes only after (or,
+   * with PurgeTasks, together with) its dependents. The id can then be used again; a new task that
+   * names the deleted one as a dep is refused as an unknown dep.
+   *
+   * @generated from rpc coord.v1.CoordinatorService.DeleteTask
+   */
+  deleteTask: {
+    methodKind: "unary";
+    input: typeof DeleteTaskRequestSchema;
+    output: typeof DeleteTaskResponseSchema;
+  },
+  /**
+   * Deletes every settled task that finished before a time (optionally only some settled
+   * statuses), as DeleteTask would, in one change: `POST /api/coordination/tasks/purge` with
+   * `{"finishedBefore": "2026-12-01T00:00:00Z"}`. A matched task that a task staying behind
+   * depends on (directly or through other matched tasks) is kept and counted in `kept`, never
+   * refused: the graph stays whole. Announces one coord:tasks-purged when it deleted any.
+   * INVALID_ARGUMENT without finished_before, or for a status that is not settled. Scans every
+   * task once: O(tasks).
+   *
+   * @generated from rpc coord.v1.CoordinatorService.PurgeTasks
+   */
+  purgeTasks: {
+    methodKind: "unary";
+    input: typeof PurgeTasksRequestSchema;
+    output: typeof PurgeTasksResponseSchema;
   },
   /**
    * How many tasks are in each status. REST answers with the Progress itself.

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file coord/v1/events.proto.
  */
 export const file_coord_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChVjb29yZC92MS9ldmVudHMucHJvdG8SCGNvb3JkLnYxIqUECgVFdmVudBIQCghzZXF1ZW5jZRgBIAEoBBIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIhCgRraW5kGAMgASgOMhMuY29vcmQudjEuRXZlbnRLaW5kEi0KCWxpZmVjeWNsZRgEIAEoCzIYLmNvb3JkLnYxLkxpZmVjeWNsZUV2ZW50SAASHgoEdGFzaxgUIAEoCzIOLmNvb3JkLnYxLlRhc2tIABIyCgxhbGxfY29tcGxldGUYBiABKAsyGi5jb29yZC52MS5BbGxDb21wbGV0ZUV2ZW50SAASJwoGYnVkZ2V0GAcgASgLMhUuY29vcmQudjEuQnVkZ2V0RXZlbnRIABI0Cg13b3JrZXJfam9pbmVkGAggASgLMhsuY29vcmQudjEuV29ya2VySm9pbmVkRXZlbnRIABIwCgt3b3JrZXJfbGVmdBgJIAEoCzIZLmNvb3JkLnYxLldvcmtlckxlZnRFdmVudEgAEisKCGNvbmZsaWN0GB4gASgLMhcuY29vcmQudjEuQ29uZmxpY3RFdmVudEgAEiUKBW1lcmdlGCMgASgLMhQuY29vcmQudjEuTWVyZ2VFdmVudEgAEhYKCXdvcmtlcl9pZBgVIAEoCUgBiAEBEhMKBnJlYXNvbhgWIAEoCUgCiAEBQgkKB3BheWxvYWRCDAoKX3dvcmtlcl9pZEIJCgdfcmVhc29uSgQIBRAGIj0KDUNvbmZsaWN0RXZlbnQSDgoGYnJhbmNoGAEgASgJEg0KBW90aGVyGAIgASgJEg0KBXBhdGhzGAMgAygJImsKCk1lcmdlRXZlbnQSEAoIZW50cnlfaWQYASABKAkSDgoGYnJhbmNoGAIgASgJEgwKBGhlYWQYAyABKAkSCgoCYnkYBCABKAkSEQoJbGFuZGVkX2FzGAUgASgJEg4KBnJlYXNvbhgGIAEoCSI5Cg5MaWZlY3ljbGVFdmVudBInCgVzdGF0ZRgBIAEoDjIYLmNvb3JkLnYxLkxpZmVjeWNsZVN0YXRlIkcKEEFsbENvbXBsZXRlRXZlbnQSEAoIY29tcGxldGUYASABKA0SDgoGZmFpbGVkGAIgASgNEhEKCWNhbmNlbGxlZBgDIAEoDSJtCgtCdWRnZXRFdmVudBIkCgVzY29wZRgBIAEoDjIVLmNvb3JkLnYxLkJ1ZGdldFNjb3BlEhEKCXdvcmtlcl9pZBgCIAEoCRIRCglzcGVudF91c2QYAyABKAESEgoKYnVkZ2V0X3VzZBgEIAEoASK9AQoRV29ya2VySm9pbmVkRXZlbnQSEQoJd29ya2VyX2lkGAEgASgJEhQKDGNhcGFiaWxpdGllcxgCIAMoCRI3CgZsYWJlbHMYAyADKAsyJy5jb29yZC52MS5Xb3JrZXJKb2luZWRFdmVudC5MYWJlbHNFbnRyeRIXCg9tYXhfY29uY3VycmVuY3kYBCABKA0aLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI0Cg9Xb3JrZXJMZWZ0RXZlbnQSEQoJd29ya2VyX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSrFBQoJRXZlbnRLaW5kEhoKFkVWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIWChJFVkVOVF9LSU5EX1NUQVJURUQQARIWChJFVkVOVF9LSU5EX1NUT1BQRUQQAhIXChNFVkVOVF9LSU5EX0RSQUlOSU5HEAMSFwoTRVZFTlRfS0lORF9BU1NJR05FRBAEEhwKGEVWRU5UX0tJTkRfVEFTS19DT01QTEVURRAFEhoKFkVWRU5UX0tJTkRfVEFTS19GQUlMRUQQBhIbChdFVkVOVF9LSU5EX0FMTF9DT01QTEVURRAHEh0KGUVWRU5UX0tJTkRfQlVER0VUX1dBUk5JTkcQCBIeChpFVkVOVF9LSU5EX0JVREdFVF9FWENFRURFRBAJEhwKGEVWRU5UX0tJTkRfV09SS0VSX0pPSU5FRBAKEhoKFkVWRU5UX0tJTkRfV09SS0VSX0xFRlQQCxIZChVFVkVOVF9LSU5EX1RBU0tfQURERUQQDBIdChlFVkVOVF9LSU5EX1RBU0tfQ0FOQ0VMTEVEEA0SGwoXRVZFTlRfS0lORF9UQVNLX1JFVFJJRUQQDhIcChhFVkVOVF9LSU5EX1RBU0tfUkVRVUVVRUQQDxIbChdFVkVOVF9LSU5EX1RBU0tfU1RBUlRFRBAQEhoKFkVWRU5UX0tJTkRfQUxMX1NFVFRMRUQQERIWChJFVkVOVF9LSU5EX0RSQUlORUQQGRIXChNFVkVOVF9LSU5EX1JFT1BFTkVEEBoSFwoTRVZFTlRfS0lORF9DT05GTElDVBAeEh8KG0VWRU5UX0tJTkRfQ09ORkxJQ1RfQ0xFQVJFRBAfEhsKF0VWRU5UX0tJTkRfTUVSR0VfUVVFVUVEECMSFQoRRVZFTlRfS0lORF9NRVJHRUQQJBIdChlFVkVOVF9LSU5EX01FUkdFX1JFSkVDVEVEECViBnByb3RvMw", [file_coord_v1_common, file_coord_v1_status, file_coord_v1_task, file_google_protobuf_timestamp]);
+  fileDesc("ChVjb29yZC92MS9ldmVudHMucHJvdG8SCGNvb3JkLnYxItkECgVFdmVudBIQCghzZXF1ZW5jZRgBIAEoBBIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIhCgRraW5kGAMgASgOMhMuY29vcmQudjEuRXZlbnRLaW5kEi0KCWxpZmVjeWNsZRgEIAEoCzIYLmNvb3JkLnYxLkxpZmVjeWNsZUV2ZW50SAASHgoEdGFzaxgUIAEoCzIOLmNvb3JkLnYxLlRhc2tIABIyCgxhbGxfY29tcGxldGUYBiABKAsyGi5jb29yZC52MS5BbGxDb21wbGV0ZUV2ZW50SAASJwoGYnVkZ2V0GAcgASgLMhUuY29vcmQudjEuQnVkZ2V0RXZlbnRIABI0Cg13b3JrZXJfam9pbmVkGAggASgLMhsuY29vcmQudjEuV29ya2VySm9pbmVkRXZlbnRIABIwCgt3b3JrZXJfbGVmdBgJIAEoCzIZLmNvb3JkLnYxLldvcmtlckxlZnRFdmVudEgAEisKCGNvbmZsaWN0GB4gASgLMhcuY29vcmQudjEuQ29uZmxpY3RFdmVudEgAEiUKBW1lcmdlGCMgASgLMhQuY29vcmQudjEuTWVyZ2VFdmVudEgAEjIKDHRhc2tzX3B1cmdlZBgoIAEoCzIaLmNvb3JkLnYxLlRhc2tzUHVyZ2VkRXZlbnRIABIWCgl3b3JrZXJfaWQYFSABKAlIAYgBARITCgZyZWFzb24YFiABKAlIAogBAUIJCgdwYXlsb2FkQgwKCl93b3JrZXJfaWRCCQoHX3JlYXNvbkoECAUQBiI9Cg1Db25mbGljdEV2ZW50Eg4KBmJyYW5jaBgBIAEoCRINCgVvdGhlchgCIAEoCRINCgVwYXRocxgDIAMoCSJrCgpNZXJnZUV2ZW50EhAKCGVudHJ5X2lkGAEgASgJEg4KBmJyYW5jaBgCIAEoCRIMCgRoZWFkGAMgASgJEgoKAmJ5GAQgASgJEhEKCWxhbmRlZF9hcxgFIAEoCRIOCgZyZWFzb24YBiABKAkiZQoQVGFza3NQdXJnZWRFdmVudBIzCg9maW5pc2hlZF9iZWZvcmUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnB1cmdlZBgCIAEoDRIMCgRrZXB0GAMgASgNIjkKDkxpZmVjeWNsZUV2ZW50EicKBXN0YXRlGAEgASgOMhguY29vcmQudjEuTGlmZWN5Y2xlU3RhdGUiRwoQQWxsQ29tcGxldGVFdmVudBIQCghjb21wbGV0ZRgBIAEoDRIOCgZmYWlsZWQYAiABKA0SEQoJY2FuY2VsbGVkGAMgASgNIm0KC0J1ZGdldEV2ZW50EiQKBXNjb3BlGAEgASgOMhUuY29vcmQudjEuQnVkZ2V0U2NvcGUSEQoJd29ya2VyX2lkGAIgASgJEhEKCXNwZW50X3VzZBgDIAEoARISCgpidWRnZXRfdXNkGAQgASgBIr0BChFXb3JrZXJKb2luZWRFdmVudBIRCgl3b3JrZXJfaWQYASABKAkSFAoMY2FwYWJpbGl0aWVzGAIgAygJEjcKBmxhYmVscxgDIAMoCzInLmNvb3JkLnYxLldvcmtlckpvaW5lZEV2ZW50LkxhYmVsc0VudHJ5EhcKD21heF9jb25jdXJyZW5jeRgEIAEoDRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjQKD1dvcmtlckxlZnRFdmVudBIRCgl3b3JrZXJfaWQYASABKAkSDgoGcmVhc29uGAIgASgJKv8FCglFdmVudEtpbmQSGgoWRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhYKEkVWRU5UX0tJTkRfU1RBUlRFRBABEhYKEkVWRU5UX0tJTkRfU1RPUFBFRBACEhcKE0VWRU5UX0tJTkRfRFJBSU5JTkcQAxIXChNFVkVOVF9LSU5EX0FTU0lHTkVEEAQSHAoYRVZFTlRfS0lORF9UQVNLX0NPTVBMRVRFEAUSGgoWRVZFTlRfS0lORF9UQVNLX0ZBSUxFRBAGEhsKF0VWRU5UX0tJTkRfQUxMX0NPTVBMRVRFEAcSHQoZRVZFTlRfS0lORF9CVURHRVRfV0FSTklORxAIEh4KGkVWRU5UX0tJTkRfQlVER0VUX0VYQ0VFREVEEAkSHAoYRVZFTlRfS0lORF9XT1JLRVJfSk9JTkVEEAoSGgoWRVZFTlRfS0lORF9XT1JLRVJfTEVGVBALEhkKFUVWRU5UX0tJTkRfVEFTS19BRERFRBAMEh0KGUVWRU5UX0tJTkRfVEFTS19DQU5DRUxMRUQQDRIbChdFVkVOVF9LSU5EX1RBU0tfUkVUUklFRBAOEhwKGEVWRU5UX0tJTkRfVEFTS19SRVFVRVVFRBAPEhsKF0VWRU5UX0tJTkRfVEFTS19TVEFSVEVEEBASGgoWRVZFTlRfS0lORF9BTExfU0VUVExFRBAREhYKEkVWRU5UX0tJTkRfRFJBSU5FRBAZEhcKE0VWRU5UX0tJTkRfUkVPUEVORUQQGhIXChNFVkVOVF9LSU5EX0NPTkZMSUNUEB4SHwobRVZFTlRfS0lORF9DT05GTElDVF9DTEVBUkVEEB8SGwoXRVZFTlRfS0lORF9NRVJHRV9RVUVVRUQQIxIVChFFVkVOVF9LSU5EX01FUkdFRBAkEh0KGUVWRU5UX0tJTkRfTUVSR0VfUkVKRUNURUQQJRIbChdFVkVOVF9LSU5EX1RBU0tfREVMRVRFRBAoEhsKF0VWRU5UX0tJTkRfVEFTS1NfUFVSR0VEECliBnByb3RvMw", [file_coord_v1_common, file_coord_v1_status, file_coord_v1_task, file_google_protobuf_timestamp]);
 
 /**
  * One coordination event. In JSON a task event reads
@@ -120,6 +120,14 @@ export type Event = Message<"coord.v1.Event"> & {
      */
     value: MergeEvent;
     case: "merge";
+  } | {
+    /**
+     * For tasks-purged.
+     *
+     * @generated from field: coord.v1.TasksPurgedEvent tasks_purged = 40;
+     */
+    value: TasksPurgedEvent;
+    case: "tasksPurged";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -237,6 +245,41 @@ export const MergeEventSchema: GenMessage<MergeEvent> = /*@__PURE__*/
   messageDesc(file_coord_v1_events, 2);
 
 /**
+ * A purge deleted settled tasks.
+ *
+ * @generated from message coord.v1.TasksPurgedEvent
+ */
+export type TasksPurgedEvent = Message<"coord.v1.TasksPurgedEvent"> & {
+  /**
+   * The purge's cutoff: tasks that settled before it were deleted.
+   *
+   * @generated from field: google.protobuf.Timestamp finished_before = 1;
+   */
+  finishedBefore?: Timestamp | undefined;
+
+  /**
+   * How many tasks it deleted.
+   *
+   * @generated from field: uint32 purged = 2;
+   */
+  purged: number;
+
+  /**
+   * How many it matched but kept, because tasks that stay depend on them.
+   *
+   * @generated from field: uint32 kept = 3;
+   */
+  kept: number;
+};
+
+/**
+ * Describes the message coord.v1.TasksPurgedEvent.
+ * Use `create(TasksPurgedEventSchema)` to create a new message.
+ */
+export const TasksPurgedEventSchema: GenMessage<TasksPurgedEvent> = /*@__PURE__*/
+  messageDesc(file_coord_v1_events, 3);
+
+/**
  * The coordinator changed lifecycle state.
  *
  * @generated from message coord.v1.LifecycleEvent
@@ -255,7 +298,7 @@ export type LifecycleEvent = Message<"coord.v1.LifecycleEvent"> & {
  * Use `create(LifecycleEventSchema)` to create a new message.
  */
 export const LifecycleEventSchema: GenMessage<LifecycleEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 3);
+  messageDesc(file_coord_v1_events, 4);
 
 /**
  * How the tasks ended when the graph settled (all-settled and all-complete). Every count is
@@ -291,7 +334,7 @@ export type AllCompleteEvent = Message<"coord.v1.AllCompleteEvent"> & {
  * Use `create(AllCompleteEventSchema)` to create a new message.
  */
 export const AllCompleteEventSchema: GenMessage<AllCompleteEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 4);
+  messageDesc(file_coord_v1_events, 5);
 
 /**
  * A budget crossed its warning threshold or its cap.
@@ -333,7 +376,7 @@ export type BudgetEvent = Message<"coord.v1.BudgetEvent"> & {
  * Use `create(BudgetEventSchema)` to create a new message.
  */
 export const BudgetEventSchema: GenMessage<BudgetEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 5);
+  messageDesc(file_coord_v1_events, 6);
 
 /**
  * A worker opened a session and said hello.
@@ -375,7 +418,7 @@ export type WorkerJoinedEvent = Message<"coord.v1.WorkerJoinedEvent"> & {
  * Use `create(WorkerJoinedEventSchema)` to create a new message.
  */
 export const WorkerJoinedEventSchema: GenMessage<WorkerJoinedEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 6);
+  messageDesc(file_coord_v1_events, 7);
 
 /**
  * A worker's session ended.
@@ -403,7 +446,7 @@ export type WorkerLeftEvent = Message<"coord.v1.WorkerLeftEvent"> & {
  * Use `create(WorkerLeftEventSchema)` to create a new message.
  */
 export const WorkerLeftEventSchema: GenMessage<WorkerLeftEvent> = /*@__PURE__*/
-  messageDesc(file_coord_v1_events, 7);
+  messageDesc(file_coord_v1_events, 8);
 
 /**
  * What happened. Each value is one of the seed's `coord:*` events: the name is `coord:` plus the
@@ -596,6 +639,24 @@ export enum EventKind {
    * @generated from enum value: EVENT_KIND_MERGE_REJECTED = 37;
    */
   MERGE_REJECTED = 37,
+
+  /**
+   * coord:task-deleted: an operator deleted a settled task (CoordinatorService.DeleteTask).
+   * Payload: task (its last state).
+   *
+   * @generated from enum value: EVENT_KIND_TASK_DELETED = 40;
+   */
+  TASK_DELETED = 40,
+
+  /**
+   * coord:tasks-purged: a purge deleted settled tasks (CoordinatorService.PurgeTasks): one event
+   * for the whole purge, not one task-deleted per task, so that a big purge does not push every
+   * other event out of the retained window. Announced only when it deleted something. Payload:
+   * tasks_purged.
+   *
+   * @generated from enum value: EVENT_KIND_TASKS_PURGED = 41;
+   */
+  TASKS_PURGED = 41,
 }
 
 /**

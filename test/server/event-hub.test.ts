@@ -1,0 +1,53 @@
+import { expect } from 'chai';
+import { createEventBus } from '../../src/core/event-bus.js';
+import type { CoordEvents } from '../../src/core/events.js';
+import { createEventHub, type LoggedEvent } from '../../src/server/runtime/event-hub.js';
+
+describe('event hub: the replay window', () => {
+  const setup = () => {
+    const events = createEventBus<CoordEvents>();
+    let clock = 0;
+    const released: (() => void)[] = [];
+    const hub = createEventHub({
+      events,
+      now: () => ++clock,
+      afterCommit: (deliver) => released.push(deliver),
+      retain: 5,
+    });
+    const emit = (n: number) => {
+      for (let i = 0; i < n; i++) events.emit('coord:worker-left', { workerId: `w${i}`, reason: 'bye' });
+    };
+    return { hub, emit, released };
+  };
+  const firstBatch = async (queue: AsyncIterable<LoggedEvent[]>) => {
+    for await (const batch of queue) return batch;
+    return [];
+  };
+
+  it('keeps the last `retain` events and replays those after the sequence asked for, in order', async () => {
+    const { hub, emit } = setup();
+    emit(12);
+    const all = await firstBatch(hub.subscribe({ sinceSequence: 0 }));
+    expect(all.map((e) => e.sequence)).to.deep.equal([8, 9, 10, 11, 12]);
+    expect(all.map((e) => e.at)).to.deep.equal([8, 9, 10, 11, 12]);
+    expect(all[0]?.payload).to.deep.equal({ workerId: 'w7', reason: 'bye' });
+    const after = await firstBatch(hub.subscribe({ sinceSequence: 10 }));
+    expect(after.map((e) => e.sequence)).to.deep.equal([11, 12]);
+    hub.close();
+  });
+
+  it('an event not yet published reaches a new watcher once, with its batch', async () => {
+    const { hub, emit, released } = setup();
+    const first = hub.subscribe({});
+    emit(2);
+    const second = hub.subscribe({ sinceSequence: 0 });
+    for (const deliver of released) deliver();
+    expect((await firstBatch(first)).map((e) => e.sequence)).to.deep.equal([1, 2]);
+    expect((await firstBatch(second)).map((e) => e.sequence)).to.deep.equal([1, 2]);
+    const rest: number[] = [];
+    second.close();
+    for await (const batch of second) rest.push(...batch.map((e) => e.sequence));
+    expect(rest).to.deep.equal([]);
+    hub.close();
+  });
+});
