@@ -95,8 +95,12 @@ export interface TaskQueue {
   holders(): IterableIterator<string>;
   has(id: string): boolean;
   getAll(filter?: { status?: TaskStatus }): TaskSnapshot[];
-  /** Live tasks in insertion order, typed read-only and not copied: for paging through big queues. */
-  iterate(): IterableIterator<TaskSnapshot>;
+  /**
+   * Live tasks in insertion order, `seq` increasing (a restore keeps it), typed read-only and not
+   * copied: for paging through big queues. A page can resume after the last `seq` it showed,
+   * which stays right when tasks before it are deleted meanwhile.
+   */
+  iterate(): IterableIterator<TaskSnapshot & { readonly seq: number }>;
   getByWorker(workerId: string): TaskSnapshot[];
   countByWorker(workerId: string): number;
   /** Pending tasks whose deps are all complete: highest priority first, FIFO within a priority. */
@@ -800,6 +804,10 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     },
     fromJSON(json) {
       const records = parseQueueJson(json, defaultMaxAttempts);
+      // Listing and paging go by insertion order: keep it whatever order the image lists them in.
+      if (records.some((t, i) => i > 0 && (records[i - 1] as TaskRecord).seq > t.seq)) {
+        records.sort((a, b) => a.seq - b.seq);
+      }
       queue.clear();
       nextSeq = json.nextSeq;
       for (const task of records) tasks.set(task.id, task);

@@ -1415,6 +1415,19 @@ describe('TaskQueue', () => {
   });
 
   describe('toJSON and fromJSON', () => {
+    it('restores an image that lists tasks out of order in the order they were added', () => {
+      const { queue } = setup();
+      queue.addMany([{ id: 'a' }, { id: 'b' }, { id: 'c', deps: ['a'] }]);
+      const image = queue.toJSON();
+      const restored = createTaskQueue({ now: () => 0 });
+      restored.fromJSON({ ...image, tasks: [...image.tasks].reverse() });
+      expect(Array.from(restored.iterate(), (t) => [t.id, t.seq])).to.deep.equal([
+        ['a', 0],
+        ['b', 1],
+        ['c', 2],
+      ]);
+    });
+
     const busy = (): Setup => {
       const s = setup();
       const { queue, clock } = s;

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { createAdminClient, createWorker, type Event } from '../../src/client/index.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field.
@@ -118,5 +119,41 @@ describe('Events and JSON answers as a reader sees them', () => {
     const rest = (await (await fetch(`${server.url}/api/coordination/progress`)).json()) as Json;
     expect(progress).to.include({ complete: 0, failed: 0, pending: 0, cancelled: 1 });
     expect(Object.keys(progress).sort()).to.deep.equal(Object.keys(rest).sort());
+  });
+});
+
+describe('worker-joined from a real session', () => {
+  it('carries the maxConcurrency and labels of the Hello a worker SDK sent, as /status shows them', async () => {
+    const server = await startServer({ port: 0 });
+    const worker = createWorker({
+      url: server.url,
+      id: 'w-real',
+      capabilities: ['llm'],
+      maxConcurrency: 3,
+      labels: { zone: 'eu', model: 'big' },
+      handler() {},
+    });
+    const watching = new AbortController();
+    try {
+      const admin = createAdminClient({ url: server.url });
+      const joined = (async (): Promise<Event> => {
+        for await (const e of admin.watch({ kinds: ['coord:worker-joined'], signal: watching.signal }))
+          return e;
+        throw new Error('the event stream ended');
+      })();
+      // Replayed from the start (since_sequence 0), so the join is seen however late the watch opens.
+      await worker.start();
+      const event = await joined;
+      expect(event.payload.case).to.equal('workerJoined');
+      const payload = event.payload.value as { maxConcurrency: number; labels: Record<string, string> };
+      expect(payload).to.deep.include({ workerId: 'w-real', capabilities: ['llm'], maxConcurrency: 3 });
+      expect(payload.labels).to.deep.equal({ zone: 'eu', model: 'big' });
+      const status = (await admin.status()).workers.find((w) => w.workerId === 'w-real');
+      expect(status).to.deep.include({ maxConcurrency: 3, labels: { zone: 'eu', model: 'big' } });
+    } finally {
+      watching.abort();
+      await worker.stop();
+      await server.close();
+    }
   });
 });

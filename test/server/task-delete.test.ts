@@ -82,6 +82,19 @@ describe('Deleting and purging settled tasks', () => {
       expect(ids()).to.deep.equal(before);
     });
 
+    it('a listing carries on from its page token, skipping nothing, when tasks before it were deleted', async () => {
+      const first = await api(server, 'GET', '/tasks?limit=2');
+      expect(first.body.tasks.map((t: Json) => t.id)).to.deep.equal(['a', 'b']);
+      await api(server, 'DELETE', '/tasks/b');
+      await api(server, 'DELETE', '/tasks/d');
+      const second = await api(server, 'GET', `/tasks?limit=2&page_token=${first.body.nextPageToken}`);
+      expect(second.body.tasks.map((t: Json) => t.id)).to.deep.equal(['c', 'e']);
+      expect(second.body).to.include({ nextPageToken: '', totalSize: 3 });
+      const forged = await api(server, 'GET', '/tasks?page_token=Mg');
+      expect(forged.status).to.equal(400);
+      expect(forged.body).to.include({ code: 'invalid_argument', field: 'page_token' });
+    });
+
     it('POST /tasks/purge deletes what settled before the time, keeping what remaining tasks depend on', async () => {
       const finishedBefore = new Date(Date.now() + 60_000).toISOString();
       const reply = await api(server, 'POST', '/tasks/purge', { finishedBefore });

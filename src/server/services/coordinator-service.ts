@@ -44,13 +44,23 @@ const required = (value: string, field: string): string => {
   return value;
 };
 
-const pageOffset = (token: string): number => {
-  if (token === '') return 0;
-  const offset = Number.parseInt(Buffer.from(token, 'base64url').toString(), 10);
-  if (!Number.isSafeInteger(offset) || offset < 0)
-    throw new ConnectError('page_token is not valid', Code.InvalidArgument);
-  return offset;
+/**
+ * A page token names the `seq` of the last task the previous page showed, so the next page starts
+ * right after it even if tasks before it were deleted or purged in between (an offset would skip
+ * as many tasks as went). -1: from the start.
+ */
+const pageAfter = (token: string): number => {
+  if (token === '') return -1;
+  const text = Buffer.from(token, 'base64url').toString();
+  const seq = text.startsWith('after:') ? Number(text.slice('after:'.length)) : Number.NaN;
+  if (!Number.isSafeInteger(seq) || seq < 0)
+    throw invalidArgument('page_token is not valid: pass next_page_token as it came', {
+      field: 'page_token',
+    });
+  return seq;
 };
+
+const pageToken = (seq: number): string => Buffer.from(`after:${seq}`).toString('base64url');
 
 /** The seed's 13 admin operations and the event stream: decode, call the core, encode. */
 export function createCoordinatorService(
@@ -104,19 +114,24 @@ export function createCoordinatorService(
     listTasks(request) {
       const statuses = new Set(request.status.map((s) => coreStatus(s)).filter((s) => s !== undefined));
       const limit = request.limit === 0 ? DEFAULT_PAGE : Math.min(request.limit, MAX_PAGE);
-      const offset = pageOffset(request.pageToken);
+      const after = pageAfter(request.pageToken);
       const tasks: TaskSnapshot[] = [];
+      let last = -1;
       let matched = 0;
+      let more = false;
       for (const t of queue.iterate()) {
         if (statuses.size > 0 && !statuses.has(t.status)) continue;
         if (request.workerId !== '' && t.workerId !== request.workerId) continue;
-        if (matched >= offset && tasks.length < limit) tasks.push(t);
         matched++;
+        if (t.seq <= after) continue;
+        if (tasks.length < limit) {
+          tasks.push(t);
+          last = t.seq;
+        } else more = true;
       }
-      const next = offset + tasks.length;
       return {
         tasks: tasks.map(taskToWire),
-        nextPageToken: next < matched ? Buffer.from(String(next)).toString('base64url') : '',
+        nextPageToken: more ? pageToken(last) : '',
         totalSize: matched,
       };
     },

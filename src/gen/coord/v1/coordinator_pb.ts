@@ -256,6 +256,7 @@ export type ListTasksRequest = Message<"coord.v1.ListTasksRequest"> & {
 
   /**
    * next_page_token from the previous answer, to continue the listing. Empty: from the start.
+   * It names the last task shown, so tasks deleted or purged meanwhile skip nothing.
    *
    * @generated from field: string page_token = 4;
    */
