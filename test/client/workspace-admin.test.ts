@@ -21,8 +21,15 @@ describe('client admin: workspace calls against a live server and a real reposit
   let server: BatonServer;
   let admin: AdminClient;
   const workers: Worker[] = [];
+  let started: number;
+  let release: () => void;
+  let together: Promise<void>;
 
   beforeEach(async () => {
+    started = 0;
+    together = new Promise<void>((resolve) => {
+      release = resolve;
+    });
     repo = await createTempRepo('baton-admin-ws-');
     server = await startServer({ port: 0, repo: { repo: repo.path, check: 'echo checked; test -f README' } });
     admin = createAdminClient({ url: server.url, defaultTimeoutMs: 10_000 });
@@ -37,17 +44,9 @@ describe('client admin: workspace calls against a live server and a real reposit
 
   /**
    * A workspace worker whose task commits `shared.txt` with the task id in it, once two tasks
-   * have started (so that each of two workers holds one) or the spec calls `release`.
+   * have started (so that each of two workers holds one) or the spec calls `release` (reset in
+   * beforeEach).
    */
-  let started: number;
-  let release: () => void;
-  let together: Promise<void>;
-  beforeEach(() => {
-    started = 0;
-    together = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-  });
   const committer = (id: string): Worker => {
     const worker = createWorker({
       url: server.url,
