@@ -33,3 +33,12 @@ export function choiceFlag<T extends string>(name: string, raw: string, allowed:
   const list = allowed.length === 2 ? `${allowed[0]} or ${allowed[1]}` : `one of ${allowed.join(', ')}`;
   throw new UsageError(`--${name} must be ${list}`);
 }
+
+/** A repeatable flag whose every use may also list values with commas: `--dep a,b --dep c`. */
+export const collect = (value: string, previous: readonly string[] = []): string[] => [
+  ...previous,
+  ...value
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== ''),
+];

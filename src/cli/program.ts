@@ -1,6 +1,11 @@
 import { Command, CommanderError } from 'commander';
+import { addCostsCommand } from './commands/costs.js';
+import { addRateLimitCommand } from './commands/rate-limit.js';
 import { addServeCommand } from './commands/serve.js';
+import { addStatusCommand } from './commands/status.js';
+import { addTasksCommand } from './commands/tasks.js';
 import { addTokenCommand } from './commands/token.js';
+import { addWatchCommand } from './commands/watch.js';
 import { EXIT } from './exit-codes.js';
 import { EXIT_STATUS_HELP } from './exit-status-help.js';
 
@@ -16,6 +21,11 @@ export function createProgram(): Command {
     .addHelpText('after', EXIT_STATUS_HELP)
     .exitOverride();
   addServeCommand(program);
+  addStatusCommand(program);
+  addTasksCommand(program);
+  addWatchCommand(program);
+  addCostsCommand(program);
+  addRateLimitCommand(program);
   addTokenCommand(program);
   return program;
 }

@@ -25,11 +25,26 @@ export interface BatonProcess {
  * server under test runs in it). BATON_URL is cleared unless `env` sets it, so a developer's own
  * does not leak into the specs.
  */
-export function startBaton(args: readonly string[], env: NodeJS.ProcessEnv = {}): BatonProcess {
-  const child = spawn(process.execPath, [BATON, ...args], {
+export function startBaton(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  input?: string,
+): BatonProcess {
+  return startProcess(process.execPath, [BATON, ...args], env, input);
+}
+
+/** Spawns any command with the same environment rules (`script` runs the CLI on a terminal). */
+export function startProcess(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  input?: string,
+): BatonProcess {
+  const child = spawn(command, args, {
     env: { ...process.env, BATON_URL: undefined, NO_COLOR: '1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  if (input !== undefined) child.stdin?.end(input);
   let out = '';
   let err = '';
   child.stdout?.on('data', (chunk: Buffer) => {
@@ -45,6 +60,10 @@ export function startBaton(args: readonly string[], env: NodeJS.ProcessEnv = {})
 }
 
 /** Runs the CLI to its end. */
-export function baton(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<BatonRun> {
-  return startBaton(args, env).done;
+export function baton(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  input?: string,
+): Promise<BatonRun> {
+  return startBaton(args, env, input).done;
 }

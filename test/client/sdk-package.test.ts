@@ -179,7 +179,7 @@ describe('the TypeScript SDK as a package', function () {
   });
 
   it('installs from its npm pack tarball and runs the README worker example, type-checked with strict tsc', async function () {
-    // 1. npm pack: prepack builds lib/ (JS and .d.ts) with tsconfig.build.json.
+    // 1. npm pack: prepare builds lib/ (JS and .d.ts) with tsconfig.build.json.
     const packed = await run('npm', ['pack', '--pack-destination', dir, '--json'], REPO);
     expect(packed.code, packed.output()).to.equal(0);
     const json = packed.stdout();

@@ -9,20 +9,18 @@ import {
   fromJson,
   type JsonObject,
   type JsonValue,
-  toJson,
 } from '@bufbuild/protobuf';
 import { Code, ConnectError, createHandlerContext, type HandlerContext } from '@connectrpc/connect';
 import { codeToString } from '@connectrpc/connect/protocol-connect';
 import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
 import { isBatonError } from '../../core/errors.js';
 import { httpStatusOf, toConnectError } from '../codec/errors.js';
-import { JSON_WRITE_OPTIONS } from '../codec/json-rule.js';
 import {
   BadRequest,
-  enumsToWords,
   eventName,
   queryToJson,
   refuseLooseJson,
+  restJson,
   setPath,
   wordsToEnums,
 } from './json.js';
@@ -82,10 +80,6 @@ class HttpError extends Error {
     super(message);
   }
 }
-
-/** Proto JSON of a message with every enum as the seed's word. */
-const restJson = (schema: DescMessage, message: unknown): JsonValue =>
-  enumsToWords(schema, toJson(schema, create(schema, message as never), JSON_WRITE_OPTIONS));
 
 function sendJson(
   response: Response,

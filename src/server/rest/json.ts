@@ -1,13 +1,16 @@
 // rest/: the REST gateway under /api/coordination, its routes read from the proto annotations.
 // Imports src/core, src/gen and codec/ (test/architecture/walls.test.ts).
 import {
+  create,
   type DescEnum,
   type DescField,
   type DescMessage,
   type JsonObject,
   type JsonValue,
   ScalarType,
+  toJson,
 } from '@bufbuild/protobuf';
+import { JSON_WRITE_OPTIONS } from '../codec/json-rule.js';
 
 /**
  * The seed's word for an enum value: its name without the enum's prefix, lower case, `_` as `-`
@@ -107,6 +110,13 @@ function walkEnums(schema: DescMessage, json: JsonValue, keysOf: KeysOf, convert
 const jsonKey: KeysOf = (field) => [field.jsonName];
 const eitherKey: KeysOf = (field) =>
   field.jsonName === field.name ? [field.name] : [field.jsonName, field.name];
+
+/**
+ * Proto JSON of a message with every enum as the seed's word: what the REST routes answer, and
+ * what `baton ... --json` prints, so a script reads the same shape from either.
+ */
+export const restJson = (schema: DescMessage, message: unknown): JsonValue =>
+  enumsToWords(schema, toJson(schema, create(schema, message as never), JSON_WRITE_OPTIONS));
 
 /** Response JSON (from `toJson`): canonical enum names become the seed's words, in place. */
 export function enumsToWords(schema: DescMessage, json: JsonValue): JsonValue {

@@ -1,0 +1,46 @@
+import type { Command } from 'commander';
+import { type AdminClient, createAdminClient } from '../client/admin.js';
+import { UsageError } from './usage-error.js';
+
+/** The coordinator a client command talks to when neither --url nor BATON_URL says otherwise. */
+export const DEFAULT_URL = 'http://127.0.0.1:50051';
+
+/** How long a one-shot call waits for its answer before the coordinator counts as unreachable. */
+export const CALL_TIMEOUT_MS = 15_000;
+
+/** The flags every command that talks to a coordinator takes. */
+export interface ClientFlags {
+  readonly url?: string;
+  readonly json?: boolean;
+}
+
+/** Adds --url and --json to a command that talks to a running coordinator. */
+export function withClientOptions(command: Command): Command {
+  return command
+    .option('--url <url>', `the coordinator (BATON_URL, default ${DEFAULT_URL})`)
+    .option('--json', "print JSON (the REST API's shape) instead of text, for scripts");
+}
+
+/** The coordinator's URL from --url or BATON_URL; a UsageError naming the flag if it is not http(s). */
+export function urlOf(flags: ClientFlags, env: NodeJS.ProcessEnv): string {
+  const raw = flags.url ?? env.BATON_URL ?? DEFAULT_URL;
+  const source = flags.url === undefined && env.BATON_URL !== undefined ? 'BATON_URL' : '--url';
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new UsageError(`${source} must be an http:// or https:// URL, got ${JSON.stringify(raw)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`${source} must be an http:// or https:// URL, got ${JSON.stringify(raw)}`);
+  return raw.replace(/\/+$/, '');
+}
+
+/**
+ * The admin client for the command's coordinator. One-shot commands get a call timeout; a
+ * stream (`watch`) gets none, since it is meant to run until the graph settles.
+ */
+export function adminClientOf(flags: ClientFlags, env: NodeJS.ProcessEnv, stream = false): AdminClient {
+  const url = urlOf(flags, env);
+  return createAdminClient(stream ? { url } : { url, defaultTimeoutMs: CALL_TIMEOUT_MS });
+}
