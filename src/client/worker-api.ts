@@ -165,6 +165,13 @@ export type WorkerEvent =
 export interface WorkerOptions extends ConnectionOptions {
   /** The coordinator's base URL, e.g. `http://127.0.0.1:7070`. Used only when no transport is given. */
   readonly url: string;
+  /**
+   * Every replica's URL, when several `baton serve` share one PostgreSQL database (`url` among
+   * them or not). The worker's session follows the leader: a standby's UNAVAILABLE names it, and a
+   * replica that cannot be reached is left for the next URL; unacknowledged reports are resent to
+   * whichever leads, as across a restart. Default: `[url]`.
+   */
+  readonly urls?: readonly string[];
   /** The worker's stable id; reconnecting with the same id resumes the same worker and its tasks. */
   readonly id: string;
   /**

@@ -7,7 +7,8 @@ import { backoffDelay, defaultReconnect, sleep } from './backoff.js';
 import { isFatalSessionEnd } from './errors.js';
 import { BudgetScope, type CoordinatorMessage } from './proto.js';
 import { createRateLimitClient, type RateLimitClient } from './rate-limit-client.js';
-import { connectSessions, grpcSessions, type SessionChannel } from './session-channel.js';
+import { createReplicaUrls } from './replica-urls.js';
+import { connectSessions, grpcSessions, type OpenSession, type SessionChannel } from './session-channel.js';
 import { createTaskRunner } from './task-runner.js';
 import type { Worker, WorkerEvent, WorkerOptions, WorkerRunState, WorkerWorkspace } from './worker-api.js';
 import { createWorkerReports, type WorkerMessageInit } from './worker-reports.js';
@@ -49,8 +50,21 @@ export function createWorker(options: WorkerOptions): Worker {
     throw new TypeError(`maxConcurrency must be a positive integer, got ${options.maxConcurrency}`);
   }
   // Without a transport, the session speaks gRPC over node:http2 directly (session-channel.ts).
-  const openSession =
-    options.transport === undefined ? grpcSessions(options.url, options) : connectSessions(options.transport);
+  // Without a transport, sessions go to the replica `replicas` chooses (the one URL, or the leader).
+  const replicas = createReplicaUrls(options.urls ?? [options.url]);
+  const sessionsAt = new Map<string, OpenSession>();
+  const openSession: OpenSession =
+    options.transport === undefined
+      ? (signal, onMessage) => {
+          const url = replicas.current();
+          let open = sessionsAt.get(url);
+          if (open === undefined) {
+            open = grpcSessions(url, options);
+            sessionsAt.set(url, open);
+          }
+          return open(signal, onMessage);
+        }
+      : connectSessions(options.transport);
   const reconnect = { ...defaultReconnect, ...options.reconnect };
   const waitRetryMs = options.waitRetryMs ?? 1_000;
   const closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
@@ -363,6 +377,7 @@ export function createWorker(options: WorkerOptions): Worker {
       stateChanged();
       const { error, welcomed: wasWelcomed } = await runSession();
       if (wasWelcomed) attempt = 0;
+      replicas.ended(error);
       if (forced) return finish();
       if (wasWelcomed || error !== undefined) emit({ type: 'disconnected', error });
       if (finishing() && quiescent()) return finish();

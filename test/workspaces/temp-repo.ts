@@ -27,8 +27,9 @@ export interface TempRepo {
   remove(): void;
 }
 
-export async function createTempRepo(prefix = 'baton-mq-'): Promise<TempRepo> {
-  const path = mkdtempSync(join(tmpdir(), prefix));
+/** A repository in a new directory `prefix...` under `parent` (default the system's temp directory). */
+export async function createTempRepo(prefix = 'baton-mq-', parent = tmpdir()): Promise<TempRepo> {
+  const path = mkdtempSync(join(parent, prefix));
   const git = createGit(path);
   await git.run(['init', '-q', '-b', 'operator']);
   await git.run(['config', 'user.name', 'Test']);

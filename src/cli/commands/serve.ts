@@ -5,6 +5,7 @@ import { DEFAULT_RETRY_BACKOFF, normalizeBackoff, type RetryBackoffSpec } from '
 import { ASSIGNMENT_STRATEGIES } from '../../core/work-assigner.js';
 import { parseAuthFile } from '../../server/auth/tokens.js';
 import { createLogger, LOG_LEVELS } from '../../server/observability/logger.js';
+import { type BatonReplica, type ReplicaOptions, startReplica } from '../../server/replica.js';
 import { type BatonServer, isLoopback, type ServerOptions, startServer } from '../../server/server.js';
 import { isPostgresUrl, redactUrl } from '../../server/store/postgres-store.js';
 import { StoreOpenError } from '../../server/store/store-open-error.js';
@@ -26,6 +27,8 @@ interface ServeFlags {
   readonly host?: string;
   readonly port?: string;
   readonly store?: string;
+  readonly advertiseUrl?: string;
+  readonly leaderTtlMs?: string;
   readonly db?: string;
   readonly sync?: string;
   readonly strategy?: string;
@@ -53,6 +56,10 @@ interface ServeFlags {
   readonly insecure?: boolean;
   readonly tlsCert?: string;
   readonly tlsKey?: string;
+  readonly maxBatchTasks?: string;
+  readonly maxTasks?: string;
+  readonly maxMetadataBytes?: string;
+  readonly maxMetadataDepth?: string;
 }
 
 /** `baton serve`: runs the coordinator in this process until SIGINT/SIGTERM. */
@@ -71,6 +78,15 @@ export function addServeCommand(program: Command): void {
       'sqlite | memory | postgres://user[:password]@host[:port]/db: where state lives (BATON_STORE, default sqlite)',
     )
     .option('--db <path>', 'SQLite file (BATON_DB, default ./data/baton.db)')
+    .option(
+      '--advertise-url <url>',
+      'with a postgres:// store: the URL clients reach this replica at, which standbys name ' +
+        '(BATON_ADVERTISE_URL, default http://host:port)',
+    )
+    .option(
+      '--leader-ttl-ms <ms>',
+      'with a postgres:// store: a dead leader is replaced this long after its last renewal (default 3000)',
+    )
     .option(
       '--sync <mode>',
       'full | normal: fsync every commit, or only survive process crashes (default full)',
@@ -131,6 +147,10 @@ export function addServeCommand(program: Command): void {
       'PEM certificate: serve every protocol over TLS on the port (BATON_TLS_CERT)',
     )
     .option('--tls-key <path>', 'PEM private key of --tls-cert (BATON_TLS_KEY)')
+    .option('--max-batch-tasks <n>', 'tasks in one BatchAddTasks (default 10000)')
+    .option('--max-tasks <n>', 'tasks in the graph, whatever their status (default 2000000)')
+    .option('--max-metadata-bytes <n>', "one task's metadata as JSON, in bytes (default 65536)")
+    .option('--max-metadata-depth <n>', "how deeply one task's metadata nests (default 32)")
     .option('--log-level <level>', `${LOG_LEVELS.join(' | ')} (BATON_LOG_LEVEL, default info)`)
     .option(
       '--log-format <format>',
@@ -176,8 +196,16 @@ export function serverOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Server
     perWorkerBudgetUsd: numberFlag('worker-budget-usd', flags.workerBudgetUsd, POSITIVE),
     repo: repoOptions(flags, env),
     auth: authOptions(flags.authFile ?? env.BATON_AUTH_FILE),
+    advertiseUrl: flags.advertiseUrl ?? env.BATON_ADVERTISE_URL,
+    leaderTtlMs: numberFlag('leader-ttl-ms', flags.leaderTtlMs, WHOLE),
     insecure: flags.insecure === true ? true : undefined,
     tls: tlsOptions(flags.tlsCert ?? env.BATON_TLS_CERT, flags.tlsKey ?? env.BATON_TLS_KEY),
+    limits: definedOnly({
+      maxBatchTasks: numberFlag('max-batch-tasks', flags.maxBatchTasks, WHOLE),
+      maxTasks: numberFlag('max-tasks', flags.maxTasks, WHOLE),
+      maxMetadataBytes: numberFlag('max-metadata-bytes', flags.maxMetadataBytes, WHOLE),
+      maxMetadataDepth: numberFlag('max-metadata-depth', flags.maxMetadataDepth, WHOLE),
+    }),
   };
   for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];
   return options as unknown as ServerOptions;
@@ -244,6 +272,12 @@ function repoOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Record<string, 
   );
 }
 
+/** The entries that are set; undefined when none is. */
+function definedOnly(values: Record<string, number | undefined>): Record<string, number> | undefined {
+  const set = Object.entries(values).filter(([, v]) => v !== undefined) as [string, number][];
+  return set.length === 0 ? undefined : Object.fromEntries(set);
+}
+
 /** A file a flag names, read; a UsageError naming the flag when it cannot be. */
 function readFlagFile(flag: string, path: string): string {
   try {
@@ -292,10 +326,41 @@ const capabilityMode = (strict: boolean): string =>
       '(--require-capability, or requireCapability on a task, forbids it)';
 
 /** Starts the server, says where it listens, and closes it on the first signal (exits on a second). */
-async function serve(options: ServerOptions): Promise<void> {
-  let server: Awaited<ReturnType<typeof startServer>>;
+async function serve(options: ServerOptions & Omit<ReplicaOptions, 'store'>): Promise<void> {
+  let server: BatonServer;
+  let replica: BatonReplica | undefined;
+  let stopping = false;
   try {
-    server = await startServer(options);
+    if (isPostgresUrl(options.store)) {
+      replica = await startReplica({
+        ...options,
+        store: options.store,
+        onRole: (role, leader) => {
+          if (role === 'standby')
+            process.stdout.write(
+              `baton: standby at ${replica?.url ?? 'this replica'}: the leader is ${leader ?? 'none yet'}; ` +
+                'this replica takes over when its lease runs out\n',
+            );
+        },
+        onDeposed: (reason) => {
+          if (stopping) return;
+          process.stderr.write(`baton: deposed: ${reason}; exiting (restart it to serve as a standby)\n`);
+          process.exit(EXIT.refused);
+        },
+      });
+      const started = replica;
+      const stop = (): void => {
+        stopping = true;
+        started.close().then(() => process.exit(EXIT.ok));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      server = await replica.leading;
+      process.removeListener('SIGINT', stop);
+      process.removeListener('SIGTERM', stop);
+    } else {
+      server = await startServer(options);
+    }
   } catch (error) {
     const reason = error instanceof StoreOpenError ? error.message : (error as Error).message;
     process.stderr.write(`baton: cannot start: ${reason}\n`);
@@ -310,6 +375,7 @@ async function serve(options: ServerOptions): Promise<void> {
         : `in ${options.dbPath}`;
   process.stdout.write(
     `baton: listening on ${server.url} (gRPC, gRPC-Web, Connect, REST /api/coordination)\n` +
+      (replica === undefined ? '' : `baton: leader (fencing token ${replica.token}) at ${replica.url}\n`) +
       `baton: coordinator ${server.coordinator.state}, ${progress.total} task(s), state ${where}\n` +
       authLine(server, options) +
       `baton: assignment ${server.coordinator.workAssigner.strategy}, ${capabilityMode(server.coordinator.workAssigner.requireCapability)}\n` +
@@ -321,7 +387,6 @@ async function serve(options: ServerOptions): Promise<void> {
         ? 'baton: drained: it assigns nothing until POST /api/coordination/start resumes it\n'
         : ''),
   );
-  let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) {
       process.stderr.write('baton: forced exit\n');
@@ -329,7 +394,7 @@ async function serve(options: ServerOptions): Promise<void> {
     }
     stopping = true;
     process.stdout.write(`baton: ${signal}: shutting down\n`);
-    server.close().then(
+    (replica ?? server).close().then(
       () => process.exit(EXIT.ok),
       (error: unknown) => {
         process.stderr.write(`baton: shutdown failed: ${(error as Error).message}\n`);

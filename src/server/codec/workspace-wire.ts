@@ -51,7 +51,12 @@ export const mergeEntryToWire = (entry: CoreMergeEntry, check?: MergeCheck): Mer
     branch: entry.branch,
     head: entry.head,
     state: MERGE_STATE[entry.state],
-    reason: entry.rejection?.message ?? '',
+    reason:
+      entry.state === 'rejected'
+        ? (entry.rejection?.message ?? '')
+        : entry.state === 'landed'
+          ? ''
+          : (entry.retrying ?? ''),
     by: entry.by,
     landedAs: entry.landedAs ?? '',
     checkOutput: check?.output ?? '',

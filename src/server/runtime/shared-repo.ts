@@ -10,6 +10,7 @@ import {
   createConflictMatrix,
   type MatrixChange,
 } from '../workspaces/conflict-matrix.js';
+import { requireMergeTreeGit } from '../workspaces/git-version.js';
 import type { MergeEntry } from '../workspaces/merge-entry.js';
 import { type MergeQueue, type MergeQueueEvent, openMergeQueue } from '../workspaces/merge-queue.js';
 import {
@@ -82,6 +83,7 @@ export async function openSharedRepo(options: SharedRepoOptions): Promise<Shared
     ...(options.worktreesDir === undefined ? {} : { worktreesDir: options.worktreesDir }),
   });
   const { target, git } = workspaces;
+  await requireMergeTreeGit(git);
   const matrix = createConflictMatrix({ git, target });
 
   const notifyConflict = (change: MatrixChange): void => {

@@ -51,13 +51,17 @@ export function redactUrl(url: string): string {
 /** A lock id of Baton's own (ASCII "Batn") for migrations, so replicas starting together migrate once. */
 const MIGRATION_LOCK = 0x4261746e;
 
-/**
- * Opens the PostgreSQL store: connects, checks and migrates the `baton` schema, and reads the last
- * committed image (which `load()` then hands to the coordinator). Commits are one call of
- * `baton.commit(fence, changes)`: one statement, so one transaction, committed (and, with
- * PostgreSQL's default `synchronous_commit`, flushed) before the promise resolves.
- */
-export async function openPostgresStore(options: PostgresStoreOptions): Promise<PostgresStore> {
+/** A connection pool to a Baton database whose schema is checked and migrated. */
+export interface PostgresDatabase {
+  readonly pool: pg.Pool;
+  /** The URL without its password, for messages. */
+  readonly where: string;
+}
+
+/** Connects and checks and migrates the `baton` schema; a StoreOpenError says why it cannot. */
+export async function connectPostgres(
+  options: Pick<PostgresStoreOptions, 'url' | 'commitTimeoutMs'>,
+): Promise<PostgresDatabase> {
   const where = redactUrl(options.url);
   const timeout = options.commitTimeoutMs ?? 10_000;
   const pool = new pg.Pool({
@@ -72,15 +76,38 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   });
   // An idle connection that breaks is dropped by the pool; the next commit opens another.
   pool.on('error', () => {});
+  try {
+    await migrate(pool, where);
+  } catch (error) {
+    await pool.end().catch(() => {});
+    if (error instanceof StoreOpenError) throw error;
+    throw new StoreOpenError(`cannot open ${where} as a Baton store: ${(error as Error).message}`);
+  }
+  return { pool, where };
+}
+
+/**
+ * Opens the PostgreSQL store: connects, checks and migrates the `baton` schema (or takes a
+ * database connected already, which it then does not close), and reads the last committed image
+ * (which `load()` then hands to the coordinator). Commits are one call of `baton.commit(...)`: one
+ * statement, so one transaction, committed (and, with PostgreSQL's default `synchronous_commit`,
+ * flushed) before the promise resolves.
+ */
+export async function openPostgresStore(
+  options:
+    | PostgresStoreOptions
+    | (Omit<PostgresStoreOptions, 'url'> & { readonly database: PostgresDatabase }),
+): Promise<PostgresStore> {
+  const owned = !('database' in options);
+  const { pool, where } = 'database' in options ? options.database : await connectPostgres(options);
   let image: CoordinatorImage | undefined;
   let commitNo: bigint;
   try {
-    await migrate(pool, where);
     image = await readImage(pool, where);
     const last = await pool.query<{ value: string }>("SELECT value FROM baton.meta WHERE key = 'commit_seq'");
     commitNo = BigInt(last.rows[0]?.value ?? '0');
   } catch (error) {
-    await pool.end().catch(() => {});
+    if (owned) await pool.end().catch(() => {});
     if (error instanceof StoreOpenError) throw error;
     throw new StoreOpenError(`cannot open ${where} as a Baton store: ${(error as Error).message}`);
   }
@@ -99,7 +126,9 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
       commitNo += 1n;
       await pool.query(COMMIT_SQL, commitParameters(fence, commitNo, changes));
     },
-    close: () => pool.end(),
+    close: async () => {
+      if (owned) await pool.end();
+    },
   };
 }
 

@@ -57,6 +57,11 @@ export interface MergeEntry {
   /** The target's new head by the landing that carried this entry. */
   readonly landedAs?: string;
   readonly rejection?: MergeRejection;
+  /**
+   * The last failure that was no entry's fault (git or the store failing: a full disk, say) and
+   * put this entry back in the queue to be retried. Meaningful while queued or checking.
+   */
+  readonly retrying?: string;
   /** The latest transitions, oldest first (bounded: see HISTORY_LIMIT). */
   readonly history: readonly MergeHistoryItem[];
 }

@@ -26,6 +26,7 @@ export interface Transition {
   readonly landedAs?: string;
   readonly rejection?: MergeRejection;
   readonly check?: MergeCheck;
+  readonly retrying?: string;
 }
 
 /** The entries, their order and their states, each change written to the records as it is made. */

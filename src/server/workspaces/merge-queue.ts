@@ -3,7 +3,9 @@
 import { join } from 'node:path';
 import { failedPrecondition, invalidArgument } from '../../core/errors.js';
 import { type CheckResult, createCheckRunner, endOrphanedCheck } from './check-runner.js';
+import { lowSpaceNote } from './disk-space.js';
 import { createGit } from './git.js';
+import { requireMergeTreeGit } from './git-version.js';
 import { createMergeCommits, type Tip } from './merge-commits.js';
 import {
   type MergeCheck,
@@ -94,6 +96,7 @@ export async function openMergeQueue(options: MergeQueueOptions): Promise<MergeQ
   const commonDir = await git.line(['rev-parse', '--path-format=absolute', '--git-common-dir']).catch(() => {
     throw invalidArgument(`not a git repository: ${options.repo}`, { field: 'repo' });
   });
+  await requireMergeTreeGit(git);
   const format = await git.run(['check-ref-format', '--branch', target], { okCodes: [1, 128] });
   if (format.exitCode !== 0)
     throw invalidArgument(`${JSON.stringify(target)} is not a valid branch name`, { field: 'target' });
@@ -267,10 +270,12 @@ export async function openMergeQueue(options: MergeQueueOptions): Promise<MergeQ
         await settle(batch);
       } catch (error) {
         if (error === STOPPED) return;
-        const why = error instanceof Error ? error.message : String(error);
+        // Git failing (a full disk, a broken object) or the store: no entry's fault, so none is
+        // rejected; each says why it waits, with the filesystems that are nearly full.
+        const why = `${error instanceof Error ? error.message : String(error)}${lowSpaceNote([scratchPath, commonDir])}`;
         for (const id of batch) {
           if (ledger.get(id)?.state === 'checking')
-            ledger.move(id, 'queued', `not settled (${why}): retried`);
+            ledger.move(id, 'queued', `not settled (${why}): retried`, { retrying: why });
         }
         onError(error);
         retry = setTimeout(() => {

@@ -287,6 +287,8 @@ export type MergeEntry = Message<"coord.v1.MergeEntry"> & {
 
   /**
    * Why it was rejected: the conflicting paths, or the check's exit and the tail of its output.
+   * For a queued or checking entry: the last failure that was no entry's fault (git failing, the
+   * disk full), after which it waits to be retried; empty if there was none.
    *
    * @generated from field: string reason = 5;
    */
