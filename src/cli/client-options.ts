@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { type AdminClient, createAdminClient } from '../client/admin.js';
 import { UsageError } from './usage-error.js';
@@ -12,13 +13,17 @@ export const CALL_TIMEOUT_MS = 15_000;
 export interface ClientFlags {
   readonly url?: string;
   readonly json?: boolean;
+  readonly token?: string;
+  readonly ca?: string;
 }
 
 /** Adds --url and --json to a command that talks to a running coordinator. */
 export function withClientOptions(command: Command): Command {
   return command
     .option('--url <url>', `the coordinator (BATON_URL, default ${DEFAULT_URL})`)
-    .option('--json', "print JSON (the REST API's shape) instead of text, for scripts");
+    .option('--json', "print JSON (the REST API's shape) instead of text, for scripts")
+    .option('--token <token>', 'bearer token for a coordinator run with --auth-file (BATON_TOKEN)')
+    .option('--ca <path>', 'PEM certificate to trust for an https:// coordinator (BATON_CA)');
 }
 
 /** The coordinator's URL from --url or BATON_URL; a UsageError naming the flag if it is not http(s). */
@@ -42,5 +47,18 @@ export function urlOf(flags: ClientFlags, env: NodeJS.ProcessEnv): string {
  */
 export function adminClientOf(flags: ClientFlags, env: NodeJS.ProcessEnv, stream = false): AdminClient {
   const url = urlOf(flags, env);
-  return createAdminClient(stream ? { url } : { url, defaultTimeoutMs: CALL_TIMEOUT_MS });
+  const token = flags.token ?? env.BATON_TOKEN;
+  const caPath = flags.ca ?? env.BATON_CA;
+  let ca: string | undefined;
+  if (caPath !== undefined) {
+    try {
+      ca = readFileSync(caPath, 'utf8');
+    } catch (error) {
+      throw new UsageError(`--ca ${caPath}: ${(error as Error).message}`);
+    }
+  }
+  const connection = { ...(token === undefined ? {} : { token }), ...(ca === undefined ? {} : { ca }) };
+  return createAdminClient(
+    stream ? { url, ...connection } : { url, defaultTimeoutMs: CALL_TIMEOUT_MS, ...connection },
+  );
 }
