@@ -22,8 +22,14 @@ export function withClientOptions(command: Command): Command {
   return command
     .option('--url <url>', `the coordinator (BATON_URL, default ${DEFAULT_URL})`)
     .option('--json', "print JSON (the REST API's shape) instead of text, for scripts")
-    .option('--token <token>', 'bearer token for a coordinator run with --auth-file (BATON_TOKEN)')
-    .option('--ca <path>', 'PEM certificate to trust for an https:// coordinator (BATON_CA)');
+    .option(
+      '--token <token>',
+      'bearer token for a coordinator with --auth-file (BATON_TOKEN; prefer the variable)',
+    )
+    .option(
+      '--ca <path>',
+      'PEM certificate to trust for an https:// URL, e.g. a self-signed --tls-cert (BATON_CA)',
+    );
 }
 
 /** The coordinator's URL from --url or BATON_URL; a UsageError naming the flag if it is not http(s). */
@@ -48,17 +54,20 @@ export function urlOf(flags: ClientFlags, env: NodeJS.ProcessEnv): string {
 export function adminClientOf(flags: ClientFlags, env: NodeJS.ProcessEnv, stream = false): AdminClient {
   const url = urlOf(flags, env);
   const token = flags.token ?? env.BATON_TOKEN;
+  if (token !== undefined && token.trim() === '') throw new UsageError('--token must not be empty');
   const caPath = flags.ca ?? env.BATON_CA;
-  let ca: string | undefined;
+  let ca: Buffer | undefined;
   if (caPath !== undefined) {
     try {
-      ca = readFileSync(caPath, 'utf8');
+      ca = readFileSync(caPath);
     } catch (error) {
       throw new UsageError(`--ca ${caPath}: ${(error as Error).message}`);
     }
   }
-  const connection = { ...(token === undefined ? {} : { token }), ...(ca === undefined ? {} : { ca }) };
-  return createAdminClient(
-    stream ? { url, ...connection } : { url, defaultTimeoutMs: CALL_TIMEOUT_MS, ...connection },
-  );
+  return createAdminClient({
+    url,
+    ...(token === undefined ? {} : { token }),
+    ...(ca === undefined ? {} : { ca }),
+    ...(stream ? {} : { defaultTimeoutMs: CALL_TIMEOUT_MS }),
+  });
 }
