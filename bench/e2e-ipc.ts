@@ -19,6 +19,8 @@ export interface ServerConfig {
   readonly sessionFastPath?: boolean;
   /** false: the SQLite connection on the event loop instead of in its worker thread. */
   readonly sqliteThread?: boolean;
+  /** An auth file's text: every call then needs a bearer token (the fleet's `token`). */
+  readonly authFile?: string;
 }
 
 export type ServerReply =
@@ -38,6 +40,8 @@ export interface WorkersConfig {
   readonly idPrefix: string;
   readonly workers: number;
   readonly maxConcurrency: number;
+  /** The bearer token of the auth-on server. */
+  readonly token?: string;
 }
 
 export type WorkersRequest =

@@ -1,6 +1,7 @@
 import * as http2 from 'node:http2';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { parseAuthFile } from '../src/server/auth/tokens.js';
 import { type CoordinatorMessageSchema, WorkerService } from '../src/server/codec/proto.js';
 import { startServer } from '../src/server/server.js';
 import { openSqliteStore } from '../src/server/store/sqlite-store.js';
@@ -54,6 +55,7 @@ async function main(config: ServerConfig): Promise<void> {
             : config.store,
       ...(config.dbPath === undefined ? {} : { dbPath: config.dbPath }),
       ...(config.sessionFastPath === false ? { sessionFastPath: false } : {}),
+      ...(config.authFile === undefined ? {} : { auth: { tokens: parseAuthFile(config.authFile, 'bench') } }),
       log: (message, error) => console.error(`e2e-server: ${message}`, error ?? ''),
     });
     url = server.url;

@@ -63,6 +63,7 @@ async function main(config: WorkersConfig): Promise<void> {
         capabilities: ['work'],
         maxConcurrency: config.maxConcurrency,
         handler,
+        token: config.token,
         ...(shared === undefined ? {} : { transport: shared }),
         onEvent: (e) => {
           if (e.type === 'error' || e.type === 'report-refused') {

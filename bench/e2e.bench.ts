@@ -5,8 +5,10 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create, toBinary } from '@bufbuild/protobuf';
+import type { Interceptor } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { type AdminClient, createAdminClient, createWorker, type NewTask } from '../src/client/index.js';
+import { authLine, createToken } from '../src/server/auth/tokens.js';
 import { BatchAddTasksRequestSchema } from '../src/server/codec/proto.js';
 import { startPostgresCluster } from '../test/support/postgres-cluster.js';
 import {
@@ -176,11 +178,12 @@ interface Gate {
   stop(): Promise<void>;
 }
 
-function startGate(url: string, label: string): Promise<Gate> {
+function startGate(url: string, label: string, token: string | undefined): Promise<Gate> {
   const waiting = new Map<string, () => void>();
   let release: (() => void) | undefined;
   const worker = createWorker({
     url,
+    token,
     id: `${label}-gate`,
     capabilities: ['gate'],
     maxConcurrency: 1,
@@ -203,7 +206,26 @@ function startGate(url: string, label: string): Promise<Gate> {
   }));
 }
 
-async function startFleet(label: string, config: ServerConfig, options: Options): Promise<Fleet> {
+const bearer =
+  (token: string): Interceptor =>
+  (next) =>
+  (request) => {
+    request.header.set('authorization', `Bearer ${token}`);
+    return next(request);
+  };
+
+/** The auth-on fleet's server config and token: one admin token (workers join under many ids). */
+function withAuth(config: ServerConfig): { config: ServerConfig; token: string } {
+  const token = createToken();
+  return { config: { ...config, authFile: authLine(token, 'admin') }, token };
+}
+
+async function startFleet(
+  label: string,
+  config: ServerConfig,
+  options: Options,
+  token?: string,
+): Promise<Fleet> {
   const profDir = join(process.cwd(), 'prof');
   const server = spawn<ServerReply, ServerRequest>(
     './e2e-server.js',
@@ -214,7 +236,11 @@ async function startFleet(label: string, config: ServerConfig, options: Options)
   const { url } = await server.next('ready', 30_000);
   const admin = createAdminClient({
     url,
-    transport: createConnectTransport({ baseUrl: url, httpVersion: '2' }),
+    transport: createConnectTransport({
+      baseUrl: url,
+      httpVersion: '2',
+      interceptors: token === undefined ? [] : [bearer(token)],
+    }),
   });
   const workers: WorkersChild[] = [];
   for (let p = 0; p < options.procs; p++) {
@@ -223,6 +249,7 @@ async function startFleet(label: string, config: ServerConfig, options: Options)
       idPrefix: `${label}-p${p}`,
       workers: options.workers,
       maxConcurrency: options.concurrency,
+      ...(token === undefined ? {} : { token }),
     };
     workers.push(
       spawn<WorkersReply, WorkersRequest>(
@@ -234,7 +261,7 @@ async function startFleet(label: string, config: ServerConfig, options: Options)
     );
   }
   await Promise.all(workers.map((w) => w.next('ready', 60_000)));
-  const gate = await startGate(url, label);
+  const gate = await startGate(url, label, token);
   return { label, server, url, admin, workers, gate };
 }
 
@@ -671,6 +698,25 @@ async function main(options: Options): Promise<void> {
           log(`  flat memory via connect-node Session ${fmt(rate)} tasks/s`);
         } finally {
           await stopFleet(plain);
+        }
+      }
+      if (want('auth') && want('flat')) {
+        // What checking tokens costs: the same flat run against a server with an auth file, every
+        // worker session and admin call carrying a bearer token; its own fleet, as above.
+        const authed = withAuth({ mode: 'baton', store: 'memory' });
+        const secured = await startFleet('aut', authed.config, options, authed.token);
+        try {
+          await run(secured, flatSpecs('warm-a-', options.tasks), options, { gated: true });
+          const r = await run(secured, flatSpecs(`a${rep}-`, options.tasks), options, { gated: true });
+          const rate = r.tasks / r.seconds;
+          record('flat, memory, auth on: tasks/s', rate, 0);
+          record('  auth on ÷ off', rate / memFlat, 2);
+          record('  server CPU µs/task, auth on', r.serverCpuUsPerTask, 1);
+          log(
+            `  flat memory with auth on ${fmt(rate)} tasks/s (server ${fmt(r.serverCpuUsPerTask, 1)} µs/task)`,
+          );
+        } finally {
+          await stopFleet(secured);
         }
       }
       if (sqlite !== undefined && want('flat')) {

@@ -5,8 +5,10 @@ import { createInterface } from 'node:readline';
  * `--tasks=N` tasks the traced process handled, e.g. for the e2e server:
  *   E2E_SERVER_NODE_ARGS=--trace-gc-nvp node dist/bench/e2e.bench.js --only=dispatch … \
  *     | node dist/bench/gc-pauses.js --tasks=65000
- * Prints the scavenges' count, total and largest pause, the bytes they copied (semi_space_copied
- * and promoted), and the pause time per 10,000 tasks.
+ * Prints the scavenges' count, total, median and largest pause, the bytes that survived them
+ * (new_space_survived: copied within the young generation) and were promoted, and the pause time
+ * per 10,000 tasks. On a shared machine the largest pauses include time the process was not
+ * running: the median is the steadier figure.
  */
 const tasks = Number(process.argv.find((a) => a.startsWith('--tasks='))?.slice(8) ?? Number.NaN);
 const field = (line: string, name: string): number => {
@@ -14,26 +16,24 @@ const field = (line: string, name: string): number => {
   return hit === null ? 0 : Number(hit[1]);
 };
 
-let count = 0;
-let pauseMs = 0;
-let maxMs = 0;
+const pauses: number[] = [];
 let copied = 0;
 let promoted = 0;
 for await (const line of createInterface({ input: process.stdin })) {
   if (!/\bgc=s\b/.test(line)) continue;
-  const pause = field(line, 'pause');
-  count++;
-  pauseMs += pause;
-  maxMs = Math.max(maxMs, pause);
-  copied += field(line, 'semi_space_copied');
+  pauses.push(field(line, 'pause'));
+  copied += field(line, 'new_space_survived');
   promoted += field(line, 'promoted');
 }
 const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
+pauses.sort((a, b) => a - b);
+const pauseMs = pauses.reduce((a, b) => a + b, 0);
 console.log(
-  `scavenges ${count}, pause total ${pauseMs.toFixed(1)} ms, max ${maxMs.toFixed(1)} ms, ` +
-    `mean ${(pauseMs / Math.max(count, 1)).toFixed(2)} ms; copied ${mb(copied)} MB, promoted ${mb(promoted)} MB` +
+  `scavenges ${pauses.length}, pause total ${pauseMs.toFixed(1)} ms, ` +
+    `median ${(pauses[pauses.length >> 1] ?? 0).toFixed(2)} ms, max ${(pauses.at(-1) ?? 0).toFixed(1)} ms; ` +
+    `survived ${mb(copied)} MB, promoted ${mb(promoted)} MB` +
     (Number.isFinite(tasks)
       ? `; per 10,000 tasks: ${((pauseMs * 10_000) / tasks).toFixed(1)} ms pause, ` +
-        `${mb((copied * 10_000) / tasks)} MB copied, ${mb((promoted * 10_000) / tasks)} MB promoted`
+        `${mb((copied * 10_000) / tasks)} MB survived, ${mb((promoted * 10_000) / tasks)} MB promoted`
       : ''),
 );

@@ -17,6 +17,8 @@ export interface LoadRequest {
   readonly sessions: number;
   readonly warmupMs: number;
   readonly durationMs: number;
+  /** Sent with every call: the authorization header of the auth-on server. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export type LoadMessage =
@@ -81,6 +83,7 @@ async function run(request: LoadRequest): Promise<LoadMessage> {
       ':path': request.path,
       'content-type': 'application/grpc',
       te: 'trailers',
+      ...request.headers,
     });
     call.on('response', (headers) => {
       status = headers['grpc-status'];

@@ -2,6 +2,7 @@ import { fork } from 'node:child_process';
 import * as http2 from 'node:http2';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { authLine, createToken, parseAuthFile } from '../src/server/auth/tokens.js';
 import { type BatonServer, startServer } from '../src/server/server.js';
 import { type LoopbackServer, listenOnLoopback } from './loopback-h2.js';
 import { fmt, median } from './stats.js';
@@ -40,14 +41,25 @@ interface Run {
 interface Target {
   readonly name: string;
   readonly url: string;
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** One gRPC call over a fresh session: the response message's bytes. */
-function grpcCall(url: string, path: string, frame: Buffer): Promise<Buffer> {
+function grpcCall(
+  url: string,
+  path: string,
+  frame: Buffer,
+  headers: Readonly<Record<string, string>> = {},
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const session = http2.connect(url);
     session.once('error', reject);
-    const call = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc' });
+    const call = session.request({
+      ':method': 'POST',
+      ':path': path,
+      'content-type': 'application/grpc',
+      ...headers,
+    });
     const chunks: Buffer[] = [];
     let status: unknown;
     call.on('response', (h) => {
@@ -132,6 +144,7 @@ function measure(target: Target, round: number, options: Options): Promise<Run> 
       sessions: options.sessions,
       warmupMs: options.warmupMs,
       durationMs: options.durationMs,
+      ...(target.headers === undefined ? {} : { headers: target.headers }),
     };
     child.send(request);
   });
@@ -151,17 +164,40 @@ export async function runUnaryBench(options: Options): Promise<{ ratio: number; 
   const quiet = (): void => {};
   const fast = await startServer({ port: 0, store: 'memory', log: quiet });
   const connect = await startServer({ port: 0, store: 'memory', log: quiet, unaryFastPath: false });
+  // Auth on: a reader token among 16 (the verifier compares against every one), on the fast path.
+  const token = createToken();
+  const lines = [
+    authLine(token, 'reader'),
+    ...Array.from({ length: 15 }, () => authLine(createToken(), 'admin')),
+  ];
+  const authed = await startServer({
+    port: 0,
+    store: 'memory',
+    log: quiet,
+    auth: { tokens: parseAuthFile(lines.join('\n'), 'bench') },
+  });
+  const bearer = { authorization: `Bearer ${token}` };
   await seed(fast);
   await seed(connect);
+  await seed(authed);
   const canned = await grpcCall(fast.url, PATH, REQUEST_FRAME);
   const cannedConnect = await grpcCall(connect.url, PATH, REQUEST_FRAME);
-  if (!canned.equals(cannedConnect)) throw new Error('the two Baton servers answer differently');
+  const cannedAuthed = await grpcCall(authed.url, PATH, REQUEST_FRAME, bearer);
+  if (!canned.equals(cannedConnect) || !canned.equals(cannedAuthed))
+    throw new Error('the Baton servers answer differently');
+  await grpcCall(authed.url, PATH, REQUEST_FRAME).then(
+    () => {
+      throw new Error('the auth-on server answered a call without a token');
+    },
+    () => undefined,
+  );
   const raw = await startRawServer(PATH, canned);
 
   const targets: Target[] = [
     { name: 'raw node:http2', url: raw.url },
     { name: 'Baton (fast path)', url: fast.url },
     { name: 'Baton (connect-node)', url: connect.url },
+    { name: 'Baton (fast path, auth on)', url: authed.url, headers: bearer },
   ];
   const runs: Run[] = [];
   try {
@@ -178,6 +214,7 @@ export async function runUnaryBench(options: Options): Promise<{ ratio: number; 
     await raw.close();
     await fast.close();
     await connect.close();
+    await authed.close();
   }
 
   const summary = targets.map((t): Omit<Run, 'round'> & { round: 'median' } => {
@@ -204,6 +241,15 @@ export async function runUnaryBench(options: Options): Promise<{ ratio: number; 
     );
   const ratio = ratioOf('Baton (fast path)');
   const connectRatio = ratioOf('Baton (connect-node)');
+  const authRatio = ratioOf('Baton (fast path, auth on)');
+  // Auth on against auth off, round by round (both fast path, same load).
+  const authOnOff = median(
+    Array.from({ length: options.rounds }, (_, i) => {
+      const on = runs.find((r) => r.round === i + 1 && r.server === 'Baton (fast path, auth on)') as Run;
+      const off = runs.find((r) => r.round === i + 1 && r.server === 'Baton (fast path)') as Run;
+      return on.rps / off.rps;
+    }),
+  );
 
   const rows = [
     ['server', 'round', 'req/s', 'p50 ms', 'p99 ms', 'server CPU/call ms', 'client CPU/call ms', 'errors'],
@@ -235,7 +281,8 @@ export async function runUnaryBench(options: Options): Promise<{ ratio: number; 
   const verdict = ratio >= TARGET_RATIO ? 'PASS' : 'FAIL';
   console.log(
     `\nBaton/raw (median of per-round ratios): fast path ${ratio.toFixed(2)} (target ≥ ${TARGET_RATIO}: ${verdict}); ` +
-      `connect-node path ${connectRatio.toFixed(2)}`,
+      `connect-node path ${connectRatio.toFixed(2)}; fast path with auth on ${authRatio.toFixed(2)} ` +
+      `(auth on ÷ off: ${authOnOff.toFixed(2)})`,
   );
   return { ratio, runs };
 }

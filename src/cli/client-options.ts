@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { type AdminClient, createAdminClient } from '../client/admin.js';
 import { UsageError } from './usage-error.js';
@@ -12,13 +13,23 @@ export const CALL_TIMEOUT_MS = 15_000;
 export interface ClientFlags {
   readonly url?: string;
   readonly json?: boolean;
+  readonly token?: string;
+  readonly ca?: string;
 }
 
 /** Adds --url and --json to a command that talks to a running coordinator. */
 export function withClientOptions(command: Command): Command {
   return command
     .option('--url <url>', `the coordinator (BATON_URL, default ${DEFAULT_URL})`)
-    .option('--json', "print JSON (the REST API's shape) instead of text, for scripts");
+    .option('--json', "print JSON (the REST API's shape) instead of text, for scripts")
+    .option(
+      '--token <token>',
+      'bearer token for a coordinator with --auth-file (BATON_TOKEN; prefer the variable)',
+    )
+    .option(
+      '--ca <path>',
+      'PEM certificate to trust for an https:// URL, e.g. a self-signed --tls-cert (BATON_CA)',
+    );
 }
 
 /** The coordinator's URL from --url or BATON_URL; a UsageError naming the flag if it is not http(s). */
@@ -42,5 +53,21 @@ export function urlOf(flags: ClientFlags, env: NodeJS.ProcessEnv): string {
  */
 export function adminClientOf(flags: ClientFlags, env: NodeJS.ProcessEnv, stream = false): AdminClient {
   const url = urlOf(flags, env);
-  return createAdminClient(stream ? { url } : { url, defaultTimeoutMs: CALL_TIMEOUT_MS });
+  const token = flags.token ?? env.BATON_TOKEN;
+  if (token !== undefined && token.trim() === '') throw new UsageError('--token must not be empty');
+  const caPath = flags.ca ?? env.BATON_CA;
+  let ca: Buffer | undefined;
+  if (caPath !== undefined) {
+    try {
+      ca = readFileSync(caPath);
+    } catch (error) {
+      throw new UsageError(`--ca ${caPath}: ${(error as Error).message}`);
+    }
+  }
+  return createAdminClient({
+    url,
+    ...(token === undefined ? {} : { token }),
+    ...(ca === undefined ? {} : { ca }),
+    ...(stream ? {} : { defaultTimeoutMs: CALL_TIMEOUT_MS }),
+  });
 }

@@ -24,8 +24,12 @@ export function failureOf(error: unknown, url: string): Failure {
       exitCode: EXIT.unreachable,
     };
   }
+  const hint =
+    connectError.code === Code.Unauthenticated
+      ? ' (give the token in BATON_TOKEN or --token: `baton token create` makes one)'
+      : '';
   return {
-    message: connectError.rawMessage,
+    message: `${connectError.rawMessage}${hint}`,
     exitCode: connectError.code === Code.NotFound ? EXIT.notFound : EXIT.refused,
   };
 }

@@ -10,10 +10,12 @@ import { createEventBus, type EventBus } from './event-bus.js';
 import type { BudgetScope, CoordEvents, LIFECYCLE_EVENTS } from './events.js';
 import { createLeaseTable, type LeaseTable } from './lease.js';
 import { COORDINATOR_STATES, type CoordinatorState } from './lifecycle.js';
+import { checkMetadata, DEFAULT_LIMITS, type InputLimits, LIMIT_FLAGS, overLimit } from './limits.js';
 import { createRateLimiter, type RateDecision, type RateLimiter } from './rate-limiter.js';
 import type { TaskSnapshot, TaskSpec } from './task.js';
 import type { PurgeFilter, PurgeOutcome } from './task-purge.js';
 import { createTaskQueue, type Progress, type ReleaseOutcome, type TaskQueue } from './task-queue.js';
+import { batchField, fieldPath } from './task-spec.js';
 import {
   type Assignment,
   type AssignmentStrategy,
@@ -47,6 +49,8 @@ export interface CoordinatorOptions {
   readonly scheduler?: Scheduler;
   /** Where a restored coordinator starts. Default `init`. */
   readonly initialState?: CoordinatorState;
+  /** Input limits, each defaulting to DEFAULT_LIMITS (core/limits.ts). */
+  readonly limits?: Partial<InputLimits>;
 }
 
 export interface CoordinatorDeps {
@@ -168,6 +172,8 @@ function checkOptions(options: CoordinatorOptions): void {
   positive(options.leaseTtlMs, 'leaseTtlMs');
   positive(options.heartbeatIntervalMs, 'heartbeatIntervalMs');
   positive(options.defaultMaxAttempts, 'defaultMaxAttempts', true);
+  for (const name of Object.keys(LIMIT_FLAGS) as (keyof InputLimits)[])
+    positive(options.limits?.[name], `limits.${name}`, true);
   if (options.requireCapability !== undefined && typeof options.requireCapability !== 'boolean') {
     throw invalidArgument('requireCapability must be true or false', { field: 'requireCapability' });
   }
@@ -199,6 +205,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
   const { options } = deps;
   checkOptions(options);
   const { now } = options;
+  const limits: InputLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const events = deps.events ?? createEventBus<CoordEvents>();
   const pool = deps.pool ?? createWorkerPool();
   const taskQueue =
@@ -460,6 +467,24 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
   };
 
   /** Announces tasks just added and hands them out if running. */
+  /** The batch's size, the graph's size after it, and each task's metadata, against the limits. */
+  const checkLimits = (specs: readonly TaskSpec[], fieldOf: (i: number) => string = batchField): void => {
+    if (!Array.isArray(specs)) return; // the queue names what is wrong with it
+    if (specs.length > limits.maxBatchTasks)
+      throw overLimit('maxBatchTasks', limits, `a batch of ${specs.length} tasks`, 'tasks');
+    const total = taskQueue.size + specs.length;
+    if (total > limits.maxTasks)
+      throw overLimit(
+        'maxTasks',
+        limits,
+        `the graph would hold ${total} tasks`,
+        'tasks',
+        'resource-exhausted',
+      );
+    for (const [i, spec] of specs.entries())
+      checkMetadata(spec?.metadata, limits, fieldPath(fieldOf(i), 'metadata'));
+  };
+
   const added = (tasks: TaskSnapshot[]): TaskSnapshot[] => {
     for (const task of tasks) events.emit('coord:task-added', { task });
     if (state === 'running') settle();
@@ -516,10 +541,12 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
 
     addTask(spec) {
       unavailableIfStopped();
+      checkLimits([spec], () => '');
       return added([taskQueue.add(spec)])[0] as TaskSnapshot;
     },
     addTasks(specs) {
       unavailableIfStopped();
+      checkLimits(specs);
       return added(taskQueue.addMany(specs));
     },
     cancelTask(id, reason = 'cancelled by an operator') {

@@ -17,7 +17,7 @@ import { createServerMetrics } from './observability/metrics.js';
 import { logRequests } from './observability/request-log.js';
 import { createRestGateway } from './rest/gateway.js';
 import { createProbes } from './rest/probes.js';
-import { bestForVerb, matchingRoutes, restPath, restRoutes } from './rest/routes.js';
+import { createRouteOf } from './route-of.js';
 import { createEventHub } from './runtime/event-hub.js';
 import { openCoordinator } from './runtime/open-coordinator.js';
 import { createRatePump } from './runtime/rate-pump.js';
@@ -136,9 +136,6 @@ const openStore = async (options: ServerOptions): Promise<Store> => {
   }
   return store;
 };
-
-/** One file of the dashboard's assets, as dashboard/static-files.ts serves them. */
-const DASHBOARD_ASSET = /^\/dashboard\/[\w.-]+$/;
 
 /** 127.0.0.0/8, ::1 and `localhost`: reachable only from this machine. */
 export const isLoopback = (host: string): boolean =>
@@ -312,21 +309,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
       ? unaryHandler
       : createSessionFastPath({ open: workerService.open, mapError, fallback: unaryHandler });
   const counted = metrics?.instrument(handler, rpcPaths) ?? handler;
-  const restTable = restRoutes([CoordinatorService, WorkspaceService]);
-  // The gate sees each path as the handler that will serve it does: RPC paths as they are (exact
-  // match, as connect-node and the fast paths route), anything else as the REST gateway reads it.
-  const routeOf = (verb: string, raw: string): string => {
-    if (rpcPaths.has(raw)) return raw.slice(1);
-    let path: string;
-    try {
-      path = restPath(new URL(raw, 'http://localhost').pathname);
-    } catch {
-      return `${verb} ${raw}`;
-    }
-    const found = bestForVerb(matchingRoutes(restTable, path), verb)?.route.method;
-    if (found !== undefined) return `${found.parent.typeName}/${found.name}`;
-    return DASHBOARD_ASSET.test(path) ? `${verb} /dashboard/*` : `${verb} ${path}`;
-  };
+  const routeOf = createRouteOf(rpcPaths, [CoordinatorService, WorkspaceService]);
   const gated =
     options.auth === undefined
       ? counted

@@ -185,6 +185,34 @@ describe('Auth beyond the RPCs', () => {
   });
   after(() => server.close());
 
+  it('checks each call of one HTTP/2 connection by its own header', async () => {
+    let token: string | undefined = fleet.reader;
+    const transport = createGrpcTransport({
+      baseUrl: server.url,
+      interceptors: [
+        (next) => (request) => {
+          if (token !== undefined) request.header.set('authorization', `Bearer ${token}`);
+          return next(request);
+        },
+      ],
+    });
+    const client = createClient(CoordinatorService, transport);
+    const code = () =>
+      client.getStatus({}).then(
+        () => 'ok',
+        (e: unknown) => Code[ConnectError.from(e).code],
+      );
+    expect(await code()).to.equal('ok');
+    token = 'baton_forged';
+    expect(await code()).to.equal('Unauthenticated');
+    token = undefined;
+    expect(await code()).to.equal('Unauthenticated');
+    token = fleet.agent1;
+    expect(await code()).to.equal('PermissionDenied');
+    token = fleet.reader;
+    expect(await code()).to.equal('ok');
+  });
+
   it('refuses ?token= even when it is a good token', async () => {
     const response = await fetch(`${server.url}/api/coordination/status?token=${fleet.admin}`);
     expect(response.status).to.equal(401);

@@ -41,6 +41,10 @@ describe('baton serve and the top-level command line', function () {
       '--insecure',
       '--tls-cert',
       '--tls-key',
+      '--max-batch-tasks',
+      '--max-tasks',
+      '--max-metadata-bytes',
+      '--max-metadata-depth',
     ]) {
       expect(run.stdout).to.include(flag);
     }

@@ -7,6 +7,7 @@ import {
   createAdminClient,
   createWorker,
   MergeState,
+  TaskStatus,
   type Worker,
 } from '../../src/client/index.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
@@ -20,8 +21,15 @@ describe('client admin: workspace calls against a live server and a real reposit
   let server: BatonServer;
   let admin: AdminClient;
   const workers: Worker[] = [];
+  let started: number;
+  let release: () => void;
+  let together: Promise<void>;
 
   beforeEach(async () => {
+    started = 0;
+    together = new Promise<void>((resolve) => {
+      release = resolve;
+    });
     repo = await createTempRepo('baton-admin-ws-');
     server = await startServer({ port: 0, repo: { repo: repo.path, check: 'echo checked; test -f README' } });
     admin = createAdminClient({ url: server.url, defaultTimeoutMs: 10_000 });
@@ -35,14 +43,10 @@ describe('client admin: workspace calls against a live server and a real reposit
   });
 
   /**
-   * A workspace worker whose task commits `shared.txt` with the task id in it, once `together`
-   * tasks have started (so that each worker holds one).
+   * A workspace worker whose task commits `shared.txt` with the task id in it, once two tasks
+   * have started (so that each of two workers holds one) or the spec calls `release` (reset in
+   * beforeEach).
    */
-  let started = 0;
-  let release: () => void = () => {};
-  const together = new Promise<void>((resolve) => {
-    release = resolve;
-  });
   const committer = (id: string): Worker => {
     const worker = createWorker({
       url: server.url,
@@ -114,6 +118,23 @@ describe('client admin: workspace calls against a live server and a real reposit
       [queued.id, 'feature', MergeState.LANDED, landed.landedAs],
     ]);
     expect(entries[0]?.checkOutput, 'the output is only in getMergeEntry').to.equal('');
+  });
+
+  it("lands what a worker queued itself with worker.enqueueMerge(), at its worktree's head", async () => {
+    const worker = committer('solo');
+    await worker.start();
+    release();
+    await admin.addTask({ id: 'work' });
+    await waitFor('the task to complete', async () =>
+      (await admin.getTask('work')).status === TaskStatus.COMPLETE ? true : undefined,
+    );
+    const head = await repo.head('baton/solo');
+    const queued = await worker.enqueueMerge();
+    expect(queued).to.deep.include({ branch: 'baton/solo', head, by: 'solo' });
+    await waitFor('the landing', async () =>
+      (await admin.getMergeEntry(queued.id)).state === MergeState.LANDED ? true : undefined,
+    );
+    expect(await repo.git.line(['rev-parse', `${await repo.head('main')}^2`])).to.equal(head);
   });
 
   it('refuses an unknown branch, an unknown commit and an unknown entry, queueing nothing', async () => {

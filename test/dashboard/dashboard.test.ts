@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
 import {
@@ -16,19 +15,7 @@ import {
 } from '../../src/client/index.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
 import { makeFleet } from '../auth/support.js';
-import { launchChromium, whyNoBrowser } from './browser.js';
-
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-/**
- * Where the mid-run screenshot goes: `npm run screenshot` sets BATON_SCREENSHOT=docs/dashboard.png
- * (the README's picture); a plain test run writes it to the temporary folder, so that `npm test`
- * leaves the work tree as it found it.
- */
-const screenshotPath = (dir: string, view = ''): string => {
-  const path = process.env.BATON_SCREENSHOT;
-  const name = path === undefined ? join(dir, 'dashboard.png') : join(REPO, path);
-  return view === '' ? name : name.replace(/\.png$/, `-${view}.png`);
-};
+import { launchOrSkip, screenshotPath } from './browser.js';
 
 /** A release pipeline: plan, then build/test/docs per package, then a review (held) and a publish. */
 function pipeline(): NewTask[] {
@@ -59,14 +46,9 @@ describe('The dashboard, in headless Chromium', function () {
   let admin: AdminClient;
   const workers: Worker[] = [];
   let dir: string;
-  const skipWhy = whyNoBrowser();
 
   before(async function () {
-    if (skipWhy !== undefined) {
-      console.log(`      skipped: the dashboard browser tests need Chromium: ${skipWhy}`);
-      this.skip();
-    }
-    browser = await launchChromium();
+    browser = await launchOrSkip(this);
   });
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'baton-dash-'));
@@ -171,6 +153,17 @@ describe('The dashboard, in headless Chromium', function () {
     expect(await page.locator('.rate tbody tr').count()).to.equal(3);
     expect(await page.locator('[data-budget] .mark').count()).to.be.greaterThan(0);
     await page.screenshot({ path: screenshotPath(dir, 'workers'), animations: 'disabled' });
+
+    // The graph: every task drawn; a click on one opens its details with its deps both ways.
+    await page.click('nav a[href="#/graph"]');
+    await page.waitForSelector('[data-testid="dag-summary"][data-grouping="tasks"]');
+    expect(await page.locator('g.node.task').count()).to.equal(pipeline().length);
+    await page.click('g.node[data-node="build-core"]');
+    await page.waitForSelector('[data-testid="task-details"] h2:text-is("build-core")');
+    const details = (await page.textContent('[data-testid="task-details"]')) ?? '';
+    expect(details).to.contain('plan').and.contain('test-core').and.contain('docs-core');
+    expect(details).to.match(/Attempts\s*1 of 3/);
+    await page.screenshot({ path: screenshotPath(dir, 'graph'), animations: 'disabled' });
     expect(errors).to.deep.equal([]);
     await page.close();
   });
@@ -199,6 +192,23 @@ describe('The dashboard, in headless Chromium', function () {
     await page.close();
   });
 
+  it('drops a deleted task from the page, and the purged ones after a purge', async () => {
+    server = await startServer({ port: 0, store: 'memory' });
+    admin = createAdminClient({ url: server.url });
+    await admin.addTasks([{ id: 'keep' }, { id: 'old-1' }, { id: 'old-2' }, { id: 'old-3' }]);
+    const page = await browser!.newPage();
+    await page.goto(server.url);
+    await waitForText(page, '[data-testid="task-count"]', '4 of 4');
+    for (const id of ['old-1', 'old-2', 'old-3']) await admin.cancelTask(id);
+    await admin.deleteTask('old-1');
+    await waitForText(page, '[data-testid="task-count"]', '3 of 3');
+    await admin.purgeTasks({ finishedBefore: new Date(Date.now() + 60_000) });
+    await waitForText(page, '[data-testid="task-count"]', '1 of 1');
+    expect(await statusOf(page, 'keep')).to.equal('pending');
+    expect(await page.getAttribute('[data-testid="connection"]', 'data-state')).to.equal('live');
+    await page.close();
+  });
+
   it('asks for a token when the server checks them, then shows what a reader may see and says what it may not do', async () => {
     const tokens = makeFleet();
     server = await startServer({ port: 0, store: 'memory', auth: { tokens: tokens.entries } });
@@ -219,6 +229,45 @@ describe('The dashboard, in headless Chromium', function () {
     await page.waitForSelector('.notice.error');
     expect(await page.textContent('.notice.error')).to.match(/role reader may not call/);
     expect((await admin.getTask('a')).status).to.equal(TaskStatus.PENDING);
+    await page.close();
+  });
+
+  it('draws 10,000 tasks as groups by level and category, opens a group in place, and shows a task of it', async function () {
+    this.timeout(120_000);
+    server = await startServer({ port: 0, store: 'memory' });
+    admin = createAdminClient({ url: server.url });
+    const categories = ['plan', 'code', 'test', 'docs', 'review'];
+    const tasks: NewTask[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      // Each task depends on one to three of the 300 before it: about a hundred levels.
+      const deps =
+        i === 0 ? [] : [...new Set([1, 7, 300].map((back) => `t${Math.max(0, i - 1 - ((i * back) % 300))}`))];
+      tasks.push({ id: `t${i}`, deps, category: categories[i % categories.length]! });
+    }
+    for (let i = 0; i < tasks.length; i += 1000) await admin.addTasks(tasks.slice(i, i + 1000));
+    const page = await browser!.newPage({ viewport: { width: 1440, height: 1000 } });
+    const began = Date.now();
+    await page.goto(`${server.url}/#/graph`);
+    await page.waitForSelector('[data-testid="dag-summary"]:text-matches("^10000 tasks")', {
+      timeout: 60_000,
+    });
+    await page.waitForSelector('g.node.group');
+    console.log(`      10,000 tasks: page loaded and graph drawn in ${Date.now() - began} ms`);
+    const grouping = await page.getAttribute('[data-testid="dag-summary"]', 'data-grouping');
+    expect(grouping).to.be.oneOf(['level-category', 'band-category', 'band']);
+    const boxes = await page.locator('g.node.group').count();
+    expect(boxes).to.be.within(2, 250);
+
+    // A group small enough opens in place, a cell per task; a cell opens that task's details.
+    const small = await page.$$eval('g.node.group', (nodes) =>
+      nodes.map((n) => n.getAttribute('data-node')).find((key) => key?.startsWith('B0|')),
+    );
+    expect(small).to.be.a('string');
+    await page.click(`g.node[data-node="${small}"]`);
+    await page.waitForSelector(`g.node[data-node="${small}"] rect.cell`);
+    await page.click(`g.node[data-node="${small}"] rect.cell >> nth=0`);
+    await page.waitForSelector('[data-testid="task-details"]');
+    expect(await page.textContent('[data-testid="task-details"] h2')).to.match(/^t\d+$/);
     await page.close();
   });
 });

@@ -1,23 +1,13 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { createWorker, type TaskContext, type Worker, type WorkerEvent } from '../../src/client/index.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
-import { createGit } from '../../src/server/workspaces/git.js';
+import { commitWork } from './commit-work.js';
 import { createTempRepo, type TempRepo } from './temp-repo.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field.
 type Json = any;
-
-/** Writes `files` in the task's worktree and commits them, as an agent would. */
-async function commitWork(context: TaskContext, files: Record<string, string>): Promise<void> {
-  const space = context.workspace;
-  if (space === undefined) throw new Error('no workspace');
-  for (const [name, content] of Object.entries(files)) writeFileSync(join(space.path, name), content);
-  const git = createGit(space.path);
-  await git.run(['add', '-A']);
-  await git.run(['commit', '-q', '-m', `work of ${space.branch}`]);
-}
 
 async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + 8000;

@@ -6,17 +6,22 @@ import { useHashRoute, useModel } from './hooks.js';
 import type { Model } from './model.js';
 import type { ConfirmRequest, Notice, Ui } from './ui.js';
 import { UiContext } from './ui.js';
+import { Dag } from './views/dag.js';
 import { ConfirmDialog, Notices } from './views/dialogs.js';
 import { Header } from './views/header.js';
 import { Overview } from './views/overview.js';
+import { Repo } from './views/repo.js';
 import { SignIn } from './views/sign-in.js';
 import { TaskDetails } from './views/task-details.js';
 import { Workers } from './views/workers.js';
 
-const ROUTES = [
+const ROUTES: readonly (readonly [string, string])[] = [
   ['overview', 'Overview'],
   ['workers', 'Workers'],
-] as const;
+  ['graph', 'Graph'],
+];
+/** Shown only when the server shares a repository (`baton serve --repo`). */
+const REPO_ROUTE = ['repo', 'Repository'] as const;
 
 let noticeId = 0;
 
@@ -42,12 +47,16 @@ export function App({ api, model }: { api: Api; model: Model }) {
   );
   return (
     <UiContext.Provider value={ui}>
-      <Header routes={ROUTES} route={route} />
+      <Header routes={model.repo.state === 'on' ? [...ROUTES, REPO_ROUTE] : ROUTES} route={route} />
       <main class={selected === undefined ? '' : 'with-drawer'}>
         {model.connection.state === 'locked' ? (
           <SignIn error={model.connection.error} />
         ) : route === 'workers' ? (
           <Workers />
+        ) : route === 'graph' ? (
+          <Dag />
+        ) : route === 'repo' && model.repo.state === 'on' ? (
+          <Repo repo={model.repo.view} />
         ) : (
           <Overview />
         )}

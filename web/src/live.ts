@@ -2,7 +2,7 @@
 // Imports src/gen through proto.ts only, and nothing else of Baton's (test/architecture/walls.test.ts).
 import { type Api, errorText, isRefusal } from './api.js';
 import type { Model } from './model.js';
-import type { Event, Task } from './proto.js';
+import { type Event, EventKind, type Task } from './proto.js';
 
 export interface LiveOptions {
   readonly api: Api;
@@ -81,6 +81,12 @@ export function startLive(options: LiveOptions): () => void {
         if (buffer !== undefined) buffer.push(...events);
         else model.apply(events);
         options.onEvents?.(events);
+        // A purge names no ids: start again from the list, quietly (not a lost connection).
+        if (events.some((e) => e.kind === EventKind.TASKS_PURGED)) {
+          call.abort();
+          await loading;
+          return;
+        }
       }
       throw new Error('the server ended the event stream');
     } catch (error) {

@@ -1,6 +1,7 @@
 // web/: the dashboard in the browser (preact, connect-web), bundled by web/build.mjs.
 // Imports src/gen through proto.ts only, and nothing else of Baton's (test/architecture/walls.test.ts).
 import { type Event, EventKind, type GetStatusResponse, type Task, TaskStatus } from './proto.js';
+import type { RepoState } from './repo-state.js';
 import { ms } from './time.js';
 
 /** How the page's event stream stands, shown in the header. */
@@ -36,6 +37,8 @@ export interface Model {
   /** The snapshot was loaded (before it, the task views say "loading"). */
   readonly loaded: boolean;
   readonly status: GetStatusResponse | undefined;
+  /** The shared repository's views, when the server was started with --repo. */
+  readonly repo: RepoState;
   readonly connection: Connection;
   /** The sequence of the last event applied (a restarted server counts again from 1). */
   readonly lastSequence: bigint;
@@ -49,9 +52,13 @@ export interface Model {
   dependents(id: string): readonly string[];
 
   replaceTasks(tasks: readonly Task[]): void;
-  /** Applies events in sequence order; events about a task older than what is known are skipped. */
+  /**
+   * Applies events in sequence order; events about a task older than what is known are skipped,
+   * a deleted task goes. (A purge names no ids: the live loop loads the list again on it.)
+   */
   apply(events: readonly Event[]): void;
   setStatus(status: GetStatusResponse): void;
+  setRepo(repo: RepoState): void;
   setConnection(connection: Connection): void;
   /** Calls `listener` (at most once a frame) after changes. */
   subscribe(listener: () => void): () => void;
@@ -104,6 +111,13 @@ export function createModel(): Model {
     return true;
   };
 
+  const remove = (id: string): void => {
+    if (!tasks.delete(id)) return;
+    search.delete(id);
+    dependents = undefined;
+    model.shape++;
+  };
+
   const model = {
     version: 0,
     shape: 0,
@@ -112,6 +126,7 @@ export function createModel(): Model {
     },
     loaded: false,
     status: undefined as GetStatusResponse | undefined,
+    repo: { state: 'unknown' } as RepoState,
     connection: { state: 'connecting' } as Connection,
     lastSequence: 0n,
     get completions() {
@@ -152,7 +167,9 @@ export function createModel(): Model {
       for (const event of events) {
         model.lastSequence = event.sequence;
         const { payload } = event;
-        if (payload.case === 'task') {
+        if (payload.case === 'task' && event.kind === EventKind.TASK_DELETED) {
+          remove(payload.value.id);
+        } else if (payload.case === 'task') {
           if (upsert(payload.value) && event.kind === EventKind.TASK_COMPLETE) {
             completions.push(ms(event.time));
           }
@@ -171,6 +188,12 @@ export function createModel(): Model {
     },
     setStatus(status: GetStatusResponse) {
       model.status = status;
+      notify();
+    },
+    setRepo(repo: RepoState) {
+      // A read that failed keeps what was shown; only an answer changes it.
+      if (repo.state === 'unknown') return;
+      model.repo = repo;
       notify();
     },
     setConnection(connection: Connection) {

@@ -43,6 +43,10 @@ interface ServeFlags {
   readonly insecure?: boolean;
   readonly tlsCert?: string;
   readonly tlsKey?: string;
+  readonly maxBatchTasks?: string;
+  readonly maxTasks?: string;
+  readonly maxMetadataBytes?: string;
+  readonly maxMetadataDepth?: string;
 }
 
 /** `baton serve`: runs the coordinator in this process until SIGINT/SIGTERM. */
@@ -120,6 +124,10 @@ export function addServeCommand(program: Command): void {
       'PEM certificate: serve every protocol over TLS on the port (BATON_TLS_CERT)',
     )
     .option('--tls-key <path>', 'PEM private key of --tls-cert (BATON_TLS_KEY)')
+    .option('--max-batch-tasks <n>', 'tasks in one BatchAddTasks (default 10000)')
+    .option('--max-tasks <n>', 'tasks in the graph, whatever their status (default 2000000)')
+    .option('--max-metadata-bytes <n>', "one task's metadata as JSON, in bytes (default 65536)")
+    .option('--max-metadata-depth <n>', "how deeply one task's metadata nests (default 32)")
     .option('--log-level <level>', `${LOG_LEVELS.join(' | ')} (BATON_LOG_LEVEL, default info)`)
     .option(
       '--log-format <format>',
@@ -168,6 +176,12 @@ export function serverOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Server
     leaderTtlMs: numberFlag('leader-ttl-ms', flags.leaderTtlMs, WHOLE),
     insecure: flags.insecure === true ? true : undefined,
     tls: tlsOptions(flags.tlsCert ?? env.BATON_TLS_CERT, flags.tlsKey ?? env.BATON_TLS_KEY),
+    limits: definedOnly({
+      maxBatchTasks: numberFlag('max-batch-tasks', flags.maxBatchTasks, WHOLE),
+      maxTasks: numberFlag('max-tasks', flags.maxTasks, WHOLE),
+      maxMetadataBytes: numberFlag('max-metadata-bytes', flags.maxMetadataBytes, WHOLE),
+      maxMetadataDepth: numberFlag('max-metadata-depth', flags.maxMetadataDepth, WHOLE),
+    }),
   };
   for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];
   return options as unknown as ServerOptions;
@@ -198,6 +212,12 @@ function repoOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Record<string, 
       maxBatch: numberFlag('merge-batch', flags.mergeBatch, WHOLE),
     }).filter(([, v]) => v !== undefined),
   );
+}
+
+/** The entries that are set; undefined when none is. */
+function definedOnly(values: Record<string, number | undefined>): Record<string, number> | undefined {
+  const set = Object.entries(values).filter(([, v]) => v !== undefined) as [string, number][];
+  return set.length === 0 ? undefined : Object.fromEntries(set);
 }
 
 /** A file a flag names, read; a UsageError naming the flag when it cannot be. */

@@ -80,7 +80,10 @@ export function TaskDetails({ id }: { id: string }) {
             <Row label="Assigned">{clock(ms(task.assignedAt))}</Row>
             <Row label="Started">{clock(ms(task.startedAt))}</Row>
             <Row label="Finished">
-              {clock(ms(task.finishedAt))} {duration(ms(task.startedAt), ms(task.finishedAt))}
+              {clock(ms(task.finishedAt))}
+              {task.startedAt !== undefined && task.finishedAt !== undefined && (
+                <span class="muted"> (ran {duration(ms(task.startedAt), ms(task.finishedAt))})</span>
+              )}
             </Row>
             {task.waitingFor !== '' && <Row label="Waiting for">{task.waitingFor}</Row>}
             {task.cancelledBy !== '' && (

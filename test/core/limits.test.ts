@@ -1,0 +1,72 @@
+import { expect } from 'chai';
+import { createCoordinator } from '../../src/core/coordinator.js';
+import { DEFAULT_LIMITS, type InputLimits } from '../../src/core/limits.js';
+import { expectRefused } from './expect-baton-error.js';
+
+const coordinatorWith = (limits: Partial<InputLimits>) => {
+  const coordinator = createCoordinator({ options: { now: () => 0, limits } });
+  coordinator.start();
+  return coordinator;
+};
+
+const nested = (depth: number): unknown => (depth === 0 ? 1 : { a: nested(depth - 1) });
+
+describe('Input limits', () => {
+  it('default to a batch of 10,000, 2,000,000 tasks, 64 KiB and 32 levels of metadata', () => {
+    expect(DEFAULT_LIMITS).to.deep.equal({
+      maxBatchTasks: 10_000,
+      maxTasks: 2_000_000,
+      maxMetadataBytes: 65_536,
+      maxMetadataDepth: 32,
+    });
+  });
+
+  it('refuse a batch larger than --max-batch-tasks, naming the limit, and add none of it', () => {
+    const c = coordinatorWith({ maxBatchTasks: 3 });
+    const batch = ['a', 'b', 'c', 'd'].map((id) => ({ id }));
+    const error = expectRefused(
+      c.taskQueue.toJSON,
+      () => c.addTasks(batch),
+      'invalid-argument',
+      'a batch of 4 tasks: over the limit --max-batch-tasks (3)',
+    );
+    expect(error.field).to.equal('tasks');
+    expect(error.data).to.deep.equal({ limit: 'max-batch-tasks', value: 3 });
+    expect(c.addTasks(batch.slice(0, 3))).to.have.length(3);
+  });
+
+  it('refuse tasks past --max-tasks in the graph as RESOURCE_EXHAUSTED, one at a time or batched', () => {
+    const c = coordinatorWith({ maxTasks: 2 });
+    c.addTasks([{ id: 'a' }]);
+    expectRefused(
+      c.taskQueue.toJSON,
+      () => c.addTasks([{ id: 'b' }, { id: 'c' }]),
+      'resource-exhausted',
+      'the graph would hold 3 tasks: over the limit --max-tasks (2)',
+    );
+    c.addTask({ id: 'b' });
+    expectRefused(c.taskQueue.toJSON, () => c.addTask({ id: 'c' }), 'resource-exhausted', '--max-tasks (2)');
+  });
+
+  it('refuse metadata deeper than --max-metadata-depth or larger than --max-metadata-bytes, naming the field', () => {
+    const c = coordinatorWith({ maxMetadataDepth: 4, maxMetadataBytes: 100 });
+    c.addTasks([{ id: 'ok', metadata: nested(3) as Record<string, unknown> }]);
+    const deep = expectRefused(
+      c.taskQueue.toJSON,
+      () => c.addTasks([{ id: 'x' }, { id: 'deep', metadata: nested(5) as Record<string, unknown> }]),
+      'invalid-argument',
+      'tasks[1].metadata nests more than 4 deep: over the limit --max-metadata-depth (4)',
+    );
+    expect(deep.field).to.equal('tasks[1].metadata');
+    expectRefused(
+      c.taskQueue.toJSON,
+      () => c.addTask({ id: 'big', metadata: { text: 'é'.repeat(60) } }),
+      'invalid-argument',
+      'metadata is 131 bytes of JSON: over the limit --max-metadata-bytes (100)',
+    );
+  });
+
+  it('refuse a limit that is not a positive integer, naming it', () => {
+    expect(() => coordinatorWith({ maxTasks: 0 })).to.throw(/limits\.maxTasks must be a positive integer/);
+  });
+});
