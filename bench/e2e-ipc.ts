@@ -11,8 +11,10 @@ export const wallMs = (): number => performance.timeOrigin + performance.now();
 
 export interface ServerConfig {
   readonly mode: 'baton' | 'echo';
-  readonly store: 'memory' | 'sqlite';
+  readonly store: 'memory' | 'sqlite' | 'postgres';
   readonly dbPath?: string;
+  /** The PostgreSQL database of a `postgres` store. */
+  readonly pgUrl?: string;
   /** false: the worker Session through connect-node's handler instead of transport/session-fast-path.ts. */
   readonly sessionFastPath?: boolean;
   /** false: the SQLite connection on the event loop instead of in its worker thread. */

@@ -50,7 +50,9 @@ async function main(config: ServerConfig): Promise<void> {
       store:
         config.store === 'sqlite' && config.sqliteThread === false
           ? openSqliteStore({ path: config.dbPath ?? './data/baton.db', thread: false })
-          : config.store,
+          : config.store === 'postgres'
+            ? (config.pgUrl as `postgres://${string}`)
+            : config.store,
       ...(config.dbPath === undefined ? {} : { dbPath: config.dbPath }),
       ...(config.sessionFastPath === false ? { sessionFastPath: false } : {}),
       ...(config.authFile === undefined ? {} : { auth: { tokens: parseAuthFile(config.authFile, 'bench') } }),

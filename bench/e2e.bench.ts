@@ -10,6 +10,7 @@ import { createConnectTransport } from '@connectrpc/connect-node';
 import { type AdminClient, createAdminClient, createWorker, type NewTask } from '../src/client/index.js';
 import { authLine, createToken } from '../src/server/auth/tokens.js';
 import { BatchAddTasksRequestSchema } from '../src/server/codec/proto.js';
+import { startPostgresCluster } from '../test/support/postgres-cluster.js';
 import {
   type ServerConfig,
   type ServerReply,
@@ -599,6 +600,9 @@ async function main(options: Options): Promise<void> {
 
   let memory: Fleet | undefined;
   let sqlite: Fleet | undefined;
+  let postgres: Fleet | undefined;
+  // PostgreSQL as it ships (fsync and synchronous_commit on), a throwaway cluster on loopback.
+  const cluster = want('postgres') ? await startPostgresCluster({ durable: true }) : undefined;
   try {
     for (let rep = 1; rep <= options.reps; rep++) {
       // Every repetition gets fresh processes (and a fresh SQLite file), warmed up by the same
@@ -618,7 +622,15 @@ async function main(options: Options): Promise<void> {
             options,
           )
         : undefined;
-      for (const fleet of [memory, sqlite]) {
+      postgres =
+        cluster === undefined
+          ? undefined
+          : await startFleet(
+              'pg',
+              { mode: 'baton', store: 'postgres', pgUrl: await cluster.createDatabase() },
+              options,
+            );
+      for (const fleet of [memory, sqlite, postgres]) {
         if (fleet === undefined) continue;
         await run(fleet, flatSpecs('warm-f-', options.tasks), options, { gated: true });
         const warmDag = dag.specs.map((s) => ({
@@ -719,6 +731,18 @@ async function main(options: Options): Promise<void> {
         record('  server CPU µs/task ', r.serverCpuUsPerTask, 1);
         log(`  flat sqlite ${fmt(rate)} tasks/s (server ${fmt(r.serverCpuUsPerTask, 1)} µs/task)`);
       }
+      if (postgres !== undefined && want('flat')) {
+        const r = await run(postgres, flatSpecs(`f${rep}-`, options.tasks), options, { gated: true });
+        const rate = r.tasks / r.seconds;
+        record('flat, PostgreSQL (local): tasks/s', rate, 0);
+        record('  PostgreSQL ÷ memory', rate / memFlat, 2, {
+          text: `≥ ${TARGET.durableRatio}`,
+          value: TARGET.durableRatio,
+          atMost: false,
+        });
+        record('  server CPU µs/task  ', r.serverCpuUsPerTask, 1);
+        log(`  flat postgres ${fmt(rate)} tasks/s (server ${fmt(r.serverCpuUsPerTask, 1)} µs/task)`);
+      }
       let memDag = Number.NaN;
       if (want('dag')) {
         const specs = dag.specs.map((s) => ({
@@ -744,6 +768,17 @@ async function main(options: Options): Promise<void> {
             atMost: false,
           });
           log(`  dag sqlite ${fmt(rate)} tasks/s`);
+        }
+        if (postgres !== undefined) {
+          const rp = await run(postgres, specs, options, { gated: true });
+          const rate = rp.tasks / rp.seconds;
+          record('DAG, PostgreSQL (local): tasks/s', rate, 0);
+          record('  PostgreSQL ÷ memory ', rate / memDag, 2, {
+            text: `≥ ${TARGET.durableRatio}`,
+            value: TARGET.durableRatio,
+            atMost: false,
+          });
+          log(`  dag postgres ${fmt(rate)} tasks/s`);
         }
       }
       if (want('dispatch')) {
@@ -773,11 +808,15 @@ async function main(options: Options): Promise<void> {
       memory = undefined;
       if (sqlite !== undefined) await stopFleet(sqlite);
       sqlite = undefined;
+      if (postgres !== undefined) await stopFleet(postgres);
+      postgres = undefined;
     }
   } finally {
     echo.send({ type: 'close' });
     if (memory !== undefined) await stopFleet(memory);
     if (sqlite !== undefined) await stopFleet(sqlite);
+    if (postgres !== undefined) await stopFleet(postgres);
+    await cluster?.stop();
     await echo.exited;
     rmSync(dbDir, { recursive: true, force: true });
   }

@@ -238,7 +238,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     repo,
     refused,
   });
-  const workspaceService = createWorkspaceService({ repo, commit });
+  const workspaceService = createWorkspaceService({ repo, commit, refused });
   const rpcPaths = new Set<string>();
   const routes = (router: ConnectRouter): void => {
     router.service(WorkerService, workerService);
@@ -284,6 +284,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
           { service: WorkspaceService, implementation: workspaceService },
         ],
         log: logError,
+        ...(options.auth === undefined ? {} : { contextValues: principalValues }),
       }),
     }),
   });

@@ -60,8 +60,12 @@ describe('Auth policy (roles x routes)', () => {
     expect(allowed('admin')).to.have.length(Object.keys(ROUTE_ROLES).length);
     expect(allowed('operator')).to.include.members([add, status]).and.not.include.members([stop, session]);
     expect(allowed('reader')).to.include(status).and.not.include.members([add, stop, session]);
-    // A worker token: the worker and rate-limit streams, and the public probes.
-    expect(allowed('worker').filter((r) => rolesOf(r) !== 'public')).to.deep.equal([session, rate]);
+    // A worker token: the worker and rate-limit streams, its own branch's merge, and the public probes.
+    expect(allowed('worker').filter((r) => rolesOf(r) !== 'public')).to.deep.equal([
+      'coord.v1.WorkspaceService/EnqueueMerge',
+      session,
+      rate,
+    ]);
     expect(ROLES).to.deep.equal(['admin', 'operator', 'reader', 'worker']);
   });
 

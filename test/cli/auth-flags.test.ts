@@ -66,6 +66,11 @@ describe('baton token create and serve --auth-file', function () {
       const url = /listening on (\S+)/.exec(serve.stdout())?.[1] ?? '';
       expect((await createAdminClient({ url, token }).progress()).total).to.equal(0);
       expect((await fetch(`${url}/api/coordination/progress`)).status).to.equal(401);
+      const withToken = await baton(['status', '--url', url, '--json'], { BATON_TOKEN: token });
+      expect(withToken.code, withToken.stderr).to.equal(0);
+      const without = await baton(['status', '--url', url]);
+      expect(without.code).to.not.equal(0);
+      expect(without.stderr).to.match(/missing bearer token/);
     } finally {
       serve.child.kill('SIGTERM');
       await serve.done;

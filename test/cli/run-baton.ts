@@ -41,7 +41,7 @@ export function startProcess(
   input?: string,
 ): BatonProcess {
   const child = spawn(command, args, {
-    env: { ...process.env, BATON_URL: undefined, NO_COLOR: '1', ...env },
+    env: { ...process.env, BATON_URL: undefined, BATON_TOKEN: undefined, NO_COLOR: '1', ...env },
     stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
   if (input !== undefined) child.stdin?.end(input);

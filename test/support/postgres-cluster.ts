@@ -47,10 +47,12 @@ const freePort = (): Promise<number> =>
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Starts a cluster for tests. fsync is off: the specs check what Baton commits and restores, not
- * that the disk keeps it (PostgreSQL's durability is its own). Throws, saying why, when it cannot.
+ * Starts a cluster for tests. fsync is off unless `durable`: the specs check what Baton commits
+ * and restores, not that the disk keeps it (PostgreSQL's durability is its own); benchmarks ask
+ * for `durable` (fsync and synchronous_commit on, as PostgreSQL ships) to compare with SQLite's
+ * sync=full. Throws, saying why, when it cannot.
  */
-export async function startPostgresCluster(): Promise<PostgresCluster> {
+export async function startPostgresCluster(options: { durable?: boolean } = {}): Promise<PostgresCluster> {
   const bin = binDir();
   if (bin === undefined) {
     throw new Error('PostgreSQL is not installed (no /usr/lib/postgresql/*/bin; set BATON_PG_BIN)');
@@ -83,12 +85,9 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
       dir,
       '-c',
       'listen_addresses=127.0.0.1',
-      '-c',
-      'fsync=off',
-      '-c',
-      'synchronous_commit=off',
-      '-c',
-      'full_page_writes=off',
+      ...(options.durable === true
+        ? []
+        : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
       '-c',
       'max_connections=200',
     ],
@@ -154,6 +153,7 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
       process.removeListener('exit', onExit);
       if (!exited) {
         const gone = new Promise((resolve) => server.once('exit', resolve));
+        server.ref(); // keep the process alive until it is gone
         server.kill('SIGINT'); // fast shutdown: disconnects clients, ends at once
         await gone;
       }

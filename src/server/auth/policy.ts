@@ -57,7 +57,8 @@ export const ROUTE_ROLES: Readonly<Record<string, readonly Role[] | typeof PUBLI
   [workspace('GetConflicts')]: READ,
   [workspace('ListMergeQueue')]: READ,
   [workspace('GetMergeEntry')]: READ,
-  [workspace('EnqueueMerge')]: OPERATE,
+  // A worker token only for its own workspace's branch (services/workspace-service.ts checks).
+  [workspace('EnqueueMerge')]: [...OPERATE, 'worker'],
   [workspace('RemoveWorkspace')]: ADMIN,
   'coord.v1.WorkerService/Session': WORK,
   'coord.v1.RateLimitService/Acquire': WORK,

@@ -10,7 +10,13 @@ import {
   type JsonObject,
   type JsonValue,
 } from '@bufbuild/protobuf';
-import { Code, ConnectError, createHandlerContext, type HandlerContext } from '@connectrpc/connect';
+import {
+  Code,
+  ConnectError,
+  type ContextValues,
+  createHandlerContext,
+  type HandlerContext,
+} from '@connectrpc/connect';
 import { codeToString } from '@connectrpc/connect/protocol-connect';
 import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
 import { isBatonError } from '../../core/errors.js';
@@ -45,6 +51,8 @@ export interface RestGatewayOptions {
   readonly maxBodyBytes?: number;
   /** How often an idle event stream gets a comment line, so proxies keep it open. Default 15 s. */
   readonly keepAliveMs?: number;
+  /** A handler context's values, as connectNodeAdapter's `contextValues` (the caller's principal). */
+  readonly contextValues?: (request: Request) => ContextValues;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -392,6 +400,7 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
         url: url.toString(),
         requestSignal: aborted.signal,
         requestHeader: requestHeaders(request),
+        ...(options.contextValues === undefined ? {} : { contextValues: options.contextValues(request) }),
       });
       if (r.method.methodKind === 'server_streaming') await stream(request, res, r.method, message, context);
       else await unary(res, r, message, context);

@@ -2,6 +2,8 @@
 // Imports src/core, src/gen, src/wire, codec/ and runtime/ (test/architecture/walls.test.ts).
 import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
 import { notFound } from '../../core/errors.js';
+import { boundWorkerId } from '../auth/policy.js';
+import { PRINCIPAL } from '../auth/principal.js';
 import type { WorkspaceService } from '../codec/proto.js';
 import { conflictToWire, mergeEntryToWire, workspaceToWire } from '../codec/workspace-wire.js';
 import type { GroupCommit } from '../runtime/group-commit.js';
@@ -11,6 +13,8 @@ export interface WorkspaceServiceDeps {
   /** Undefined when the server has no repository: every method says how to turn it on. */
   readonly repo: SharedRepo | undefined;
   readonly commit: GroupCommit;
+  /** Each refusal of what the caller's token does not allow, once (a warning in the server's log). */
+  readonly refused?: (message: string, fields: Readonly<Record<string, unknown>>) => void;
 }
 
 const required = (value: string, field: string): string => {
@@ -66,13 +70,29 @@ export function createWorkspaceService(deps: WorkspaceServiceDeps): ServiceImpl<
       };
     },
 
-    async enqueueMerge(request) {
+    async enqueueMerge(request, context) {
       const queue = repo().requireQueue();
+      const branch = required(request.branch, 'branch');
+      // A worker token queues only its own workspace's branch, and only in its own name.
+      const worker = boundWorkerId(context.values.get(PRINCIPAL));
+      if (worker !== undefined) {
+        const own = repo().workspaces.get(worker)?.branch;
+        const wrong =
+          branch !== own
+            ? `branch ${branch}: a worker token may only queue its own workspace branch (${own ?? `worker ${worker} has none`})`
+            : request.by !== '' && request.by !== worker
+              ? `by ${request.by}: this token is for worker ${worker}`
+              : undefined;
+        if (wrong !== undefined) {
+          deps.refused?.(wrong, { workerId: worker, route: 'coord.v1.WorkspaceService/EnqueueMerge' });
+          throw new ConnectError(wrong, Code.PermissionDenied);
+        }
+      }
       commit.ensureWritable();
       const entry = await queue.enqueue({
-        branch: required(request.branch, 'branch'),
+        branch,
         ...(request.head === '' ? {} : { head: request.head }),
-        by: request.by === '' ? 'operator' : request.by,
+        by: worker ?? (request.by === '' ? 'operator' : request.by),
       });
       return { entry: mergeEntryToWire(entry) };
     },
