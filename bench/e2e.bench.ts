@@ -5,8 +5,8 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create, toBinary } from '@bufbuild/protobuf';
-import type { Interceptor } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
+import { bearer } from '../src/client/connection.js';
 import { type AdminClient, createAdminClient, createWorker, type NewTask } from '../src/client/index.js';
 import { authLine, createToken } from '../src/server/auth/tokens.js';
 import { BatchAddTasksRequestSchema } from '../src/server/codec/proto.js';
@@ -205,14 +205,6 @@ function startGate(url: string, label: string, token: string | undefined): Promi
     stop: () => worker.stop({ signal: AbortSignal.timeout(2000) }),
   }));
 }
-
-const bearer =
-  (token: string): Interceptor =>
-  (next) =>
-  (request) => {
-    request.header.set('authorization', `Bearer ${token}`);
-    return next(request);
-  };
 
 /** The auth-on fleet's server config and token: one admin token (workers join under many ids). */
 function withAuth(config: ServerConfig): { config: ServerConfig; token: string } {

@@ -21,7 +21,8 @@ export function connectionHeaders(connection: ConnectionOptions): Record<string,
   return connection.token === undefined ? {} : { authorization: `Bearer ${connection.token}` };
 }
 
-const bearer =
+/** Adds `authorization: Bearer <token>` to every call of a transport. */
+export const bearer =
   (token: string): Interceptor =>
   (next) =>
   (request) => {
