@@ -21,6 +21,8 @@ export interface ServerConfig {
   readonly sqliteThread?: boolean;
   /** An auth file's text: every call then needs a bearer token (the fleet's `token`). */
   readonly authFile?: string;
+  /** false: the server counts nothing for /metrics (startServer's metrics option). */
+  readonly metrics?: boolean;
 }
 
 export type ServerReply =

@@ -55,6 +55,7 @@ async function main(config: ServerConfig): Promise<void> {
             : config.store,
       ...(config.dbPath === undefined ? {} : { dbPath: config.dbPath }),
       ...(config.sessionFastPath === false ? { sessionFastPath: false } : {}),
+      ...(config.metrics === false ? { metrics: false } : {}),
       ...(config.authFile === undefined ? {} : { auth: { tokens: parseAuthFile(config.authFile, 'bench') } }),
       log: (message, error) => console.error(`e2e-server: ${message}`, error ?? ''),
     });

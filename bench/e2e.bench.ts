@@ -560,6 +560,16 @@ function printTable(rows: readonly Row[], reps: number): void {
 
 async function main(options: Options): Promise<void> {
   const want = (what: string): boolean => options.only.size === 0 || options.only.has(what);
+  /** One flat run in a fleet of its own (a server variant), started, warmed and stopped here. */
+  const flatInOwnFleet = async (label: string, config: ServerConfig, rep: number, token?: string) => {
+    const fleet = await startFleet(label, config, options, token);
+    try {
+      await run(fleet, flatSpecs(`warm-${label}-`, options.tasks), options, { gated: true });
+      return await run(fleet, flatSpecs(`${label}${rep}-`, options.tasks), options, { gated: true });
+    } finally {
+      await stopFleet(fleet);
+    }
+  };
   const dbDir = mkdtempSync(join(tmpdir(), 'baton-e2e-'));
   const log = (line: string): void => {
     process.stderr.write(`${line}\n`);
@@ -675,41 +685,39 @@ async function main(options: Options): Promise<void> {
       }
       if (want('session-path') && want('flat')) {
         // What the hand-written Session path buys: the same flat run with connect-node's stream
-        // handler on the server, in its own fleet, started, warmed and stopped here.
-        const plain = await startFleet(
+        // handler on the server.
+        const r = await flatInOwnFleet(
           'cnx',
           { mode: 'baton', store: 'memory', sessionFastPath: false },
-          options,
+          rep,
         );
-        try {
-          await run(plain, flatSpecs('warm-s-', options.tasks), options, { gated: true });
-          const r = await run(plain, flatSpecs(`s${rep}-`, options.tasks), options, { gated: true });
-          const rate = r.tasks / r.seconds;
-          record('flat, memory, connect-node Session: tasks/s', rate, 0);
-          record('  session fast path ÷ connect-node', memFlat / rate, 2);
-          log(`  flat memory via connect-node Session ${fmt(rate)} tasks/s`);
-        } finally {
-          await stopFleet(plain);
-        }
+        const rate = r.tasks / r.seconds;
+        record('flat, memory, connect-node Session: tasks/s', rate, 0);
+        record('  session fast path ÷ connect-node', memFlat / rate, 2);
+        log(`  flat memory via connect-node Session ${fmt(rate)} tasks/s`);
       }
       if (want('auth') && want('flat')) {
-        // What checking tokens costs: the same flat run against a server with an auth file, every
-        // worker session and admin call carrying a bearer token; its own fleet, as above.
+        // What checking tokens costs: every worker session and admin call carries a bearer token.
         const authed = withAuth({ mode: 'baton', store: 'memory' });
-        const secured = await startFleet('aut', authed.config, options, authed.token);
-        try {
-          await run(secured, flatSpecs('warm-a-', options.tasks), options, { gated: true });
-          const r = await run(secured, flatSpecs(`a${rep}-`, options.tasks), options, { gated: true });
-          const rate = r.tasks / r.seconds;
-          record('flat, memory, auth on: tasks/s', rate, 0);
-          record('  auth on ÷ off', rate / memFlat, 2);
-          record('  server CPU µs/task, auth on', r.serverCpuUsPerTask, 1);
-          log(
-            `  flat memory with auth on ${fmt(rate)} tasks/s (server ${fmt(r.serverCpuUsPerTask, 1)} µs/task)`,
-          );
-        } finally {
-          await stopFleet(secured);
-        }
+        const r = await flatInOwnFleet('aut', authed.config, rep, authed.token);
+        const rate = r.tasks / r.seconds;
+        record('flat, memory, auth on: tasks/s', rate, 0);
+        record('  auth on ÷ off', rate / memFlat, 2);
+        record('  server CPU µs/task, auth on', r.serverCpuUsPerTask, 1);
+        log(
+          `  flat memory with auth on ${fmt(rate)} tasks/s (server ${fmt(r.serverCpuUsPerTask, 1)} µs/task)`,
+        );
+      }
+      if (want('metrics') && want('flat')) {
+        // What counting for /metrics costs: the main fleet counts; this one has metrics off.
+        const r = await flatInOwnFleet('nom', { mode: 'baton', store: 'memory', metrics: false }, rep);
+        const rate = r.tasks / r.seconds;
+        record('flat, memory, metrics off: tasks/s', rate, 0);
+        record('  metrics on ÷ off', memFlat / rate, 2, { text: '≥ 0.95', value: 0.95, atMost: false });
+        record('  server CPU µs/task, metrics off', r.serverCpuUsPerTask, 1);
+        log(
+          `  flat memory with metrics off ${fmt(rate)} tasks/s (server ${fmt(r.serverCpuUsPerTask, 1)} µs/task)`,
+        );
       }
       if (sqlite !== undefined && want('flat')) {
         const r = await run(sqlite, flatSpecs(`f${rep}-`, options.tasks), options, { gated: true });
