@@ -67,3 +67,10 @@ export function baton(
 ): Promise<BatonRun> {
   return startBaton(args, env, input).done;
 }
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field.
+export type Json = any;
+
+/** GET a REST route of the coordinator at `url`, as JSON: what the CLI's --json is compared with. */
+export const restGet = async (url: string, path: string): Promise<Json> =>
+  (await fetch(`${url}/api/coordination${path}`)).json();

@@ -1,10 +1,7 @@
 import { expect } from 'chai';
 import { createAdminClient, createWorker, type Worker } from '../../src/client/index.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
-import { baton } from './run-baton.js';
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field.
-type Json = any;
+import { baton, type Json, restGet } from './run-baton.js';
 
 /** `baton status`, `costs` and `rate-limit`, spawned for real against a live server. */
 describe('baton status, costs and rate-limit against a live coordinator', function () {
@@ -12,8 +9,7 @@ describe('baton status, costs and rate-limit against a live coordinator', functi
   let server: BatonServer;
   let worker: Worker;
   let env: NodeJS.ProcessEnv;
-  const rest = async (path: string): Promise<Json> =>
-    (await fetch(`${server.url}/api/coordination${path}`)).json();
+  const rest = (path: string): Promise<Json> => restGet(server.url, path);
 
   before(async () => {
     server = await startServer({ port: 0, store: 'memory', globalBudgetUsd: 10, perWorkerBudgetUsd: 4 });

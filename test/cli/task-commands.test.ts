@@ -3,10 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { type BatonServer, startServer } from '../../src/server/server.js';
-import { baton } from './run-baton.js';
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field.
-type Json = any;
+import { baton, type Json, restGet } from './run-baton.js';
 
 /** The `baton tasks ...` commands, spawned for real against a live server on port 0. */
 describe('baton tasks: add, list, show, cancel, retry against a live coordinator', function () {
@@ -14,8 +11,7 @@ describe('baton tasks: add, list, show, cancel, retry against a live coordinator
   let server: BatonServer;
   let dir: string;
   let env: NodeJS.ProcessEnv;
-  const rest = async (path: string): Promise<Json> =>
-    (await fetch(`${server.url}/api/coordination${path}`)).json();
+  const rest = (path: string): Promise<Json> => restGet(server.url, path);
 
   beforeEach(async () => {
     server = await startServer({ port: 0, store: 'memory' });
