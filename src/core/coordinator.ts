@@ -225,6 +225,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       now,
       ...(options.defaultMaxAttempts === undefined ? {} : { defaultMaxAttempts: options.defaultMaxAttempts }),
       ...(options.retryBackoff === undefined ? {} : { defaultRetryBackoff: options.retryBackoff }),
+      lengths: limits,
     });
   const workAssigner =
     deps.workAssigner ??

@@ -1,4 +1,4 @@
-import { BatonError, type BatonErrorCode } from './errors.js';
+import { BatonError, type BatonErrorCode, type BatonErrorDetails } from './errors.js';
 
 /**
  * Input limits the coordinator holds every request to. Each refusal names its limit (the
@@ -13,6 +13,10 @@ export interface InputLimits {
   readonly maxMetadataBytes: number;
   /** How deeply one task's metadata nests (objects and arrays). */
   readonly maxMetadataDepth: number;
+  /** A task id, in UTF-16 code units: every index, event and URL carries it. */
+  readonly maxIdLength: number;
+  /** A task's category, in UTF-16 code units. */
+  readonly maxCategoryLength: number;
 }
 
 export const DEFAULT_LIMITS: InputLimits = {
@@ -20,6 +24,8 @@ export const DEFAULT_LIMITS: InputLimits = {
   maxTasks: 2_000_000,
   maxMetadataBytes: 64 * 1024,
   maxMetadataDepth: 32,
+  maxIdLength: 256,
+  maxCategoryLength: 256,
 };
 
 /** The `baton serve` flag of each limit: the name a refusal gives. */
@@ -28,22 +34,35 @@ export const LIMIT_FLAGS: Readonly<Record<keyof InputLimits, string>> = {
   maxTasks: 'max-tasks',
   maxMetadataBytes: 'max-metadata-bytes',
   maxMetadataDepth: 'max-metadata-depth',
+  maxIdLength: 'max-id-length',
+  maxCategoryLength: 'max-category-length',
 };
 
-/** A refusal naming the limit: `<what>: over the limit --max-batch-tasks (10000)`. */
-export function overLimit(
-  limit: keyof InputLimits,
-  limits: InputLimits,
+/**
+ * A refusal naming the limit by its `baton serve` flag: `<what>: over the limit --max-batch-tasks
+ * (10000)`, with `data: {limit, value}`. The server's own limits (request bytes) use it too.
+ */
+export function limitRefusal(
+  flag: string,
+  value: number,
   what: string,
-  field: string,
+  at: string | Omit<BatonErrorDetails, 'data'>,
   code: BatonErrorCode = 'invalid-argument',
 ): BatonError {
-  const flag = LIMIT_FLAGS[limit];
-  return new BatonError(code, `${what}: over the limit --${flag} (${limits[limit]})`, {
-    field,
-    data: { limit: flag, value: limits[limit] },
+  return new BatonError(code, `${what}: over the limit --${flag} (${value})`, {
+    ...(typeof at === 'string' ? { field: at } : at),
+    data: { limit: flag, value },
   });
 }
+
+/** A refusal naming one of the coordinator's input limits. */
+export const overLimit = <K extends keyof InputLimits>(
+  limit: K,
+  limits: Pick<InputLimits, K>,
+  what: string,
+  at: string | Omit<BatonErrorDetails, 'data'>,
+  code: BatonErrorCode = 'invalid-argument',
+): BatonError => limitRefusal(LIMIT_FLAGS[limit], limits[limit], what, at, code);
 
 /** How deeply a JSON value nests, stopping once past `max` (a hostile value may nest far). */
 function depthOf(value: unknown, max: number, depth = 0): number {

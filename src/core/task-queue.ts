@@ -2,6 +2,7 @@ import type { Now } from './clock.js';
 import { createDueSet } from './due-set.js';
 import { BatonError, failedPrecondition, invalidArgument, notFound } from './errors.js';
 import { IntrusiveList } from './intrusive-list.js';
+import { DEFAULT_LIMITS } from './limits.js';
 import { createPathLocks } from './path-locks.js';
 import { createReadySet } from './ready-set.js';
 import {
@@ -36,6 +37,7 @@ import {
   type NormalizedSpec,
   normalizeSpec,
   orderBatch,
+  type SpecLengths,
 } from './task-spec.js';
 
 export interface TaskQueueOptions {
@@ -44,6 +46,8 @@ export interface TaskQueueOptions {
   readonly defaultMaxAttempts?: number;
   /** Defaults for the fields of `retryBackoff` a spec leaves out (see core/retry-backoff.ts). */
   readonly defaultRetryBackoff?: RetryBackoffSpec;
+  /** How long a new task's id and category may be (default: DEFAULT_LIMITS). */
+  readonly lengths?: SpecLengths;
   /** Called after every change to a task (removal included): what a store uses to find dirty rows. */
   readonly onChange?: (id: string) => void;
 }
@@ -182,6 +186,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
   const { now } = options;
   const defaultMaxAttempts = options.defaultMaxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   const defaultBackoff = normalizeBackoff(options.defaultRetryBackoff, DEFAULT_RETRY_BACKOFF, 'retryBackoff');
+  const lengths = options.lengths ?? DEFAULT_LIMITS;
   const changed = options.onChange ?? (() => {});
   const tasks = new Map<string, TaskRecord>();
   const ready = createReadySet();
@@ -461,7 +466,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     const positions: number[] = [];
     for (const [i, spec] of specs.entries()) {
       try {
-        normalized.push(normalizeSpec(spec, fieldOf(i), defaultMaxAttempts, 'new', defaultBackoff));
+        normalized.push(normalizeSpec(spec, fieldOf(i), defaultMaxAttempts, 'new', defaultBackoff, lengths));
         positions.push(i);
       } catch (error) {
         if (!(error instanceof BatonError)) throw error;

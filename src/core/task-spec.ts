@@ -1,4 +1,5 @@
 import { type BatonError, BatonError as Err, invalidArgument } from './errors.js';
+import { DEFAULT_LIMITS, type InputLimits, overLimit } from './limits.js';
 import { normalizeGlob } from './path-glob.js';
 import { DEFAULT_RETRY_BACKOFF, normalizeBackoff, type RetryBackoff } from './retry-backoff.js';
 import type { Metadata, TaskSpec } from './task.js';
@@ -28,7 +29,8 @@ export const MAX_TIME = 8.64e15;
 /** A task may claim this many globs: each is compared with the held ones at assignment. */
 const MAX_PATHS = 256;
 
-const MAX_ID_LENGTH = 256;
+/** The limits a new spec's id and category are held to. */
+export type SpecLengths = Pick<InputLimits, 'maxIdLength' | 'maxCategoryLength'>;
 
 /** Priorities are integers in int32's range, so ordering never depends on float rounding. */
 export const MIN_PRIORITY = -(2 ** 31);
@@ -110,6 +112,7 @@ export function normalizeSpec(
   defaultMaxAttempts: number,
   rules: SpecRules = 'new',
   defaultBackoff: RetryBackoff = DEFAULT_RETRY_BACKOFF,
+  lengths: SpecLengths = DEFAULT_LIMITS,
 ): NormalizedSpec {
   const strict = rules === 'new';
   if (typeof spec !== 'object' || spec === null)
@@ -120,8 +123,8 @@ export function normalizeSpec(
     throw invalidArgument(`${idField.field} must be a non-empty string`, idField);
   }
   // None of these errors echoes the id: it may be huge, or unprintable.
-  if (id.length > MAX_ID_LENGTH) {
-    throw invalidArgument(`${idField.field} is longer than ${MAX_ID_LENGTH} characters`, idField);
+  if (strict && id.length > lengths.maxIdLength) {
+    throw overLimit('maxIdLength', lengths, `${idField.field} is ${id.length} characters`, idField.field);
   }
   if (hasControl(id) || id.trim() === '') {
     throw invalidArgument(`${idField.field} must be printable and not blank`, idField);
@@ -157,11 +160,12 @@ export function normalizeSpec(
   const category = spec.category ?? '';
   if (typeof category !== 'string')
     throw invalidArgument(`task ${id}: category must be a string`, at('category'));
-  if (category.length > MAX_ID_LENGTH || hasControl(category) || (strict && undecodable(category))) {
-    throw invalidArgument(
-      `task ${id}: category must be printable UTF-8 and at most ${MAX_ID_LENGTH} characters`,
-      at('category'),
-    );
+  if (strict && category.length > lengths.maxCategoryLength) {
+    const what = `task ${id}: category is ${category.length} characters`;
+    throw overLimit('maxCategoryLength', lengths, what, at('category'));
+  }
+  if (hasControl(category) || (strict && undecodable(category))) {
+    throw invalidArgument(`task ${id}: category must be printable UTF-8`, at('category'));
   }
 
   const metadata = spec.metadata ?? {};

@@ -12,13 +12,47 @@ const coordinatorWith = (limits: Partial<InputLimits>) => {
 const nested = (depth: number): unknown => (depth === 0 ? 1 : { a: nested(depth - 1) });
 
 describe('Input limits', () => {
-  it('default to a batch of 10,000, 2,000,000 tasks, 64 KiB and 32 levels of metadata', () => {
+  it('default to a batch of 10,000, 2,000,000 tasks, 64 KiB and 32 levels of metadata, ids and categories of 256', () => {
     expect(DEFAULT_LIMITS).to.deep.equal({
       maxBatchTasks: 10_000,
       maxTasks: 2_000_000,
       maxMetadataBytes: 65_536,
       maxMetadataDepth: 32,
+      maxIdLength: 256,
+      maxCategoryLength: 256,
     });
+  });
+
+  it('refuse an id past --max-id-length or a category past --max-category-length, naming the field and the limit', () => {
+    const c = coordinatorWith({ maxIdLength: 8, maxCategoryLength: 4 });
+    const id = expectRefused(
+      c.taskQueue.toJSON,
+      () => c.addTasks([{ id: 'ok' }, { id: 'x'.repeat(9) }]),
+      'invalid-argument',
+      'tasks[1].id is 9 characters: over the limit --max-id-length (8)',
+    );
+    expect(id.field).to.equal('tasks[1].id');
+    expect(id.data).to.deep.equal({ limit: 'max-id-length', value: 8 });
+    const category = expectRefused(
+      c.taskQueue.toJSON,
+      () => c.addTask({ id: 'a', category: 'lengthy' }),
+      'invalid-argument',
+      'task a: category is 7 characters: over the limit --max-category-length (4)',
+    );
+    expect(category.field).to.equal('category');
+    expect(category.data).to.deep.equal({ limit: 'max-category-length', value: 4 });
+    c.addTasks([{ id: 'x'.repeat(8), category: 'four' }]);
+    // Past the default of 256 when the limit allows it.
+    const roomy = coordinatorWith({ maxIdLength: 1000 });
+    expect(roomy.addTask({ id: 'y'.repeat(1000) }).id).to.have.length(1000);
+  });
+
+  it('hold stored tasks to no length limit: a lowered --max-id-length still loads them', () => {
+    const before = coordinatorWith({});
+    before.addTask({ id: 'x'.repeat(200), category: 'c'.repeat(200) });
+    const after = coordinatorWith({ maxIdLength: 10, maxCategoryLength: 10 });
+    after.taskQueue.fromJSON(before.taskQueue.toJSON());
+    expect(after.taskQueue.size).to.equal(1);
   });
 
   it('refuse a batch larger than --max-batch-tasks, naming the limit, and add none of it', () => {

@@ -6,6 +6,7 @@ import { createCostAggregator } from '../../core/cost-aggregator.js';
 import { createEventBus } from '../../core/event-bus.js';
 import type { CoordEvents } from '../../core/events.js';
 import { createLeaseTable } from '../../core/lease.js';
+import { DEFAULT_LIMITS } from '../../core/limits.js';
 import type { CoordinatorMessage } from '../../core/messages.js';
 import { createRateLimiter } from '../../core/rate-limiter.js';
 import type { Store, StoreRecord } from '../../core/store.js';
@@ -65,6 +66,7 @@ export function openCoordinator(options: OpenCoordinatorOptions): DurableCoordin
     onChange: tracker.taskChanged,
     ...(options.defaultMaxAttempts === undefined ? {} : { defaultMaxAttempts: options.defaultMaxAttempts }),
     ...(options.retryBackoff === undefined ? {} : { defaultRetryBackoff: options.retryBackoff }),
+    lengths: { ...DEFAULT_LIMITS, ...options.limits },
   });
   if (image !== undefined) taskQueue.fromJSON(image.tasks);
   const leases = createLeaseTable({ ttlMs: options.leaseTtlMs ?? 30_000, now });
