@@ -18,14 +18,23 @@ export interface EnvelopeReader {
 export const incompleteEnvelope = (): ConnectError =>
   new ConnectError('protocol error: incomplete envelope', Code.InvalidArgument);
 
-export function createEnvelopeReader(): EnvelopeReader {
+/** A message larger than `maxBytes` is refused as soon as its length prefix arrives. */
+export interface EnvelopeLimit {
+  readonly maxBytes: number;
+  /** The error to throw for a message of `bytes`. */
+  readonly tooLarge: (bytes: number) => Error;
+}
+
+export function createEnvelopeReader(limit?: EnvelopeLimit): EnvelopeReader {
   let buffered: Buffer | undefined;
   return {
     push(chunk, onMessage, more) {
       let data = buffered === undefined ? chunk : Buffer.concat([buffered, chunk]);
       buffered = undefined;
       while (data.length >= 5 && more()) {
-        const end = 5 + data.readUInt32BE(1);
+        const size = data.readUInt32BE(1);
+        if (limit !== undefined && size > limit.maxBytes) throw limit.tooLarge(size);
+        const end = 5 + size;
         if (data.length < end) break;
         if (((data[0] as number) & 0b1) !== 0) {
           throw new ConnectError(

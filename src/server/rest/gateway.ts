@@ -21,6 +21,7 @@ import { codeToString } from '@connectrpc/connect/protocol-connect';
 import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
 import { isBatonError } from '../../core/errors.js';
 import { httpStatusOf, toConnectError } from '../codec/errors.js';
+import { DEFAULT_MAX_REQUEST_BYTES, requestTooLarge } from '../codec/request-limit.js';
 import {
   BadRequest,
   eventName,
@@ -47,7 +48,7 @@ export interface RestGatewayOptions {
   readonly services: readonly { readonly service: DescService; readonly implementation: object }[];
   /** Where unexpected errors go; clients only ever see "internal error". */
   readonly log: (error: unknown) => void;
-  /** Larger bodies are refused with 413. Default 16 MiB. */
+  /** Larger bodies are refused with 413 (`--max-request-bytes`). Default 16 MiB. */
   readonly maxBodyBytes?: number;
   /** How often an idle event stream gets a comment line, so proxies keep it open. Default 15 s. */
   readonly keepAliveMs?: number;
@@ -56,7 +57,6 @@ export interface RestGatewayOptions {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
-const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
 
 /** The adapter's fallback type: Node's HTTP/1.1 and HTTP/2 requests alike. */
 export type FallbackHandler = NonNullable<ConnectNodeAdapterOptions['fallback']>;
@@ -106,16 +106,17 @@ function sendJson(
 }
 
 async function readBody(request: Request, limit: number): Promise<string> {
-  const tooLarge = () =>
-    new HttpError(413, Code.ResourceExhausted, `request body is larger than ${limit} bytes`, {
+  const tooLarge = (bytes: number) =>
+    new HttpError(413, Code.ResourceExhausted, requestTooLarge(bytes, limit).rawMessage, {
       connection: 'close',
     });
-  if (Number(request.headers['content-length'] ?? 0) > limit) throw tooLarge();
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (declared > limit) throw tooLarge(declared);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > limit) throw tooLarge();
+    if (size > limit) throw tooLarge(size);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
@@ -200,7 +201,7 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
   const implementations = new Map(options.services.map((s) => [s.service, s.implementation]));
   const implementationOf = (method: DescMethod): Record<string, unknown> =>
     implementations.get(method.parent) as Record<string, unknown>;
-  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   const keepAliveMs = options.keepAliveMs ?? 15_000;
   const routes = restRoutes(options.services.map((s) => s.service));
   for (const route of routes) {

@@ -10,6 +10,7 @@ import { ProtoWriter } from '../../wire/protowire.js';
 import type { Principal } from '../auth/policy.js';
 import { principalOf } from '../auth/principal.js';
 import { CoordinatorMessageSchema, WorkerService } from '../codec/proto.js';
+import { DEFAULT_MAX_REQUEST_BYTES, requestTooLarge } from '../codec/request-limit.js';
 import { decodeWorkerMessage, writeCoordinatorEnvelope } from '../codec/session-codec.js';
 import type { Outbox, OutMessage } from '../runtime/worker-sessions.js';
 import type { SessionCall } from '../services/worker-service.js';
@@ -22,6 +23,8 @@ export interface SessionFastPathOptions {
   readonly mapError: (error: unknown) => ConnectError;
   /** Everything else: the next handler, unchanged. */
   readonly fallback: NodeHandler;
+  /** A worker message larger than this ends the session with RESOURCE_EXHAUSTED (`--max-request-bytes`). */
+  readonly maxRequestBytes?: number;
 }
 
 const method = WorkerService.method.session;
@@ -57,6 +60,8 @@ const trailersOf = (error: ConnectError | undefined): Record<string, string> => 
  */
 export function createSessionFastPath(options: SessionFastPathOptions): NodeHandler {
   const { open, mapError, fallback } = options;
+  const maxBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+  const limit = { maxBytes, tooLarge: (bytes: number) => requestTooLarge(bytes, maxBytes) };
   const serialization = createMethodSerializationLookup(
     method,
     undefined,
@@ -154,7 +159,7 @@ export function createSessionFastPath(options: SessionFastPathOptions): NodeHand
       call.end(true);
     });
 
-    const envelopes = createEnvelopeReader();
+    const envelopes = createEnvelopeReader(limit);
     const stillReading = (): boolean => reading;
     request.on('data', (chunk: Buffer) => {
       if (!reading) return;

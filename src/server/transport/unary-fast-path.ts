@@ -32,6 +32,7 @@ import {
 } from '@connectrpc/connect/protocol-connect';
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import { compressionBrotli, compressionGzip } from '@connectrpc/connect-node';
+import { DEFAULT_MAX_REQUEST_BYTES, requestTooLarge } from '../codec/request-limit.js';
 import { binaryParseFailure } from '../codec/utf8-fault.js';
 import type { NodeHandler } from './one-port.js';
 
@@ -59,6 +60,11 @@ export interface UnaryFastPathOptions {
   readonly jsonOptions?: Partial<JsonReadOptions & JsonWriteOptions>;
   /** A handler context's values, as connectNodeAdapter's `contextValues`; built only if a handler reads them. */
   readonly contextValues?: (request: NodeRequest) => ContextValues;
+  /**
+   * A request message larger than this is refused with RESOURCE_EXHAUSTED as soon as its size is
+   * known, and its body is not kept (`--max-request-bytes`; connectNodeAdapter's `readMaxBytes`).
+   */
+  readonly maxRequestBytes?: number;
 }
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -264,7 +270,8 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): NodeHandler 
   const { fallback } = options;
   const mapError = options.mapError ?? asConnectError;
   const acceptCompression = [...(options.acceptCompression ?? [compressionGzip, compressionBrotli])];
-  const limits = validateReadWriteMaxBytes(undefined, undefined, undefined);
+  const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+  const limits = validateReadWriteMaxBytes(maxRequestBytes, undefined, undefined);
   const routes = new Map<string, Route>();
   for (const [service, impl] of options.services) {
     for (const method of service.methods) {
@@ -406,6 +413,17 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): NodeHandler 
     );
   };
 
+  /** Answers a request over the limit; over HTTP/1.1 the connection closes, so the rest of the body is never read. */
+  const refuseTooLarge = (wire: Wire, request: NodeRequest, response: NodeResponse, bytes: number): void => {
+    const error = requestTooLarge(bytes, maxRequestBytes);
+    if (wire === GRPC) {
+      failGrpc(response, undefined, error);
+      return;
+    }
+    if (request.httpVersionMajor === 1) response.setHeader('connection', 'close');
+    failConnect(request, response, undefined, error);
+  };
+
   const serve = (
     route: Route,
     wire: Wire,
@@ -525,11 +543,31 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): NodeHandler 
       return;
     }
     const found = route as Route;
+    // gRPC's 5-byte envelope prefix is not part of the message the limit is about.
+    const maxBody = maxRequestBytes + (wire === GRPC ? 5 : 0);
+    const declared = Number(request.headers['content-length'] ?? 0);
+    if (declared > maxBody) {
+      refuseTooLarge(wire, request, response, declared - (wire === GRPC ? 5 : 0));
+      return;
+    }
     const chunks: Buffer[] = [];
+    let size = 0;
+    let refused = false;
     request.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
+      if (refused) return;
+      size += chunk.length;
+      const first = chunks.length === 0 ? chunk : (chunks[0] as Buffer);
+      const prefixed = wire === GRPC && first.length >= 5 ? first.readUInt32BE(1) : undefined;
+      if (size <= maxBody && (prefixed === undefined || prefixed <= maxRequestBytes)) {
+        chunks.push(chunk);
+        return;
+      }
+      refused = true;
+      chunks.length = 0;
+      refuseTooLarge(wire, request, response, prefixed ?? size);
     });
     request.once('end', () => {
+      if (refused) return;
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
       serve(found, wire, request, response, body);
     });
