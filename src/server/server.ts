@@ -9,6 +9,7 @@ import { createVerifier, type TokenEntry } from './auth/tokens.js';
 import { toConnectError } from './codec/errors.js';
 import { JSON_WRITE_OPTIONS } from './codec/json-rule.js';
 import { CoordinatorService, RateLimitService, WorkerService, WorkspaceService } from './codec/proto.js';
+import { DEFAULT_MAX_REQUEST_BYTES } from './codec/request-limit.js';
 import { taskEncoders } from './codec/task-codec.js';
 import { createDashboard } from './dashboard/static-files.js';
 import { logLifecycle } from './observability/lifecycle-log.js';
@@ -38,7 +39,7 @@ import { isPostgresUrl, openPostgresStore, type PostgresUrl, redactUrl } from '.
 import { openSqliteStore, type SyncMode } from './store/sqlite-store.js';
 import { createAuthGate } from './transport/auth-gate.js';
 import { errorInterceptor } from './transport/error-interceptor.js';
-import { createOnePortServer, type TlsOptions } from './transport/one-port.js';
+import { type ConnectionLimits, createOnePortServer, type TlsOptions } from './transport/one-port.js';
 import { createSessionFastPath } from './transport/session-fast-path.js';
 import { createUnaryFastPath, type FastPathService, recordServices } from './transport/unary-fast-path.js';
 
@@ -105,6 +106,13 @@ export interface ServerOptions extends Omit<CoordinatorOptions, 'now'> {
    * (gRPC, Connect) or HTTP/1.1 (Connect, REST, gRPC-Web, browsers). The URL is then https.
    */
   readonly tls?: TlsOptions;
+  /**
+   * One request message may be this many bytes, on every protocol: REST bodies (413), Connect
+   * and gRPC messages (RESOURCE_EXHAUSTED), worker session messages. Default 16 MiB.
+   */
+  readonly maxRequestBytes?: number;
+  /** Slow-loris and idle connections are closed, HTTP/2 streams per connection capped. */
+  readonly connectionLimits?: Partial<ConnectionLimits>;
 }
 
 export interface BatonServer {
@@ -269,8 +277,10 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     for (const h of router.handlers) rpcPaths.add(h.requestPath);
   };
 
+  const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   const fastServices: FastPathService[] = [];
   const connectHandler = connectNodeAdapter({
+    readMaxBytes: maxRequestBytes,
     routes: (router) => routes(recordServices(router, fastServices)),
     interceptors: [errorInterceptor(logError)],
     jsonOptions: JSON_WRITE_OPTIONS,
@@ -284,6 +294,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
           { service: WorkspaceService, implementation: workspaceService },
         ],
         log: logError,
+        maxBodyBytes: maxRequestBytes,
         ...(options.auth === undefined ? {} : { contextValues: principalValues }),
       }),
     }),
@@ -303,12 +314,18 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
           fallback: connectHandler,
           encoders: taskEncoders,
           jsonOptions: JSON_WRITE_OPTIONS,
+          maxRequestBytes,
           ...(options.auth === undefined ? {} : { contextValues: principalValues }),
         });
   const handler =
     options.sessionFastPath === false
       ? unaryHandler
-      : createSessionFastPath({ open: workerService.open, mapError, fallback: unaryHandler });
+      : createSessionFastPath({
+          open: workerService.open,
+          mapError,
+          fallback: unaryHandler,
+          maxRequestBytes,
+        });
   const counted = metrics?.instrument(handler, rpcPaths) ?? handler;
   const routeOf = createRouteOf(rpcPaths, [CoordinatorService, WorkspaceService]);
   const gated =
@@ -322,10 +339,10 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         });
   // The dashboard's files hold no data, so they are served before the gate: with auth on, the page
   // loads and asks for a token, and every call it makes is checked like any other.
-  const server = createOnePortServer(
-    logRequests(createDashboard({ next: gated }), logger),
-    options.tls === undefined ? {} : { tls: options.tls },
-  );
+  const server = createOnePortServer(logRequests(createDashboard({ next: gated }), logger), {
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+    ...(options.connectionLimits === undefined ? {} : { limits: options.connectionLimits }),
+  });
   let address: AddressInfo;
   try {
     address = await server.listen(options.port ?? 50051, host);

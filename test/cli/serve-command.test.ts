@@ -45,6 +45,12 @@ describe('baton serve and the top-level command line', function () {
       '--max-tasks',
       '--max-metadata-bytes',
       '--max-metadata-depth',
+      '--max-id-length',
+      '--max-category-length',
+      '--max-request-bytes',
+      '--max-streams',
+      '--header-timeout-ms',
+      '--idle-timeout-ms',
     ]) {
       expect(run.stdout).to.include(flag);
     }

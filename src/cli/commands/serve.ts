@@ -60,6 +60,12 @@ interface ServeFlags {
   readonly maxTasks?: string;
   readonly maxMetadataBytes?: string;
   readonly maxMetadataDepth?: string;
+  readonly maxIdLength?: string;
+  readonly maxCategoryLength?: string;
+  readonly maxRequestBytes?: string;
+  readonly maxStreams?: string;
+  readonly headerTimeoutMs?: string;
+  readonly idleTimeoutMs?: string;
 }
 
 /** `baton serve`: runs the coordinator in this process until SIGINT/SIGTERM. */
@@ -151,6 +157,21 @@ export function addServeCommand(program: Command): void {
     .option('--max-tasks <n>', 'tasks in the graph, whatever their status (default 2000000)')
     .option('--max-metadata-bytes <n>', "one task's metadata as JSON, in bytes (default 65536)")
     .option('--max-metadata-depth <n>', "how deeply one task's metadata nests (default 32)")
+    .option('--max-id-length <n>', 'characters in a task id (default 256)')
+    .option('--max-category-length <n>', "characters in a task's category (default 256)")
+    .option(
+      '--max-request-bytes <n>',
+      'one request message on any protocol: REST body, Connect or gRPC message (default 16777216)',
+    )
+    .option('--max-streams <n>', 'HTTP/2 streams (calls) open at once on one connection (default 1000)')
+    .option(
+      '--header-timeout-ms <ms>',
+      "a connection that has not sent its request's headers by then is closed (default 10000)",
+    )
+    .option(
+      '--idle-timeout-ms <ms>',
+      'a connection with no call in flight is closed after this (default 300000)',
+    )
     .option('--log-level <level>', `${LOG_LEVELS.join(' | ')} (BATON_LOG_LEVEL, default info)`)
     .option(
       '--log-format <format>',
@@ -205,6 +226,14 @@ export function serverOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Server
       maxTasks: numberFlag('max-tasks', flags.maxTasks, WHOLE),
       maxMetadataBytes: numberFlag('max-metadata-bytes', flags.maxMetadataBytes, WHOLE),
       maxMetadataDepth: numberFlag('max-metadata-depth', flags.maxMetadataDepth, WHOLE),
+      maxIdLength: numberFlag('max-id-length', flags.maxIdLength, WHOLE),
+      maxCategoryLength: numberFlag('max-category-length', flags.maxCategoryLength, WHOLE),
+    }),
+    maxRequestBytes: numberFlag('max-request-bytes', flags.maxRequestBytes, WHOLE),
+    connectionLimits: definedOnly({
+      maxStreamsPerConnection: numberFlag('max-streams', flags.maxStreams, WHOLE),
+      headerTimeoutMs: numberFlag('header-timeout-ms', flags.headerTimeoutMs, WHOLE),
+      idleTimeoutMs: numberFlag('idle-timeout-ms', flags.idleTimeoutMs, WHOLE),
     }),
   };
   for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];

@@ -18,6 +18,42 @@ export interface TlsOptions {
   readonly key: string | Buffer;
 }
 
+/** What a connection may hold of the port without using it (docs/security.md, "Limits"). */
+export interface ConnectionLimits {
+  /**
+   * A new connection must have sent its first request's headers (HTTP/1.1), or the HTTP/2
+   * preface (and TLS handshake), within this; a kept-alive HTTP/1.1 connection, the next
+   * request's headers within this of their first byte. Slow loris: one byte every few seconds.
+   */
+  readonly headerTimeoutMs: number;
+  /** A connection with no request in flight (HTTP/2: no open stream) is closed after this. */
+  readonly idleTimeoutMs: number;
+  /** HTTP/2 streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  readonly maxStreamsPerConnection: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  headerTimeoutMs: 10_000,
+  idleTimeoutMs: 300_000,
+  maxStreamsPerConnection: 1_000,
+};
+
+/** A timer that destroys one connection unless cleared; it never keeps the process alive. */
+function deadline(expire: () => void): { set(ms: number): void; clear(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    set(ms) {
+      clearTimeout(timer);
+      timer = setTimeout(expire, ms);
+      timer.unref();
+    },
+    clear() {
+      clearTimeout(timer);
+      timer = undefined;
+    },
+  };
+}
+
 export interface OnePortServer {
   listen(port: number, host: string): Promise<net.AddressInfo>;
   /** Stops accepting, ends idle connections, and resolves once every connection is gone. */
@@ -33,37 +69,75 @@ export interface OnePortServer {
  */
 export function createOnePortServer(
   handler: NodeHandler,
-  options: { readonly tls?: TlsOptions } = {},
+  options: { readonly tls?: TlsOptions; readonly limits?: Partial<ConnectionLimits> } = {},
 ): OnePortServer {
+  const limits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits };
   const h1 = http.createServer(handler as http.RequestListener);
+  // What Keep-Alive advertises; the idle deadline below is what closes the connection.
+  h1.keepAliveTimeout = limits.idleTimeoutMs;
   const h2 = http2.createServer(
+    { settings: { maxConcurrentStreams: limits.maxStreamsPerConnection } },
     handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
   );
   const sessions = new Set<http2.Http2Session>();
+  const sockets = new Map<net.Socket, ReturnType<typeof deadline>>();
   h2.on('session', (session) => {
     sessions.add(session);
     session.on('close', () => sessions.delete(session));
+    // Idle means no open stream: a worker's session stream or a watcher keeps its connection.
+    const timer = deadline(() => session.close());
+    timer.set(limits.idleTimeoutMs);
+    let open = 0;
+    session.on('stream', (stream) => {
+      open++;
+      timer.clear();
+      stream.once('close', () => {
+        if (--open === 0 && !session.closed) timer.set(limits.idleTimeoutMs);
+      });
+    });
+    session.once('close', () => timer.clear());
   });
-  const sockets = new Set<net.Socket>();
-  // The HTTP/1.1 server never listens itself, so Node does not track its connections and
-  // closeIdleConnections() finds none: count in-flight requests per socket ourselves.
+  // The HTTP/1.1 server never listens itself, so Node does not track its connections:
+  // closeIdleConnections() finds none, and its headersTimeout and requestTimeout never fire (they
+  // are checked by a timer that listen() starts). Count in-flight requests per socket ourselves.
   const h1Busy = new Map<net.Socket, number>();
   let closing = false;
   h1.on('request', (request: http.IncomingMessage, response: http.ServerResponse) => {
     const socket = request.socket;
     h1Busy.set(socket, (h1Busy.get(socket) ?? 0) + 1);
+    sockets.get(socket)?.clear();
     response.on('close', () => {
       const left = (h1Busy.get(socket) ?? 1) - 1;
       h1Busy.set(socket, left);
       if (closing && left === 0) socket.destroy();
+      else if (left === 0) idleH1(socket);
     });
   });
+  /** A kept-alive connection between requests: idle until the next request's first byte. */
+  const idleH1 = (socket: net.Socket): void => {
+    const timer = sockets.get(socket);
+    if (timer === undefined) return;
+    timer.set(limits.idleTimeoutMs);
+    socket.once('data', () => {
+      if (h1Busy.get(socket) === 0) timer.set(limits.headerTimeoutMs);
+    });
+  };
 
+  /** Every connection starts with the header deadline: it must say something soon. */
   const track = (socket: net.Socket): void => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+    const timer = deadline(() => socket.destroy());
+    timer.set(limits.headerTimeoutMs);
+    sockets.set(socket, timer);
+    socket.on('close', () => {
+      timer.clear();
+      sockets.delete(socket);
+    });
     socket.on('error', () => socket.destroy());
     socket.setNoDelay(true);
+  };
+  const toHttp2 = (socket: net.Socket): void => {
+    sockets.get(socket)?.clear(); // the preface came: from here on the session's idle deadline
+    h2.emit('connection', socket);
   };
   const toHttp1 = (socket: net.Socket): void => {
     h1Busy.set(socket, 0);
@@ -77,10 +151,11 @@ export function createOnePortServer(
             cert: options.tls.cert,
             key: options.tls.key,
             ALPNProtocols: ['h2', 'http/1.1'],
+            handshakeTimeout: limits.headerTimeoutMs,
           },
           (socket) => {
             track(socket);
-            if (socket.alpnProtocol === 'h2') h2.emit('connection', socket);
+            if (socket.alpnProtocol === 'h2') toHttp2(socket);
             else toHttp1(socket);
           },
         )
@@ -95,7 +170,7 @@ export function createOnePortServer(
             socket.off('data', onData);
             socket.pause();
             socket.unshift(buffered);
-            if (isH2) h2.emit('connection', socket);
+            if (isH2) toHttp2(socket);
             else toHttp1(socket);
             process.nextTick(() => socket.resume());
           };
@@ -121,7 +196,7 @@ export function createOnePortServer(
         // Streams that outlive a grace period (a watcher that never hangs up) are cut.
         const force = setTimeout(() => {
           for (const session of sessions) session.destroy();
-          for (const socket of sockets) socket.destroy();
+          for (const socket of sockets.keys()) socket.destroy();
         }, 2000);
         force.unref();
         server.once('close', () => clearTimeout(force));
