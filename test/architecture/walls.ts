@@ -82,6 +82,17 @@ export function wallViolations(path: string, source: string): string[] {
   return found;
 }
 
+/**
+ * The files `source` (at `path`) loads when it is loaded: its relative imports that are not
+ * `import type`, as repo paths of their .ts sources. A dynamic `import()` is not among them.
+ */
+export function staticImports(path: string, source: string): string[] {
+  const dir = path.slice(0, path.lastIndexOf('/'));
+  return [...source.matchAll(IMPORT)]
+    .filter((m) => m[2] === undefined && m[3]!.startsWith('.'))
+    .map((m) => normalize(`${dir}/${m[3]!}`).replace(/\.js$/, '.ts'));
+}
+
 function normalize(path: string): string {
   const out: string[] = [];
   for (const part of path.split('/')) {

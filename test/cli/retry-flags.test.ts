@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { serverOptions } from '../../src/cli/commands/serve.js';
+import { serverOptions } from '../../src/cli/commands/serve-run.js';
 import { UsageError } from '../../src/cli/usage-error.js';
 import { startCli } from '../durability/harness.js';
 import { baton } from './run-baton.js';

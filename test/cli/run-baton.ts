@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type ServerProcess, startCli } from '../durability/harness.js';
 
 /** dist/src/cli/main.js, next to this file's compiled form in dist/test/cli. */
 export const BATON = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
@@ -74,3 +75,20 @@ export type Json = any;
 /** GET a REST route of the coordinator at `url`, as JSON: what the CLI's --json is compared with. */
 export const restGet = async (url: string, path: string): Promise<Json> =>
   (await fetch(`${url}/api/coordination${path}`)).json();
+
+/** A `baton serve` child process, listening on port 0, and the URL it printed. */
+export interface ServedBaton {
+  readonly url: string;
+  readonly server: ServerProcess;
+}
+
+/** Runs `baton serve --port 0 ...args` for real and resolves once it listens. */
+export async function serveBaton(
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): Promise<ServedBaton> {
+  const server = await startCli(['--port', '0', ...args], env);
+  const url = /listening on (https?:\/\/\S+)/.exec(server.output())?.[1];
+  if (url === undefined) throw new Error(`no URL in:\n${server.output()}`);
+  return { url, server };
+}

@@ -3,6 +3,7 @@ export {
   BatchAddTasksResponseSchema,
   CancelTaskResponseSchema,
   GetStatusResponseSchema,
+  PurgeTasksResponseSchema,
   RetryTaskResponseSchema,
 } from '../../gen/coord/v1/coordinator_pb.js';
 export { EventSchema } from '../../gen/coord/v1/events_pb.js';

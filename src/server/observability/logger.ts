@@ -2,18 +2,9 @@
 // Imports src/core; runtime/ and transport/ for types only (test/architecture/walls.test.ts).
 import { type DestinationStream, type LevelWithSilent, type Logger, pino } from 'pino';
 import pretty from 'pino-pretty';
+import { LOG_LEVELS } from './log-levels.js';
 
 export type { Logger } from 'pino';
-
-export const LOG_LEVELS: readonly LevelWithSilent[] = [
-  'fatal',
-  'error',
-  'warn',
-  'info',
-  'debug',
-  'trace',
-  'silent',
-];
 
 export interface LoggerOptions {
   /** Default info. */
