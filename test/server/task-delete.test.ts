@@ -5,6 +5,7 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import { expect } from 'chai';
 import { batonErrorDetail, createAdminClient } from '../../src/client/index.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
+import { restCall } from '../support/json-http.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field.
 type Json = any;
@@ -25,16 +26,8 @@ function seed(server: BatonServer): void {
   c.addTask({ id: 'e' });
 }
 
-const api = async (server: BatonServer, method: string, path: string, body?: unknown) => {
-  const response = await fetch(`${server.url}/api/coordination${path}`, {
-    method,
-    ...(body === undefined
-      ? {}
-      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text === '' ? undefined : JSON.parse(text)) as Json };
-};
+const api = (server: BatonServer, method: string, path: string, body?: unknown) =>
+  restCall(server.url, method, path, body);
 
 describe('Deleting and purging settled tasks', () => {
   let server: BatonServer;

@@ -22,3 +22,20 @@ export async function rest(url: string, path: string, body?: unknown): Promise<J
   if (body !== undefined) return (await postJson(url, `/api/coordination${path}`, JSON.stringify(body))).body;
   return (await fetch(`${url}/api/coordination${path}`)).json();
 }
+
+/** Any REST call under /api/coordination, `body` sent as JSON when given: the status and the answer. */
+export async function restCall(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: Json }> {
+  const response = await fetch(`${url}/api/coordination${path}`, {
+    method,
+    ...(body === undefined
+      ? {}
+      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text === '' ? undefined : JSON.parse(text) };
+}

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { createWorker, type TaskContext, type Worker, type WorkerEvent } from '../../src/client/index.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
+import { restCall } from '../support/json-http.js';
 import { commitWork } from './commit-work.js';
 import { createTempRepo, type TempRepo } from './temp-repo.js';
 
@@ -23,20 +24,7 @@ describe('Workspaces end to end (real git, SDK workers)', () => {
   let repo: TempRepo;
   let server: BatonServer;
   const workers: Worker[] = [];
-  const api = async (
-    method: string,
-    path: string,
-    body?: unknown,
-  ): Promise<{ status: number; body: Json }> => {
-    const response = await fetch(`${server.url}/api/coordination${path}`, {
-      method,
-      ...(body === undefined
-        ? {}
-        : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text === '' ? undefined : JSON.parse(text) };
-  };
+  const api = (method: string, path: string, body?: unknown) => restCall(server.url, method, path, body);
   const worker = (id: string, handler: (t: { metadata: Json }, c: TaskContext) => unknown) => {
     const events: WorkerEvent[] = [];
     const w = createWorker({

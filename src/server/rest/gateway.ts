@@ -10,6 +10,7 @@ import {
   type JsonObject,
   type JsonValue,
 } from '@bufbuild/protobuf';
+import { isFieldError } from '@bufbuild/protobuf/reflect';
 import {
   Code,
   ConnectError,
@@ -24,9 +25,10 @@ import { httpStatusOf, toConnectError } from '../codec/errors.js';
 import { DEFAULT_MAX_REQUEST_BYTES, requestTooLarge } from '../codec/request-limit.js';
 import {
   BadRequest,
+  checkRequestJson,
   eventName,
   queryToJson,
-  refuseLooseJson,
+  refuseContradiction,
   restJson,
   setPath,
   wordsToEnums,
@@ -263,10 +265,20 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
     vars: Map<string, string>,
   ): Promise<unknown> => {
     const schema = r.method.input;
-    const body = r.body === undefined ? undefined : parseBody(await readBody(request, maxBody), r);
+    const text = await readBody(request, maxBody);
+    const body = parseBody(text, r);
     const bodyField = r.body;
-    if (bodyField === '*') refuseLooseJson(schema, body ?? null);
-    else if (bodyField?.fieldKind === 'message') refuseLooseJson(bodyField.message, body ?? null);
+    if (bodyField === '*') checkRequestJson(schema, body ?? {});
+    else if (bodyField?.fieldKind === 'message') checkRequestJson(bodyField.message, body ?? {});
+    if (body !== undefined) {
+      const asRequest = bodyField === '*' || bodyField === undefined ? body : { [bodyField.jsonName]: body };
+      for (const [name, value] of vars) refuseContradiction(schema, asRequest, name, value);
+      // A body the route does not read would be ignored, and whatever it asked for not done.
+      if (bodyField === undefined)
+        throw new BadRequest(
+          `${r.verb} ${r.template} takes no request body: its fields go in the path and the query string`,
+        );
+    }
     const pathFields = new Set<DescField>();
     for (const name of vars.keys()) {
       const top = schema.fields.find((f) => f.name === name.split('.')[0]);
@@ -292,7 +304,11 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
     try {
       return fromJson(schema, json);
     } catch (error) {
-      throw new BadRequest(`invalid request: ${(error as Error).message}`);
+      // What the checks above let through (a Timestamp, a query value): the field, by its name.
+      const cause = (error as Error).cause;
+      const at = isFieldError(cause) ? cause.field() : undefined;
+      const field = at === undefined ? undefined : 'jsonName' in at ? at.jsonName : at.localName;
+      throw new BadRequest(`invalid request: ${(error as Error).message}`, field);
     }
   };
 

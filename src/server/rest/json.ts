@@ -160,11 +160,15 @@ function fieldAt(schema: DescMessage, path: string): DescField | undefined {
 }
 
 function queryScalar(field: DescField, name: string, raw: string): JsonValue {
+  if (field.fieldKind === 'enum' || (field.fieldKind === 'list' && field.listKind === 'enum')) {
+    checkEnum(field.enum, raw, name);
+    return raw;
+  }
   if (field.fieldKind === 'scalar' || (field.fieldKind === 'list' && field.listKind === 'scalar')) {
     if (field.scalar === ScalarType.BOOL) {
       if (raw === 'true' || raw === '1') return true;
       if (raw === 'false' || raw === '0') return false;
-      throw new BadRequest(`query parameter ${name} must be true or false, got "${raw}"`);
+      throw new BadRequest(`query parameter ${name} must be true or false, got "${raw}"`, name);
     }
   }
   // Numbers stay strings: proto3 JSON parses integers (64-bit too) and floats from strings.
@@ -187,8 +191,10 @@ export function queryToJson(
     const values = params.getAll(name);
     const field = fieldAt(schema, name);
     const top = fieldAt(schema, name.split('.')[0] ?? '');
-    if (field === undefined || top === undefined || bound(top))
-      throw new BadRequest(`unknown query parameter ${name} for ${schema.typeName}`);
+    if (field === undefined || top === undefined)
+      throw new BadRequest(`unknown query parameter ${name} for ${schema.typeName}`, name);
+    if (bound(top))
+      throw new BadRequest(`query parameter ${name} is already given by the path or the body`, name);
     const other = seen.get(field);
     if (other !== undefined)
       throw new BadRequest(`query parameters ${other} and ${name} name the same field`);
@@ -237,48 +243,187 @@ const QUOTED_64 = new Set<ScalarType>([
   ScalarType.SFIXED64,
 ]);
 
-const isNumeric = (scalar: ScalarType): boolean =>
-  scalar !== ScalarType.STRING && scalar !== ScalarType.BYTES && scalar !== ScalarType.BOOL;
+/** The 32-bit integers' ranges: proto3 JSON refuses anything outside, without saying where. */
+const RANGE_32: ReadonlyMap<ScalarType, readonly [number, number]> = new Map([
+  [ScalarType.INT32, [-(2 ** 31), 2 ** 31 - 1]],
+  [ScalarType.SINT32, [-(2 ** 31), 2 ** 31 - 1]],
+  [ScalarType.SFIXED32, [-(2 ** 31), 2 ** 31 - 1]],
+  [ScalarType.UINT32, [0, 2 ** 32 - 1]],
+  [ScalarType.FIXED32, [0, 2 ** 32 - 1]],
+]);
 
 /** A UTF-16 surrogate alone: what a JSON `"\ud800"` decodes to, and no Unicode text at all. */
 const LONE_SURROGATE = /\p{Cs}/u;
 
+function refuse(where: string, what: string): never {
+  throw new BadRequest(`${where} ${what}`, where);
+}
+
+function checkScalar(scalar: ScalarType, v: JsonValue, where: string): void {
+  switch (scalar) {
+    case ScalarType.STRING:
+      if (typeof v !== 'string') refuse(where, `must be a string, not ${describe(v)}`);
+      else if (LONE_SURROGATE.test(v)) refuse(where, 'must be valid UTF-8 text');
+      return;
+    case ScalarType.BYTES:
+      if (typeof v !== 'string') refuse(where, `must be a base64 string, not ${describe(v)}`);
+      return;
+    case ScalarType.BOOL:
+      if (typeof v !== 'boolean') refuse(where, `must be true or false, not ${describe(v)}`);
+      return;
+    default:
+      break;
+  }
+  if (QUOTED_64.has(scalar)) {
+    // proto3 JSON writes these as strings (beyond 2^53 a number loses digits); either is read.
+    const whole = typeof v === 'string' ? /^-?\d+$/.test(v) : Number.isInteger(v);
+    if (!whole) refuse(where, `must be a whole number (or one as a string), not ${describe(v)}`);
+    return;
+  }
+  if (typeof v === 'string') refuse(where, `must be a JSON number, not the string "${v.slice(0, 40)}"`);
+  if (typeof v !== 'number') refuse(where, `must be a number, not ${describe(v)}`);
+  const range = RANGE_32.get(scalar);
+  if (range === undefined) return;
+  if (!Number.isInteger(v)) refuse(where, `must be a whole number, not ${v}`);
+  if ((v as number) < range[0] || (v as number) > range[1])
+    refuse(where, `must be from ${range[0]} to ${range[1]}, not ${v}`);
+}
+
+function checkEnum(desc: DescEnum, v: JsonValue, where: string): void {
+  if (typeof v === 'number' && Number.isInteger(v)) return;
+  const words = wordsOf(desc);
+  if (typeof v === 'string') {
+    const prefix = WORD_PREFIX[desc.typeName];
+    const word = prefix !== undefined && v.startsWith(prefix) ? v.slice(prefix.length) : v;
+    if (words.fromWord.has(word) || words.toWord.has(v)) return;
+  }
+  refuse(where, `must be one of ${[...words.fromWord.keys()].join(', ')}, not ${describe(v)}`);
+}
+
+/** A JSON value as a refusal quotes it: short, and saying what kind of value it is. */
+function describe(v: JsonValue): string {
+  if (typeof v === 'string') return `the string "${v.slice(0, 40)}"`;
+  if (Array.isArray(v)) return 'a list';
+  if (v === null) return 'null';
+  if (typeof v === 'object') return 'an object';
+  return String(v);
+}
+
+/** What one value of a field (a list's item, a map's value) must be. */
+type Element =
+  | { readonly scalar: ScalarType }
+  | { readonly enum: DescEnum }
+  | { readonly message: DescMessage };
+
+function elementOf(field: DescField): Element {
+  switch (field.fieldKind) {
+    case 'scalar':
+      return { scalar: field.scalar };
+    case 'enum':
+      return { enum: field.enum };
+    case 'message':
+      return { message: field.message };
+    case 'list':
+      return field.listKind === 'scalar'
+        ? { scalar: field.scalar }
+        : field.listKind === 'enum'
+          ? { enum: field.enum }
+          : { message: field.message };
+    case 'map':
+      return field.mapKind === 'scalar'
+        ? { scalar: field.scalar }
+        : field.mapKind === 'enum'
+          ? { enum: field.enum }
+          : { message: field.message };
+  }
+}
+
+const RFC_3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/i;
+
+/** The JSON shape of the well-known types a request may carry, and how a refusal says it. */
+const WKT_SHAPES: Readonly<Record<string, readonly [(v: JsonValue) => boolean, string]>> = {
+  'google.protobuf.Timestamp': [
+    (v) => typeof v === 'string' && RFC_3339.test(v),
+    'an RFC 3339 time, e.g. "2026-12-01T00:00:00Z"',
+  ],
+  'google.protobuf.Duration': [
+    (v) => typeof v === 'string' && /^-?\d+(?:\.\d+)?s$/.test(v),
+    'a duration, e.g. "1.5s"',
+  ],
+  'google.protobuf.Struct': [isObject, 'a JSON object'],
+  'google.protobuf.ListValue': [Array.isArray, 'a list'],
+};
+
+function checkElement(element: Element, v: JsonValue, where: string): void {
+  if (v === null) refuse(where, 'must not be null');
+  if ('scalar' in element) checkScalar(element.scalar, v, where);
+  else if ('enum' in element) checkEnum(element.enum, v, where);
+  else if (!opaque(element.message)) checkRequestJson(element.message, v, where);
+  else {
+    const shape = WKT_SHAPES[element.message.typeName];
+    if (shape !== undefined && !shape[0](v)) refuse(where, `must be ${shape[1]}, not ${describe(v)}`);
+  }
+}
+
 /**
- * Refuses, naming the field, what proto3 JSON would read but a REST user never means: a number
- * written as a string (`"priority": "7"`; REST answers write these fields as JSON numbers; 64-bit
- * integers stay strings, as proto3 JSON writes them) and a string with a lone surrogate
- * (`"\ud800"`: not text, and `fromJson` would refuse it without saying where).
+ * Checks request JSON against the message it decodes into, naming the field of the first fault
+ * as a path (`tasks[3].priority`), which protobuf-es's `fromJson` does not: an unknown key, a
+ * field given under both its names, a value of the wrong kind, an enum word that is not one.
+ * Also refuses what proto3 JSON would read but a REST user never means: a number written as a
+ * string (`"priority": "7"`; REST answers write these fields as JSON numbers; 64-bit integers
+ * may be strings, as proto3 JSON writes them) and a string with a lone surrogate (`"\ud800"`:
+ * not text). Well-known types (Struct metadata, Timestamps) are left to `fromJson`.
  */
-export function refuseLooseJson(schema: DescMessage, json: JsonValue, prefix = ''): void {
-  if (!isObject(json)) return;
+export function checkRequestJson(schema: DescMessage, json: JsonValue, prefix = ''): void {
+  if (!isObject(json))
+    refuse(prefix === '' ? 'the request' : prefix, `must be a JSON object, not ${describe(json)}`);
   const at = (name: string) => (prefix === '' ? name : `${prefix}.${name}`);
-  for (const field of schema.fields) {
-    const scalar =
-      field.fieldKind === 'scalar' || (field.fieldKind === 'list' && field.listKind === 'scalar')
-        ? field.scalar
-        : undefined;
-    const check = (v: JsonValue, where: string) => {
-      if (scalar === undefined || typeof v !== 'string') return;
-      if (scalar === ScalarType.STRING) {
-        if (LONE_SURROGATE.test(v)) throw new BadRequest(`${where} must be valid UTF-8 text`, where);
-      } else if (isNumeric(scalar) && !QUOTED_64.has(scalar)) {
-        throw new BadRequest(`${where} must be a JSON number, not the string "${v.slice(0, 40)}"`, where);
-      }
-    };
-    for (const key of eitherKey(field)) {
-      const value = json[key];
-      if (value === undefined || value === null) continue;
-      if (field.fieldKind === 'message' && !opaque(field.message)) {
-        refuseLooseJson(field.message, value, at(key));
-      } else if (field.fieldKind === 'list' && Array.isArray(value)) {
-        for (const [i, v] of value.entries()) {
-          if (field.listKind === 'message' && !opaque(field.message))
-            refuseLooseJson(field.message, v, `${at(key)}[${i}]`);
-          else check(v, `${at(key)}[${i}]`);
-        }
-      } else {
-        check(value, at(key));
-      }
+  const seen = new Map<DescField, string>();
+  for (const [key, value] of Object.entries(json)) {
+    const field = schema.fields.find((f) => f.jsonName === key || f.name === key);
+    const where = at(key);
+    if (field === undefined) refuse(where, `is not a field of ${schema.typeName}: key "${key}" is unknown`);
+    const other = seen.get(field);
+    if (other !== undefined) refuse(where, `is the same field as ${at(other)}: give it once`);
+    seen.set(field, key);
+    if (value === null) continue;
+    const element = elementOf(field);
+    if (field.fieldKind === 'list') {
+      if (!Array.isArray(value)) refuse(where, `must be a list, not ${describe(value)}`);
+      for (const [i, v] of value.entries()) checkElement(element, v, `${where}[${i}]`);
+    } else if (field.fieldKind === 'map') {
+      if (!isObject(value)) refuse(where, `must be an object, not ${describe(value)}`);
+      for (const [k, v] of Object.entries(value)) checkElement(element, v, `${where}.${k}`);
+    } else {
+      checkElement(element, value, where);
     }
   }
+}
+
+/**
+ * Refuses request JSON (the body, as the request message or the field it fills) that gives a
+ * path variable another value than the path: `POST /tasks/a/cancel` with `{"id": "b"}` would
+ * otherwise act on one of the two, whichever the gateway let win, and say nothing.
+ */
+export function refuseContradiction(schema: DescMessage, json: JsonValue, path: string, value: string): void {
+  let node: JsonValue | undefined = json;
+  let message: DescMessage | undefined = schema;
+  const names: string[] = [];
+  for (const segment of path.split('.')) {
+    const field: DescField | undefined = message?.fields.find(
+      (f) => f.name === segment || f.jsonName === segment,
+    );
+    if (field === undefined || !isObject(node)) return;
+    const key = eitherKey(field).find((k) => (node as JsonObject)[k] !== undefined);
+    if (key === undefined) return;
+    names.push(key);
+    node = node[key];
+    message = field.fieldKind === 'message' ? field.message : undefined;
+  }
+  if (node === null || node === value) return;
+  const where = names.join('.');
+  throw new BadRequest(
+    `${where} in the body (${JSON.stringify(node).slice(0, 60)}) contradicts the path (${JSON.stringify(value)}): give it once, in the path`,
+    where,
+  );
 }
