@@ -3,6 +3,8 @@
  * report resending), the rate-limit stream it uses for acquire(), and the operators' admin client.
  * Everything a program needs is exported here so that nothing has to reach into src/gen.
  */
+
+export { keepProtoKeysAsData } from '../wire/proto-keys.js';
 export {
   type AdminClient,
   type AdminClientOptions,

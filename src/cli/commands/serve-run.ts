@@ -10,6 +10,7 @@ import { type BatonReplica, type ReplicaOptions, startReplica } from '../../serv
 import { type BatonServer, isLoopback, type ServerOptions, startServer } from '../../server/server.js';
 import { isPostgresUrl, redactUrl } from '../../server/store/postgres-store.js';
 import { StoreOpenError } from '../../server/store/store-open-error.js';
+import { keepProtoKeysAsData } from '../../wire/proto-keys.js';
 import { EXIT } from '../exit-codes.js';
 import {
   AT_LEAST_ONE,
@@ -71,6 +72,8 @@ export interface ServeFlags {
 
 /** Starts the coordinator the flags and the environment describe; a UsageError naming a bad flag. */
 export async function runServe(flags: ServeFlags, env: NodeJS.ProcessEnv): Promise<void> {
+  // Before anything decodes a request: metadata's `__proto__` keys stay data (wire/proto-keys.ts).
+  keepProtoKeysAsData();
   await serve(serverOptions(flags, env));
 }
 
