@@ -39,9 +39,11 @@ const rpcPaths = new Set(
   ),
 );
 let passed = 0;
-const gate = createAuthGate({
+const { handle: gate } = createAuthGate({
   verify: createVerifier(parseAuthFile(lines.join('\n'), 'bench')),
   routeOf: createRouteOf(rpcPaths, [CoordinatorService, WorkspaceService]),
+  // The bench's requests are unary calls: none is kept track of.
+  streamingRoutes: new Set(),
   refused: () => {
     throw new Error('the bench request was refused');
   },

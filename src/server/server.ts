@@ -133,6 +133,13 @@ export interface BatonServer {
   committed(): Promise<void>;
   /** `tokens` when every call needs a bearer token, `off` when anyone who reaches the port may call. */
   readonly auth: 'tokens' | 'off';
+  /**
+   * Replaces the bearer tokens (the auth file read again, on SIGHUP): calls from now on are
+   * checked against `tokens`, and calls in flight under a token no longer there (or there with
+   * another role or worker id) end. Returns how many ended. Only with `auth`: a server started
+   * open stays open.
+   */
+  replaceTokens(tokens: readonly TokenEntry[]): number;
   /** Graceful: stops accepting, ends streams (workers reconnect), stores the last changes. */
   close(): Promise<void>;
 }
@@ -254,6 +261,8 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   });
   const workspaceService = createWorkspaceService({ repo, commit, refused });
   const rpcPaths = new Set<string>();
+  // Routes whose calls stay open (the worker session, rate-limit and event streams).
+  const streamingRoutes = new Set<string>();
   const routes = (router: ConnectRouter): void => {
     router.service(WorkerService, workerService);
     router.service(
@@ -280,7 +289,10 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     const reflection = createReflectionServices({ services: served });
     router.service(ServerReflectionV1, reflection.v1);
     router.service(ServerReflectionV1alpha, reflection.v1alpha);
-    for (const h of router.handlers) rpcPaths.add(h.requestPath);
+    for (const h of router.handlers) {
+      rpcPaths.add(h.requestPath);
+      if (h.method.methodKind !== 'unary') streamingRoutes.add(h.requestPath.slice(1));
+    }
   };
 
   const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
@@ -334,15 +346,17 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         });
   const counted = metrics?.instrument(handler, rpcPaths) ?? handler;
   const routeOf = createRouteOf(rpcPaths, [CoordinatorService, WorkspaceService]);
-  const gated =
+  const gate =
     options.auth === undefined
-      ? counted
+      ? undefined
       : createAuthGate({
           verify: createVerifier(options.auth.tokens),
           routeOf,
+          streamingRoutes,
           refused: ({ message, ...fields }) => refused(message, fields),
           next: counted,
         });
+  const gated = gate?.handle ?? counted;
   // The dashboard's files hold no data, so they are served before the gate: with auth on, the page
   // loads and asks for a token, and every call it makes is checked like any other.
   const server = createOnePortServer(logRequests(createDashboard({ next: gated }), logger), {
@@ -373,6 +387,11 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     repo,
     committed: () => commit.committed(),
     auth,
+    replaceTokens(tokens) {
+      if (gate === undefined)
+        throw new Error('this server was started without auth: it has no tokens to replace');
+      return gate.replaceVerifier(createVerifier(tokens));
+    },
     close() {
       closing ??= (async () => {
         shutdown.abort();

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { isBatonError } from '../../core/errors.js';
 import { DEFAULT_RETRY_BACKOFF, normalizeBackoff, type RetryBackoffSpec } from '../../core/retry-backoff.js';
 import { ASSIGNMENT_STRATEGIES } from '../../core/work-assigner.js';
-import { parseAuthFile } from '../../server/auth/tokens.js';
+import { parseAuthFile, type TokenEntry } from '../../server/auth/tokens.js';
 import { LOG_LEVELS } from '../../server/observability/log-levels.js';
 import { createLogger } from '../../server/observability/logger.js';
 import { type BatonReplica, type ReplicaOptions, startReplica } from '../../server/replica.js';
@@ -74,7 +74,7 @@ export interface ServeFlags {
 export async function runServe(flags: ServeFlags, env: NodeJS.ProcessEnv): Promise<void> {
   // Before anything decodes a request: metadata's `__proto__` keys stay data (wire/proto-keys.ts).
   keepProtoKeysAsData();
-  await serve(serverOptions(flags, env));
+  await serve(serverOptions(flags, env), flags.authFile ?? env.BATON_AUTH_FILE);
 }
 
 /** The server's options from the flags and the environment; a UsageError naming the flag. */
@@ -228,14 +228,17 @@ function tlsOptions(cert: string | undefined, key: string | undefined): ServerOp
   return { cert: readFlagFile('tls-cert', cert), key: readFlagFile('tls-key', key) };
 }
 
+/** `bearer tokens required (1 admin, 2 worker)`: what an auth file lets in. */
+function tokensInForce(tokens: readonly TokenEntry[]): string {
+  const counts = new Map<string, number>();
+  for (const t of tokens) counts.set(t.role, (counts.get(t.role) ?? 0) + 1);
+  const roles = [...counts].map(([role, n]) => `${n} ${role}`).join(', ');
+  return `bearer tokens required (${roles === '' ? 'no tokens: only probes answer' : roles})`;
+}
+
 /** Who may call, in the words of the startup banner. */
 function authLine(server: BatonServer, options: ServerOptions): string {
-  if (options.auth !== undefined) {
-    const counts = new Map<string, number>();
-    for (const t of options.auth.tokens) counts.set(t.role, (counts.get(t.role) ?? 0) + 1);
-    const roles = [...counts].map(([role, n]) => `${n} ${role}`).join(', ');
-    return `baton: auth on: bearer tokens required (${roles === '' ? 'no tokens: only probes answer' : roles})\n`;
-  }
+  if (options.auth !== undefined) return `baton: auth on: ${tokensInForce(options.auth.tokens)}\n`;
   if (isLoopback(server.host))
     return 'baton: auth off: open to anyone on this machine (loopback only; --auth-file turns tokens on)\n';
   return `baton: auth OFF on ${server.host} (--insecure): anyone who reaches the port may do anything\n`;
@@ -248,11 +251,52 @@ const capabilityMode = (strict: boolean): string =>
     : 'capability fallback: a task whose category no worker lists goes to the least-loaded worker ' +
       '(--require-capability, or requireCapability on a task, forbids it)';
 
+/**
+ * On SIGHUP, reads the auth file again: its tokens replace the server's, and the streams of a
+ * revoked token end (tokens are revoked without a restart). A file that cannot be read or has a
+ * bad line changes nothing, and says why: the tokens in force stay. Listening from the start, so
+ * that a standby replica is not ended by the signal: what it reads then applies once it leads.
+ */
+function reloadAuthOnHangup(path: string): { serving(server: BatonServer): void } {
+  let server: BatonServer | undefined;
+  let latest: readonly TokenEntry[] | undefined;
+  process.on('SIGHUP', () => {
+    let tokens: readonly TokenEntry[];
+    try {
+      tokens = authOptions(path)?.tokens ?? [];
+    } catch (error) {
+      process.stderr.write(
+        `baton: SIGHUP: not reloaded, the tokens in force stay: ${(error as Error).message}\n`,
+      );
+      return;
+    }
+    const said = `baton: SIGHUP: reloaded --auth-file ${path}: ${tokensInForce(tokens)}`;
+    if (server === undefined) {
+      latest = tokens;
+      process.stdout.write(`${said}, once this replica leads\n`);
+      return;
+    }
+    const ended = server.replaceTokens(tokens);
+    process.stdout.write(`${said}; ${ended} call(s) of a revoked token ended\n`);
+  });
+  return {
+    serving(leading) {
+      server = leading;
+      if (latest !== undefined) leading.replaceTokens(latest);
+    },
+  };
+}
+
 /** Starts the server, says where it listens, and closes it on the first signal (exits on a second). */
-async function serve(options: ServerOptions & Omit<ReplicaOptions, 'store'>): Promise<void> {
+async function serve(
+  options: ServerOptions & Omit<ReplicaOptions, 'store'>,
+  authFile: string | undefined,
+): Promise<void> {
   let server: BatonServer;
   let replica: BatonReplica | undefined;
   let stopping = false;
+  const reload =
+    authFile === undefined || options.auth === undefined ? undefined : reloadAuthOnHangup(authFile);
   try {
     if (isPostgresUrl(options.store)) {
       replica = await startReplica({
@@ -327,4 +371,5 @@ async function serve(options: ServerOptions & Omit<ReplicaOptions, 'store'>): Pr
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  reload?.serving(server);
 }
