@@ -47,7 +47,7 @@ describe('REST: a request that says two things, or the wrong kind of thing, is r
         'DELETE /api/coordination/tasks/{id} takes no request body: its fields go in the path and the query string',
       );
       expect(statusOf('d1')).to.equal('cancelled');
-      expect((await api('DELETE', '/tasks/d1')).status).to.equal(200);
+      expect((await api('DELETE', '/tasks/d1', {})).status).to.equal(200);
     });
 
     it('DELETE /workspaces/{worker_id} with worker_id or workerId in the body: 400 naming it', async () => {

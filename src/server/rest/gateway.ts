@@ -273,8 +273,10 @@ export function createRestGateway(options: RestGatewayOptions): FallbackHandler 
     if (body !== undefined) {
       const asRequest = bodyField === '*' || bodyField === undefined ? body : { [bodyField.jsonName]: body };
       for (const [name, value] of vars) refuseContradiction(schema, asRequest, name, value);
-      // A body the route does not read would be ignored, and whatever it asked for not done.
-      if (bodyField === undefined)
+      // A body the route does not read would be ignored, and whatever it asked for not done
+      // (`{}` asks for nothing).
+      const empty = typeof body === 'object' && body !== null && Object.keys(body).length === 0;
+      if (bodyField === undefined && !empty)
         throw new BadRequest(
           `${r.verb} ${r.template} takes no request body: its fields go in the path and the query string`,
         );
