@@ -177,14 +177,12 @@ export const restCaseArb: fc.Arbitrary<HttpCase> = opArb.chain((op) => {
   if (base.body !== undefined) mutations.push({ weight: 3, arbitrary: bodyMutationArb(base.body) });
   const contradiction = contradictionArb(op);
   if (contradiction !== undefined) mutations.push({ weight: 1, arbitrary: contradiction });
-  return fc
-    .oneof(...mutations)
-    .map((m) =>
-      labelled({
-        op,
-        expect: m.expect,
-        label: `${describeOp(op)}${m.label === '' ? '' : `, ${m.label}`}`,
-        request: m.apply(request),
-      }),
-    );
+  return fc.oneof(...mutations).map((m) =>
+    labelled({
+      op,
+      expect: m.expect,
+      label: `${describeOp(op)}${m.label === '' ? '' : `, ${m.label}`}`,
+      request: m.apply(request),
+    }),
+  );
 });
