@@ -17,7 +17,7 @@ import { DEFAULT_RETRY_BACKOFF, normalizeBackoff, type RetryBackoffSpec } from '
 import type { TaskSnapshot, TaskSpec } from './task.js';
 import type { PurgeFilter, PurgeOutcome } from './task-purge.js';
 import { createTaskQueue, type Progress, type ReleaseOutcome, type TaskQueue } from './task-queue.js';
-import { batchField, fieldPath } from './task-spec.js';
+import { batchField, fieldPath, hasControl, undecodable } from './task-spec.js';
 import {
   type Assignment,
   type AssignmentStrategy,
@@ -217,6 +217,20 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
   checkOptions(options);
   const { now } = options;
   const limits: InputLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  /**
+   * A worker id reaches logs, metrics labels, events and status as it is: held to a task id's
+   * rules (--max-id-length, printable, valid UTF-8). None of the refusals echoes it.
+   */
+  const checkWorkerId = (id: string): void => {
+    if (id.length > limits.maxIdLength)
+      throw overLimit('maxIdLength', limits, `workerId is ${id.length} characters`, 'workerId');
+    if (hasControl(id) || id.trim() === '')
+      throw invalidArgument('workerId must be printable and not blank', { field: 'workerId' });
+    if (undecodable(id))
+      throw invalidArgument('workerId must be valid UTF-8 (it has undecodable characters)', {
+        field: 'workerId',
+      });
+  };
   const events = deps.events ?? createEventBus<CoordEvents>();
   const pool = deps.pool ?? createWorkerPool();
   const taskQueue =
@@ -619,6 +633,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
 
     workerJoined(worker) {
       unavailableIfStopped();
+      checkWorkerId(worker.id);
       // A worker coming back (same id) keeps the tasks it still holds: they count against its slots.
       const held = taskQueue.countByWorker(worker.id);
       const info = pool.join({ ...worker, running: held }, now());

@@ -57,7 +57,7 @@ if (process.env.FUZZ_STATS !== undefined) {
     ),
   );
 }
-const count = (key: string): void => {
+export const count = (key: string): void => {
   if (process.env.FUZZ_STATS !== undefined) stats.set(key, (stats.get(key) ?? 0) + 1);
 };
 

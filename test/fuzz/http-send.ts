@@ -1,5 +1,22 @@
 import * as http from 'node:http';
-import type { HttpRequest } from './rest-requests.js';
+import { expect } from 'chai';
+import { expectHttpStatus, expectNoLeak } from './answer-checks.js';
+import type { Answer, FuzzCase } from './fuzz-run.js';
+import type { LiveServer } from './live-server.js';
+import type { Lifecycle } from './task-model.js';
+
+/** An HTTP/1.1 request as curl would send it. */
+export interface HttpRequest {
+  readonly method: string;
+  /** Path and query, percent-encoded. */
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string;
+}
+
+export interface HttpCase extends FuzzCase {
+  readonly request: HttpRequest;
+}
 
 export interface HttpReply {
   readonly status: number;
@@ -37,4 +54,28 @@ export function sendHttp(baseUrl: string, request: HttpRequest): Promise<HttpRep
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** Error codes of JSON refusals (REST and Connect write the same words) that only server faults may carry. */
+const SERVER_FAULT_CODES: readonly string[] = ['internal', 'unknown', 'data_loss'];
+
+/**
+ * Sends a JSON case (REST or Connect) and checks its answer: no 5xx but 503 while stopped, no
+ * leak, and a refusal that is JSON with a code a client mistake may get and a message saying why.
+ */
+export async function sendJsonCase(live: LiveServer, c: HttpCase, state: Lifecycle): Promise<Answer> {
+  const reply = await sendHttp(live.url, c.request);
+  const summary = `${reply.status} ${reply.text.slice(0, 300)}`;
+  const what = `${c.label}: ${c.request.method} ${c.request.path.slice(0, 80)} → ${summary}`;
+  expectNoLeak(reply.text, what);
+  const accepted = reply.status >= 200 && reply.status < 300;
+  // connect-node refuses a wrong method or content type at the HTTP level: the status says why.
+  const bare = c.request.method === 'HEAD' || (reply.text === '' && [405, 415].includes(reply.status));
+  const body = (accepted || bare ? {} : JSON.parse(reply.text)) as { code?: unknown; message?: unknown };
+  expectHttpStatus(reply.status, state, what, body.code);
+  if (!accepted && !bare) {
+    expect(body.message, `${what}: a refusal says why`).to.be.a('string').and.not.equal('');
+    expect(body.code, `${what}: a refusal's code`).to.be.a('string').and.not.be.oneOf(SERVER_FAULT_CODES);
+  }
+  return { accepted, summary };
 }

@@ -1,21 +1,9 @@
 import * as fc from 'fast-check';
 import { describeOp, opArb, specObject } from './coordinator-ops.js';
-import { type Expectation, type FuzzCase, labelled } from './fuzz-run.js';
+import { type Expectation, labelled } from './fuzz-run.js';
+import type { HttpCase, HttpRequest } from './http-send.js';
 import { jsonMutationArb, jsonText } from './json-mutations.js';
 import type { Op } from './task-model.js';
-
-/** An HTTP/1.1 request as curl would send it. */
-export interface HttpRequest {
-  readonly method: string;
-  /** Path and query, percent-encoded. */
-  readonly path: string;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body?: string;
-}
-
-export interface HttpCase extends FuzzCase {
-  readonly request: HttpRequest;
-}
 
 const API = '/api/coordination';
 const JSON_HEADERS = { 'content-type': 'application/json' };
