@@ -23,7 +23,7 @@ export interface FuzzCase {
 }
 
 /** A case that fast-check prints by its label: counterexamples stay readable with 100 kB bodies. */
-export function labelled<C extends FuzzCase>(c: C): C {
+export function labelled<C extends { readonly label: string }>(c: C): C {
   return Object.defineProperty(c, fc.toStringMethod, { value: () => c.label, enumerable: false });
 }
 

@@ -10,6 +10,8 @@ import type { SpecCase } from './task-model.js';
 export interface LiveServer {
   readonly server: BatonServer;
   readonly url: string;
+  /** What it was started with (a restart passes them again). */
+  readonly options: ServerOptions;
   readonly read: StateReader;
   /** Operator calls outside the fuzzed protocol (setting up a run), over gRPC. */
   readonly client: Client<typeof CoordinatorService>;
@@ -36,6 +38,7 @@ export async function startLiveServer(options: ServerOptions = {}): Promise<Live
   return {
     server,
     url: server.url,
+    options,
     read: createStateReader(client),
     client,
     async seed(specs) {

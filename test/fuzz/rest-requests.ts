@@ -122,6 +122,29 @@ const envelopeMutationArb = (op: Op): fc.Arbitrary<RequestMutation> =>
     }),
   );
 
+/** Query parameters a read may get wrong: refused or ignored, never a 5xx, never a change. */
+const queryMutationArb: fc.Arbitrary<RequestMutation> = fc
+  .constantFrom(
+    'limit=abc',
+    'limit=-1',
+    'limit=1e3',
+    'limit=99999999999999999999',
+    'status=bogus',
+    'status=TASK_STATUS_BOGUS',
+    'status=99',
+    'page_token=%%%',
+    'page_token=garbage',
+    'page_token=YWZ0ZXI6LTE',
+    'worker_id=%00',
+    'bogus=1',
+    'limit=1&limit=2',
+  )
+  .map((query) => ({
+    label: `query ${query}`,
+    expect: 'ignorable' as const,
+    apply: (r: HttpRequest) => ({ ...r, path: `${r.path}${r.path.includes('?') ? '&' : '?'}${query}` }),
+  }));
+
 /** A body (or query) `id` other than the path's: refused, or ignored in favour of the path. */
 const contradictionArb = (op: Op): fc.Arbitrary<RequestMutation> | undefined => {
   if (op.kind !== 'cancel' && op.kind !== 'retry' && op.kind !== 'get' && op.kind !== 'delete')
@@ -163,6 +186,7 @@ export const restCaseArb: fc.Arbitrary<HttpCase> = opArb.chain((op) => {
     { weight: 2, arbitrary: envelopeMutationArb(op) },
   ];
   if (base.body !== undefined) mutations.push({ weight: 3, arbitrary: bodyMutationArb(base.body) });
+  if (base.method === 'GET') mutations.push({ weight: 2, arbitrary: queryMutationArb });
   const contradiction = contradictionArb(op);
   if (contradiction !== undefined) mutations.push({ weight: 1, arbitrary: contradiction });
   return fc.oneof(...mutations).map((m) =>

@@ -137,7 +137,10 @@ export function createWorkerFleet(live: LiveServer, headers: Readonly<Record<str
         ? { error: 'fuzz', retryable: step.kind === 'failed-retryable' }
         : {}),
     };
-    const seqs = step.twice ? [++seq, ++seq] : [++seq];
+    // Seqs are the worker's to choose: receipts echo them, whether new, repeated, 0 or the largest.
+    const chosen = (): number =>
+      step.seq === 'fresh' ? ++seq : step.seq === 'reused' ? seq : step.seq === 'zero' ? 0 : 2 ** 32 - 1;
+    const seqs = step.twice ? [chosen(), chosen()] : [chosen()];
     const reports = seqs.map((n) => ({ case: REPORT_CASE[step.kind], value: { seq: n, ...value } }) as const);
     if (step.batched)
       s.send({ kind: { case: 'reports', value: { reports: reports.map((kind) => ({ kind })) } } });

@@ -7,6 +7,8 @@ export type Slot = 0 | 1;
 export type Target = 'mine' | 'theirs' | 'pending' | 'unknown';
 export type AttemptChoice = 'current' | 'stale' | 'next';
 export type ReportKind = 'started' | 'complete' | 'failed' | 'failed-retryable';
+/** A report's seq: a new one, the previous report's again, 0, or uint32's largest. */
+export type SeqChoice = 'fresh' | 'reused' | 'zero' | 'max';
 export type Forgery = 'garbage' | 'truncated' | 'compressed' | 'huge-length' | 'not-utf8-task';
 
 /** A worker id the proto refuses: empty, too long, a NUL, a lone surrogate. */
@@ -26,6 +28,7 @@ export type Step =
       readonly attempt: AttemptChoice;
       readonly batched: boolean;
       readonly twice: boolean;
+      readonly seq: SeqChoice;
     }
   | { readonly do: 'cost'; readonly w: Slot; readonly usd: number; readonly tokens: bigint }
   | { readonly do: 'request'; readonly w: Slot; readonly count: number }
@@ -70,6 +73,7 @@ export const stepArb: fc.Arbitrary<Step> = fc.oneof(
       attempt: fc.constantFrom<AttemptChoice>('current', 'current', 'current', 'stale', 'next'),
       batched: fc.boolean(),
       twice: fc.boolean(),
+      seq: fc.constantFrom<SeqChoice>('fresh', 'fresh', 'reused', 'zero', 'max'),
     }),
   },
   {
