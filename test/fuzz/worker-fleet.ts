@@ -1,7 +1,7 @@
 import * as http2 from 'node:http2';
 import { Code } from '@connectrpc/connect';
 import { expect } from 'chai';
-import type { CoordinatorMessage } from '../../src/server/codec/proto.js';
+import { type CoordinatorMessage, ErrorCode } from '../../src/server/codec/proto.js';
 import type { Json } from '../support/json-http.js';
 import type { WorkerMessageInit } from '../support/session-messages.js';
 import { expectNoLeak } from './answer-checks.js';
@@ -27,6 +27,7 @@ interface Allowed {
 }
 
 const NONE: Allowed = { tasks: [] };
+const NO_SUCH_TASK = 'no-such-task';
 /** Codes no client mistake may be answered with. */
 const SERVER_FAULTS: readonly number[] = [Code.Unknown, Code.Internal, Code.DataLoss];
 const WORKER_IDS = ['w0', 'w1'] as const;
@@ -99,7 +100,13 @@ export function createWorkerFleet(live: LiveServer, headers: Readonly<Record<str
   const resolve = (
     step: Extract<Step, { do: 'report' }>,
     state: Snapshot,
-  ): { id: string; attempt: number; held: boolean; status: string } => {
+  ): {
+    id: string;
+    attempt: number;
+    held: boolean;
+    holder: 'mine' | 'theirs' | undefined;
+    status: string;
+  } => {
     const mine = WORKER_IDS[step.w];
     const tasks = [...state.tasks.values()] as Json[];
     const held = (t: Json) => t.status === 'TASK_STATUS_ASSIGNED' || t.status === 'TASK_STATUS_RUNNING';
@@ -111,14 +118,16 @@ export function createWorkerFleet(live: LiveServer, headers: Readonly<Record<str
           : step.target === 'pending'
             ? tasks.find((t) => t.status === 'TASK_STATUS_PENDING')
             : undefined;
-    const id: string = pick?.id ?? 'no-such-task';
+    const id: string = pick?.id ?? NO_SUCH_TASK;
     const current: number = pick?.attempt ?? 1;
     const attempt =
       step.attempt === 'current' ? current : step.attempt === 'stale' ? current - 1 : current + 1;
+    const holder = pick === undefined || !held(pick) ? undefined : pick.workerId === mine ? 'mine' : 'theirs';
     return {
       id,
       attempt: Math.max(0, attempt),
-      held: pick !== undefined && held(pick) && pick.workerId === mine && step.attempt === 'current',
+      held: holder === 'mine' && step.attempt === 'current',
+      holder,
       status: pick?.status ?? '',
     };
   };
@@ -170,7 +179,22 @@ export function createWorkerFleet(live: LiveServer, headers: Readonly<Record<str
       expect(first.ok, `${what}: ${JSON.stringify(target)} → ${JSON.stringify(receipts)}`).to.equal(
         target.held,
       );
-    if (!first.ok) return NONE;
+    if (!first.ok) {
+      // The fencing contract (worker.proto, ErrorCode): someone else's attempt is not yours, an
+      // attempt that is not the current one is stale, and a task that does not exist is not found.
+      const code =
+        target.id === NO_SUCH_TASK
+          ? ErrorCode.NOT_FOUND
+          : target.holder === 'theirs'
+            ? step.attempt === 'stale'
+              ? ErrorCode.ABORTED
+              : ErrorCode.PERMISSION_DENIED
+            : target.holder === 'mine' && step.attempt !== 'current'
+              ? ErrorCode.ABORTED
+              : undefined;
+      if (code !== undefined) expect(first.code, `${what}: refused as ${ErrorCode[code]}`).to.equal(code);
+      return NONE;
+    }
     const retryable = step.kind === 'failed-retryable';
     const task = state.tasks.get(target.id) as Json;
     const status =
