@@ -22,6 +22,8 @@ interface Predicted {
 /** What one step may do to the state, besides assigning pending tasks to connected workers. */
 interface Allowed {
   readonly tasks: readonly Predicted[];
+  /** The graph an operator's call must leave (the model's cancel or retry), before any assignment. */
+  readonly model?: Model;
   /** A cost report the server took: the global spend grew by this much. */
   readonly usd?: number;
 }
@@ -115,9 +117,11 @@ export function createWorkerFleet(live: LiveServer, headers: Readonly<Record<str
         ? tasks.find((t) => held(t) && t.workerId === mine)
         : step.target === 'theirs'
           ? tasks.find((t) => held(t) && t.workerId !== mine)
-          : step.target === 'pending'
-            ? tasks.find((t) => t.status === 'TASK_STATUS_PENDING')
-            : undefined;
+          : step.target === 'lost'
+            ? tasks.find((t) => !held(t) && t.workerId === mine && /PENDING|CANCELLED/.test(t.status))
+            : step.target === 'pending'
+              ? tasks.find((t) => t.status === 'TASK_STATUS_PENDING')
+              : undefined;
     const id: string = pick?.id ?? NO_SUCH_TASK;
     const current: number = pick?.attempt ?? 1;
     const attempt =
@@ -189,7 +193,8 @@ export function createWorkerFleet(live: LiveServer, headers: Readonly<Record<str
             ? step.attempt === 'stale'
               ? ErrorCode.ABORTED
               : ErrorCode.PERMISSION_DENIED
-            : target.holder === 'mine' && step.attempt !== 'current'
+            : (target.holder === 'mine' && step.attempt !== 'current') ||
+                (step.target === 'lost' && target.holder === undefined && step.attempt === 'current')
               ? ErrorCode.ABORTED
               : undefined;
       if (code !== undefined) expect(first.code, `${what}: refused as ${ErrorCode[code]}`).to.equal(code);
@@ -246,8 +251,56 @@ export function createWorkerFleet(live: LiveServer, headers: Readonly<Record<str
     }
   };
 
+  /**
+   * An operator cancels a task (one a worker holds, or any) or retries one, as the model says it
+   * must go; a worker holding a cancelled task is told, naming the attempt.
+   */
+  const operate = async (
+    step: Extract<Step, { do: 'operator' }>,
+    state: Snapshot,
+    what: string,
+  ): Promise<Allowed> => {
+    const tasks = [...state.tasks.values()] as Json[];
+    const target =
+      step.action === 'retry'
+        ? tasks.find((t) => /FAILED|CANCELLED/.test(t.status))
+        : step.action === 'cancel-held'
+          ? tasks.find((t) => /ASSIGNED|RUNNING/.test(t.status))
+          : tasks[tasks.length - 1];
+    if (target === undefined) return NONE;
+    const op = {
+      kind: step.action === 'retry' ? ('retry' as const) : ('cancel' as const),
+      id: target.id as string,
+    };
+    const prediction = predict(modelOf(state), op);
+    const call =
+      op.kind === 'retry' ? live.client.retryTask({ id: op.id }) : live.client.cancelTask({ id: op.id });
+    const accepted = await call.then(
+      () => true,
+      () => false,
+    );
+    expect(accepted, `${what}: ${op.kind} ${op.id}: the model says ${prediction.verdict}`).to.equal(
+      prediction.verdict === 'accept',
+    );
+    if (prediction.verdict !== 'accept') return NONE;
+    const holder = WORKER_IDS.indexOf(target.workerId);
+    const s = sessions[holder];
+    if (op.kind === 'cancel' && /ASSIGNED|RUNNING/.test(target.status) && s !== undefined) {
+      const e = await until(
+        s,
+        `${what}: the holder is told`,
+        (x) =>
+          'message' in x && x.message.kind.case === 'cancel' && x.message.kind.value.taskId === target.id,
+      );
+      const told = 'message' in e && e.message.kind.case === 'cancel' ? e.message.kind.value : undefined;
+      expect(told?.attempt, `${what}: cancel names the attempt`).to.equal(target.attempt);
+    }
+    return { tasks: [], model: prediction.after };
+  };
+
   /** Runs one step; says what it may have changed. */
   const execute = async (step: Step, state: Snapshot, what: string): Promise<Allowed> => {
+    if (step.do === 'operator') return operate(step, state, what);
     if (step.do === 'bad-hello') {
       const s = open();
       s.send({ kind: { case: 'hello', value: { workerId: step.workerId } } });
@@ -348,7 +401,7 @@ const HELD = new Set(['assigned', 'running']);
  */
 function expectAllowed(before: Snapshot, after: Snapshot, allowed: Allowed, what: string): void {
   expect([...after.tasks.keys()], `${what}: task ids`).to.deep.equal([...before.tasks.keys()]);
-  let model: Model = modelOf(before);
+  let model: Model = allowed.model ?? modelOf(before);
   for (const p of allowed.tasks) {
     if (p.status === 'failed') {
       const cascade = predict({ ...model, state: 'running' }, { kind: 'cancel', id: p.id });

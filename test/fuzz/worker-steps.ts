@@ -4,7 +4,8 @@ import * as fc from 'fast-check';
 export type Slot = 0 | 1;
 
 /** Which task a report names, resolved against what the server assigned when the step runs. */
-export type Target = 'mine' | 'theirs' | 'pending' | 'unknown';
+/** `lost`: a task the worker held last and holds no more (an operator cancelled or retried it). */
+export type Target = 'mine' | 'theirs' | 'lost' | 'pending' | 'unknown';
 export type AttemptChoice = 'current' | 'stale' | 'next';
 export type ReportKind = 'started' | 'complete' | 'failed' | 'failed-retryable';
 /** A report's seq: a new one, the previous report's again, 0, or uint32's largest. */
@@ -35,6 +36,8 @@ export type Step =
   | { readonly do: 'heartbeat'; readonly w: Slot }
   | { readonly do: 'forge'; readonly w: Slot; readonly forgery: Forgery }
   | { readonly do: 'close'; readonly w: Slot }
+  /** An operator's call in the middle of the fleet's work, over gRPC. */
+  | { readonly do: 'operator'; readonly action: 'cancel-held' | 'cancel-any' | 'retry' }
   | { readonly do: 'reconnect'; readonly w: Slot };
 
 const slotArb = fc.constantFrom<Slot>(0, 1);
@@ -69,7 +72,7 @@ export const stepArb: fc.Arbitrary<Step> = fc.oneof(
       do: fc.constant('report' as const),
       w: slotArb,
       kind: fc.constantFrom<ReportKind>('started', 'complete', 'failed', 'failed-retryable'),
-      target: fc.constantFrom<Target>('mine', 'mine', 'mine', 'theirs', 'pending', 'unknown'),
+      target: fc.constantFrom<Target>('mine', 'mine', 'mine', 'theirs', 'lost', 'pending', 'unknown'),
       attempt: fc.constantFrom<AttemptChoice>('current', 'current', 'current', 'stale', 'next'),
       batched: fc.boolean(),
       twice: fc.boolean(),
@@ -106,6 +109,13 @@ export const stepArb: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ do: fc.constant('close' as const), w: slotArb }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      do: fc.constant('operator' as const),
+      action: fc.constantFrom('cancel-held' as const, 'cancel-any' as const, 'retry' as const),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ do: fc.constant('reconnect' as const), w: slotArb }) },
 );
 
