@@ -113,6 +113,11 @@ export interface ServerOptions extends Omit<CoordinatorOptions, 'now'> {
   readonly maxRequestBytes?: number;
   /** Slow-loris and idle connections are closed, HTTP/2 streams per connection capped. */
   readonly connectionLimits?: Partial<ConnectionLimits>;
+  /**
+   * Events kept for WatchEvents' `since_sequence` replays (`--events-replay`); an older resume
+   * point fails OUT_OF_RANGE (SSE: 410). Default 10,000.
+   */
+  readonly eventsReplay?: number;
 }
 
 export interface BatonServer {
@@ -198,6 +203,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     events: coordinator.events,
     now,
     afterCommit: (deliver) => commit.afterCommit(deliver),
+    ...(options.eventsReplay === undefined ? {} : { retain: options.eventsReplay }),
   });
   metrics?.watch(coordinator);
   const offLifecycleLog = logLifecycle(logger, coordinator.events);
