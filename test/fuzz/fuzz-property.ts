@@ -13,13 +13,14 @@ export function assertOnLiveServers<C>(
   caseArb: fc.Arbitrary<C>,
   run: (live: LiveServer, cases: readonly C[]) => Promise<void>,
   options: () => ServerOptions = () => ({}),
+  token?: string,
 ): Promise<void> {
   return fc.assert(
     fc.asyncProperty(
       seedGraphArb,
       fc.array(caseArb, { minLength: 1, maxLength: settings.maxRequests }),
       async (seed, cases) => {
-        const live = await startLiveServer(options());
+        const live = await startLiveServer(options(), token);
         try {
           await live.seed(seed);
           await run(live, cases);

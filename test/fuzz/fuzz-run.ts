@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as fc from 'fast-check';
 import type { LiveServer } from './live-server.js';
 import { expectPredicted, expectUnchanged, modelOf, type Snapshot } from './state-snapshot.js';
-import { type Lifecycle, type Op, predict, type SpecCase } from './task-model.js';
+import { type Lifecycle, type Op, type Prediction, predict, type SpecCase } from './task-model.js';
 
 /**
  * What a request must do to the state:
@@ -20,6 +20,8 @@ export interface FuzzCase {
   readonly expect: Expectation;
   /** For failure messages: the op and how it was mutated. */
   readonly label: string;
+  /** The caller may not make this call (its token's role): refused, whatever the model says. */
+  readonly forbidden?: boolean;
 }
 
 /** A case that fast-check prints by its label: counterexamples stay readable with 100 kB bodies. */
@@ -70,7 +72,8 @@ export async function runCases<C extends FuzzCase>(
   let before: Snapshot = await live.read();
   for (const [i, c] of cases.entries()) {
     const what = `#${i} ${c.label}`;
-    const prediction = predict(modelOf(before), c.op);
+    const prediction: Prediction =
+      c.forbidden === true ? { verdict: 'reject' } : predict(modelOf(before), c.op);
     const answer = await send(live, c, before.state);
     const after = await live.read();
     const detail = `${what} → ${answer.summary}`;

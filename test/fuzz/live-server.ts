@@ -1,4 +1,4 @@
-import { type Client, createClient } from '@connectrpc/connect';
+import { type Client, createClient, type Interceptor } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { expect } from 'chai';
 import { CoordinatorService } from '../../src/server/codec/proto.js';
@@ -24,7 +24,8 @@ export interface LiveServer {
   close(): Promise<void>;
 }
 
-export async function startLiveServer(options: ServerOptions = {}): Promise<LiveServer> {
+/** `token`: the bearer token the oracle's own reads and seeding use, when the server checks tokens. */
+export async function startLiveServer(options: ServerOptions = {}, token?: string): Promise<LiveServer> {
   const unexpected: string[] = [];
   const server = await startServer({
     port: 0,
@@ -34,7 +35,14 @@ export async function startLiveServer(options: ServerOptions = {}): Promise<Live
       ),
     ...options,
   });
-  const client = createClient(CoordinatorService, createGrpcTransport({ baseUrl: server.url }));
+  const bearer: Interceptor = (next) => (request) => {
+    if (token !== undefined) request.header.set('authorization', `Bearer ${token}`);
+    return next(request);
+  };
+  const client = createClient(
+    CoordinatorService,
+    createGrpcTransport({ baseUrl: server.url, interceptors: [bearer] }),
+  );
   return {
     server,
     url: server.url,
