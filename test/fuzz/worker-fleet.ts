@@ -32,7 +32,6 @@ const NONE: Allowed = { tasks: [] };
 const NO_SUCH_TASK = 'no-such-task';
 /** Codes no client mistake may be answered with. */
 const SERVER_FAULTS: readonly number[] = [Code.Unknown, Code.Internal, Code.DataLoss];
-const WORKER_IDS = ['w0', 'w1'] as const;
 const REPORT_CASE = {
   started: 'started',
   complete: 'complete',
@@ -46,15 +45,30 @@ export interface WorkerFleet {
   close(): void;
 }
 
-export function createWorkerFleet(live: LiveServer, headers: Readonly<Record<string, string>>): WorkerFleet {
+export interface FleetOptions {
+  /** Headers on every session (`grpc-timeout` sends them through connect-node). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** The two workers' ids. Default w0 and w1. */
+  readonly workerIds?: readonly [string, string];
+  /** Each worker's bearer token, when the server checks tokens. */
+  readonly tokens?: readonly [string, string];
+}
+
+export function createWorkerFleet(live: LiveServer, options: FleetOptions = {}): WorkerFleet {
+  const WORKER_IDS = options.workerIds ?? (['w0', 'w1'] as const);
   const connection = http2.connect(live.url);
   connection.on('error', () => {});
   const sessions: (RawSession | undefined)[] = [undefined, undefined];
   let seq = 0;
 
   const opened: RawSession[] = [];
-  const open = (): RawSession => {
-    const s = openRawSession(connection, headers);
+  /** A new stream, with slot `w`'s token when there are tokens. */
+  const open = (w: Slot = 0): RawSession => {
+    const token = options.tokens?.[w];
+    const s = openRawSession(connection, {
+      ...options.headers,
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+    });
     opened.push(s);
     return s;
   };
@@ -88,7 +102,7 @@ export function createWorkerFleet(live: LiveServer, headers: Readonly<Record<str
   };
 
   const hello = async (w: Slot, maxConcurrency: number, what: string): Promise<void> => {
-    const s = open();
+    const s = open(w);
     s.send({ kind: { case: 'hello', value: { workerId: WORKER_IDS[w], maxConcurrency } } });
     const first = await s.next(5000);
     expect(
@@ -301,10 +315,19 @@ export function createWorkerFleet(live: LiveServer, headers: Readonly<Record<str
   /** Runs one step; says what it may have changed. */
   const execute = async (step: Step, state: Snapshot, what: string): Promise<Allowed> => {
     if (step.do === 'operator') return operate(step, state, what);
+    if (step.do === 'impostor') {
+      // Slot w's token, the other worker's id.
+      const s = open(step.w);
+      s.send({ kind: { case: 'hello', value: { workerId: WORKER_IDS[step.w === 0 ? 1 : 0] } } });
+      await expectEnd(s, Code.PermissionDenied, what);
+      return NONE;
+    }
     if (step.do === 'bad-hello') {
       const s = open();
       s.send({ kind: { case: 'hello', value: { workerId: step.workerId } } });
-      await expectEnd(s, Code.InvalidArgument, what);
+      // A worker token names its one id: any other is refused before it is looked at.
+      const named = options.tokens !== undefined && step.workerId !== '';
+      await expectEnd(s, named ? Code.PermissionDenied : Code.InvalidArgument, what);
       return NONE;
     }
     if (step.do === 'before-hello') {
@@ -379,7 +402,7 @@ export function createWorkerFleet(live: LiveServer, headers: Readonly<Record<str
         // A request or heartbeat has no answer: let it land before reading the state.
         if (step.do === 'request' || step.do === 'heartbeat') await sessions[step.w]?.drain(20);
         const after = await live.read();
-        expectAllowed(before, after, allowed, what);
+        expectAllowed(before, after, allowed, WORKER_IDS, what);
         before = after;
       }
       await live.expectHealthy(`after ${steps.length} steps`);
@@ -399,7 +422,13 @@ const HELD = new Set(['assigned', 'running']);
  * its dependents, as CancelTask would), pending tasks given to connected workers (attempt + 1),
  * every other task as it was; the spend grown by an accepted cost report and nothing else.
  */
-function expectAllowed(before: Snapshot, after: Snapshot, allowed: Allowed, what: string): void {
+function expectAllowed(
+  before: Snapshot,
+  after: Snapshot,
+  allowed: Allowed,
+  workers: readonly string[],
+  what: string,
+): void {
   expect([...after.tasks.keys()], `${what}: task ids`).to.deep.equal([...before.tasks.keys()]);
   let model: Model = allowed.model ?? modelOf(before);
   for (const p of allowed.tasks) {
@@ -418,7 +447,7 @@ function expectAllowed(before: Snapshot, after: Snapshot, allowed: Allowed, what
     const was = before.tasks.get(id) as Json;
     const want = model.tasks.get(id);
     const now = statusOf(task);
-    if (want !== undefined && want.status !== statusOf(was)) {
+    if (want !== undefined && (want.status !== statusOf(was) || want.cancelledBy !== was.cancelledBy)) {
       // Back to pending after a retryable failure, it may be assigned again at once.
       const ok = now === want.status || (want.status === 'pending' && now === 'assigned');
       expect(ok, `${what}: task ${id} is ${now}, the report made it ${want.status}`).to.equal(true);
@@ -427,7 +456,7 @@ function expectAllowed(before: Snapshot, after: Snapshot, allowed: Allowed, what
     }
     if (statusOf(was) === 'pending' && now === 'assigned') {
       expect(task.attempt, `${what}: task ${id} assigned with the next attempt`).to.equal(was.attempt + 1);
-      expect(['w0', 'w1'], `${what}: task ${id} assigned to a worker of the fleet`).to.include(task.workerId);
+      expect(workers, `${what}: task ${id} assigned to a worker of the fleet`).to.include(task.workerId);
       continue;
     }
     expect(task, `${what}: task ${id} is unchanged`).to.deep.equal(was);

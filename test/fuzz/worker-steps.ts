@@ -36,6 +36,8 @@ export type Step =
   | { readonly do: 'heartbeat'; readonly w: Slot }
   | { readonly do: 'forge'; readonly w: Slot; readonly forgery: Forgery }
   | { readonly do: 'close'; readonly w: Slot }
+  /** With tokens: a session with slot w's worker token that says hello as the other worker. */
+  | { readonly do: 'impostor'; readonly w: Slot }
   /** An operator's call in the middle of the fleet's work, over gRPC. */
   | { readonly do: 'operator'; readonly action: 'cancel-held' | 'cancel-any' | 'retry' }
   | { readonly do: 'reconnect'; readonly w: Slot };
@@ -123,3 +125,9 @@ export function describeStep(step: Step): string {
   const { do: what, ...rest } = step;
   return `${what} ${JSON.stringify(rest, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)).slice(0, 120)}`;
 }
+
+/** The steps of a fleet whose workers hold tokens: any step, or an impostor's hello. */
+export const tokenStepArb: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 8, arbitrary: stepArb },
+  { weight: 1, arbitrary: fc.record({ do: fc.constant('impostor' as const), w: slotArb }) },
+);
