@@ -134,6 +134,11 @@ export interface Coordinator {
   purgeTasks(filter: PurgeFilter): PurgeOutcome;
 
   workerJoined(worker: WorkerJoin): WorkerInfo;
+  /**
+   * Refuses (INVALID_ARGUMENT, `field: workerId`) an id that breaks a task id's rules: longer
+   * than --max-id-length, not printable, not UTF-8. Sessions and rate streams check it on hello.
+   */
+  checkWorkerId(id: string): void;
   /** The worker's connection ended. Its tasks stay leased to it until the lease lapses. */
   workerLeft(workerId: string, reason?: string): void;
   /** The seed's `coord:request`: assigns what it can and tells the worker to wait if it got nothing. */
@@ -630,6 +635,8 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       }
       return outcome;
     },
+
+    checkWorkerId,
 
     workerJoined(worker) {
       unavailableIfStopped();

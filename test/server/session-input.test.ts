@@ -1,13 +1,17 @@
 import * as http2 from 'node:http2';
-import { Code } from '@connectrpc/connect';
+import { Code, createClient } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
 import { expect } from 'chai';
+import { RateLimitService } from '../../src/server/codec/proto.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
 import { envelope } from '../fuzz/grpc-requests.js';
 import { openRawSession, type SessionEvent } from '../fuzz/raw-session.js';
+import { rejection } from '../support/rejection.js';
 
 const endOf = (e: SessionEvent | undefined) => (e !== undefined && 'end' in e ? e.end : undefined);
 
-// Found by the fuzz suite (test/fuzz): a worker id of any length or bytes joined, and a session
+// Found by the fuzz suite (test/fuzz): a worker id of any length or bytes joined (a session or a
+// rate stream), and a session
 // message that did not parse ended the call as INTERNAL, which Baton keeps for its own bugs.
 describe('The worker session refuses bad input as the client’s mistake', () => {
   let server: BatonServer;
@@ -45,6 +49,22 @@ describe('The worker session refuses bad input as the client’s mistake', () =>
       });
     });
   }
+
+  it('refuses a rate stream’s hello whose worker id breaks the same rules', async () => {
+    const rate = createClient(RateLimitService, createGrpcTransport({ baseUrl: server.url }));
+    for (const workerId of ['w'.repeat(257), 'nul\u0000w']) {
+      async function* hello() {
+        yield { kind: { case: 'hello' as const, value: { workerId } } };
+      }
+      const error = await rejection(
+        (async () => {
+          for await (const _ of rate.acquire(hello()));
+        })(),
+      );
+      expect(error.code, JSON.stringify(workerId)).to.equal(Code.InvalidArgument);
+      expect(error.rawMessage).to.match(/^workerId /);
+    }
+  });
 
   it('ends a session that sends a compressed flag without an encoding with INVALID_ARGUMENT', async () => {
     const session = openRawSession(connection);
