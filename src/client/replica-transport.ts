@@ -124,16 +124,9 @@ export function createReplicaTransport(options: ReplicaTransportOptions): Transp
           throw e;
         }
       }
-      const request = await onlyMessage(input);
+      const request = replayable(input);
       return call(method, signal, timeoutMs, async (transport, url, left) => {
-        const response = await transport.stream(
-          method,
-          signal,
-          left,
-          header,
-          createAsyncIterable([request]),
-          contextValues,
-        );
+        const response = await transport.stream(method, signal, left, header, request(), contextValues);
         // Over the Connect protocol a standby's refusal is the stream's end, not its headers:
         // the first message is read here, so that a refused opening goes again like a unary call.
         const messages = response.message[Symbol.asyncIterator]();
@@ -144,10 +137,19 @@ export function createReplicaTransport(options: ReplicaTransportOptions): Transp
   };
 }
 
-/** The one request of a server stream. */
-async function onlyMessage<T>(input: AsyncIterable<T>): Promise<T> {
-  for await (const message of input) return message;
-  throw new ConnectError('a server stream needs its request message', Code.Internal);
+/**
+ * A server stream's request for each attempt: the first reads `input` as it is sent (so the
+ * call goes out as early as without replicas), later ones send what it read again.
+ */
+function replayable<T>(input: AsyncIterable<T>): () => AsyncIterable<T> {
+  let sent: { readonly message: T } | undefined;
+  async function* recording(): AsyncIterable<T> {
+    for await (const message of input) {
+      sent = { message };
+      yield message;
+    }
+  }
+  return () => (sent === undefined ? recording() : createAsyncIterable([sent.message]));
 }
 
 /** A stream whose first result was read already, then the rest of it; ends the rest if left early. */

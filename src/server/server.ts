@@ -149,8 +149,8 @@ const openStore = async (options: ServerOptions): Promise<Store> => {
 export const isLoopback = (host: string): boolean =>
   host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 
-/** Builds and starts a Baton server. Tests call it with `port: 0`; the CLI with its flags. */
-export async function startServer(options: ServerOptions = {}): Promise<BatonServer> {
+/** Refuses to listen beyond loopback without auth, unless `insecure` says so (a standby too). */
+export function checkExposure(options: Pick<ServerOptions, 'host' | 'auth' | 'insecure'>): void {
   const host = options.host ?? '127.0.0.1';
   if (options.auth === undefined && options.insecure !== true && !isLoopback(host)) {
     throw new Error(
@@ -159,6 +159,12 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         'to serve it open anyway',
     );
   }
+}
+
+/** Builds and starts a Baton server. Tests call it with `port: 0`; the CLI with its flags. */
+export async function startServer(options: ServerOptions = {}): Promise<BatonServer> {
+  const host = options.host ?? '127.0.0.1';
+  checkExposure(options);
   const logger = options.logger ?? createLogger({ level: 'error' });
   const log =
     options.log ??

@@ -174,6 +174,8 @@ export function runCli(args: readonly string[], env: Readonly<Record<string, str
 export interface ReportTally {
   /** Acknowledged (ok) completions per task id. */
   readonly completions: Map<string, number>;
+  /** The attempt of each task's (last) acknowledged completion. */
+  readonly attempts: Map<string, number>;
   /** Sum of acknowledged cost reports, in micro-dollars. */
   costMicros: number;
   /** Receipts that refused a report, by error code name. */
@@ -181,7 +183,7 @@ export interface ReportTally {
 }
 
 export function newTally(): ReportTally {
-  return { completions: new Map(), costMicros: 0, refusals: new Map() };
+  return { completions: new Map(), attempts: new Map(), costMicros: 0, refusals: new Map() };
 }
 
 type Kind = { case?: string; value?: unknown } | undefined;
@@ -224,8 +226,9 @@ export function tallyInterceptor(tally: ReportTally): Interceptor {
             const name = ErrorCode[r.error?.code ?? 0] ?? String(r.error?.code);
             tally.refusals.set(name, (tally.refusals.get(name) ?? 0) + 1);
           } else if (report.type === 'complete') {
-            const id = (report.value as { taskId: string }).taskId;
+            const { taskId: id, attempt } = report.value as { taskId: string; attempt: number };
             tally.completions.set(id, (tally.completions.get(id) ?? 0) + 1);
+            tally.attempts.set(id, attempt);
           } else {
             tally.costMicros += Math.round((report.value as { totalUsd: number }).totalUsd * 1e6);
           }
