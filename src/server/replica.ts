@@ -110,7 +110,8 @@ export async function startReplica(options: ReplicaOptions): Promise<BatonReplic
     await standby.close();
     const held = token;
     const store = await openPostgresStore({ database, fence: () => held });
-    server = await startServer({ ...options, host, port, store });
+    // Each leadership numbers its events from token × 2^32: above every earlier leader's.
+    server = await startServer({ ...options, host, port, store, firstEventSequence: Number(held) * 2 ** 32 });
     leaderUrl = url;
     let renewed = Date.now();
     renewal = setInterval(() => {

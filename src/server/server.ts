@@ -113,6 +113,8 @@ export interface ServerOptions extends Omit<CoordinatorOptions, 'now'> {
   readonly maxRequestBytes?: number;
   /** Slow-loris and idle connections are closed, HTTP/2 streams per connection capped. */
   readonly connectionLimits?: Partial<ConnectionLimits>;
+  /** The event sequence before the first event (default 0; a replica's leadership sets it). */
+  readonly firstEventSequence?: number;
 }
 
 export interface BatonServer {
@@ -203,6 +205,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   const hub = createEventHub({
     events: coordinator.events,
     now,
+    ...(options.firstEventSequence === undefined ? {} : { firstSequence: options.firstEventSequence }),
     afterCommit: (deliver) => commit.afterCommit(deliver),
   });
   metrics?.watch(coordinator);

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createAdminClient, createRateLimitClient } from '../../src/client/index.js';
-import { baton } from '../cli/run-baton.js';
+import { baton, startBaton } from '../cli/run-baton.js';
 import { leads, type Replica, replicaSuite, waitFor } from './harness.js';
 
 /** The SDKs and the CLI given every replica's URL: they find the leader, and follow it. */
@@ -74,5 +74,28 @@ describe('high availability: clients given every replica URL', function () {
     await waitFor('b to lead', () => leads(b.proc), 15_000, 20);
     const after = await baton(['tasks', 'show', 'x1', '--json', '--url', `${a.url},${b.url}`]);
     expect(after.code, after.stderr).to.equal(0);
+  });
+
+  it('baton watch given both URLs keeps following the events across a SIGKILL of the leader', async () => {
+    const { a, b } = await pair();
+    const admin = createAdminClient({ urls: [a.url, b.url], defaultTimeoutMs: 20_000 });
+    const watch = startBaton(['watch', '--follow', '--url', `${a.url},${b.url}`]);
+    try {
+      await waitFor(
+        'the watch to read the counts',
+        () => watch.stdout().includes('progress: 0 tasks'),
+        20_000,
+      );
+      await admin.addTask({ id: 'one' });
+      await waitFor('the first add', () => watch.stdout().includes('task=one'), 10_000, 20);
+      await a.proc.kill('SIGKILL');
+      await waitFor('b to lead', () => leads(b.proc), 15_000, 20);
+      await admin.addTask({ id: 'two' });
+      await waitFor('the add on the new leader', () => watch.stdout().includes('task=two'), 15_000, 20);
+    } finally {
+      watch.child.kill('SIGINT');
+    }
+    const run = await watch.done;
+    expect(run.code, run.stderr).to.equal(130);
   });
 });

@@ -4,7 +4,7 @@ import type { CoordEvents } from '../../src/core/events.js';
 import { createEventHub, type LoggedEvent } from '../../src/server/runtime/event-hub.js';
 
 describe('event hub: the replay window', () => {
-  const setup = () => {
+  const setup = (firstSequence?: number) => {
     const events = createEventBus<CoordEvents>();
     let clock = 0;
     const released: (() => void)[] = [];
@@ -13,6 +13,7 @@ describe('event hub: the replay window', () => {
       now: () => ++clock,
       afterCommit: (deliver) => released.push(deliver),
       retain: 5,
+      ...(firstSequence === undefined ? {} : { firstSequence }),
     });
     const emit = (n: number) => {
       for (let i = 0; i < n; i++) events.emit('coord:worker-left', { workerId: `w${i}`, reason: 'bye' });
@@ -48,6 +49,14 @@ describe('event hub: the replay window', () => {
     second.close();
     for await (const batch of second) rest.push(...batch.map((e) => e.sequence));
     expect(rest).to.deep.equal([]);
+    hub.close();
+  });
+
+  it("a replica's log numbers after its first sequence, and a resume from a predecessor's sequence replays it all", async () => {
+    const { hub, emit } = setup(2 ** 33);
+    emit(3);
+    const resumed = await firstBatch(hub.subscribe({ sinceSequence: 4_000 }));
+    expect(resumed.map((e) => e.sequence)).to.deep.equal([2 ** 33 + 1, 2 ** 33 + 2, 2 ** 33 + 3]);
     hub.close();
   });
 });

@@ -39,6 +39,12 @@ export interface EventHubOptions {
   readonly retain?: number;
   /** A watcher this many batches behind is cut off rather than let the server's memory grow. */
   readonly maxBacklog?: number;
+  /**
+   * The sequence before this log's first event (default 0). A replica that takes over starts
+   * above anything its predecessor numbered, so a watcher resuming after the last sequence it
+   * saw gets the new leader's events rather than skipping them.
+   */
+  readonly firstSequence?: number;
 }
 
 const ANNOUNCED: ReadonlySet<string> = new Set(ANNOUNCED_EVENTS);
@@ -76,7 +82,8 @@ export function createEventHub(options: EventHubOptions): EventHub {
     };
   };
   let pending: LoggedEvent[] = [];
-  let sequence = 0;
+  const first = options.firstSequence ?? 0;
+  let sequence = first;
   const watchers = new Map<AsyncQueue<LoggedEvent[]>, EventFilter>();
 
   const publish = (): void => {
@@ -113,7 +120,7 @@ export function createEventHub(options: EventHubOptions): EventHub {
         // Events not yet published reach the new watcher with their batch, not twice.
         const unpublished = new Set(pending.map((e) => e.sequence));
         const replay: LoggedEvent[] = [];
-        for (let seq = Math.max(since, sequence - retain) + 1; seq <= sequence; seq++) {
+        for (let seq = Math.max(since, sequence - retain, first) + 1; seq <= sequence; seq++) {
           if (unpublished.has(seq)) continue;
           const event = logged(seq);
           if (matches(filter, event)) replay.push(event);
