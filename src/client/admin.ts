@@ -130,8 +130,11 @@ export interface WatchOptions {
   /** Only events about this task. */
   readonly taskId?: string;
   /**
-   * Replay retained events after this sequence first (resume after the last one seen; 0: from
-   * the start). Unset: only events from now on.
+   * Replay retained events after this sequence first (resume after the last one seen; 0: all
+   * that is kept). Unset: only events from now on. When the coordinator no longer has the events
+   * after it (older than its `--events-replay` window, or it restarted and numbers from 1 again)
+   * the iteration fails with `Code.OutOfRange` before any event, rather than skip them: read the
+   * state again and watch from now (`batonErrorDetail(error).data` has `last` and `oldest`).
    */
   readonly sinceSequence?: bigint | number;
   /** Aborting ends the iteration (with a ConnectError of code Canceled). */

@@ -56,7 +56,7 @@ export function createReplicaTransport(options: ReplicaTransportOptions): Transp
     return transport;
   };
 
-  /** Runs `run` at the leader, going again as the class comment says. */
+  /** Runs `run` at the leader, going again as this factory's comment says. */
   const call = async <T>(
     method: DescMethod,
     signal: AbortSignal | undefined,

@@ -115,6 +115,11 @@ export interface ServerOptions extends Omit<CoordinatorOptions, 'now'> {
   readonly connectionLimits?: Partial<ConnectionLimits>;
   /** The event sequence before the first event (default 0; a replica's leadership sets it). */
   readonly firstEventSequence?: number;
+  /**
+   * Events kept for WatchEvents' `since_sequence` replays (`--events-replay`); an older resume
+   * point fails OUT_OF_RANGE (SSE: 410). Default 10,000.
+   */
+  readonly eventsReplay?: number;
 }
 
 export interface BatonServer {
@@ -207,6 +212,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     now,
     ...(options.firstEventSequence === undefined ? {} : { firstSequence: options.firstEventSequence }),
     afterCommit: (deliver) => commit.afterCommit(deliver),
+    ...(options.eventsReplay === undefined ? {} : { retain: options.eventsReplay }),
   });
   metrics?.watch(coordinator);
   const offLifecycleLog = logLifecycle(logger, coordinator.events);

@@ -91,7 +91,18 @@ describe('high availability: clients given every replica URL', function () {
       await a.proc.kill('SIGKILL');
       await waitFor('b to lead', () => leads(b.proc), 15_000, 20);
       await admin.addTask({ id: 'two' });
-      await waitFor('the add on the new leader', () => watch.stdout().includes('task=two'), 15_000, 20);
+      // The new leader numbers its events above the old one's: the watch is told what it may
+      // have missed (on stderr), reads the counts again and follows from now.
+      await waitFor(
+        'the watch to follow the new leader',
+        () =>
+          watch.stderr().includes('baton: events missed while disconnected (since_sequence') &&
+          watch.stdout().includes('progress: 2 tasks'),
+        15_000,
+        20,
+      );
+      await admin.addTask({ id: 'three' });
+      await waitFor('an add on the new leader', () => watch.stdout().includes('task=three'), 10_000, 20);
     } finally {
       watch.child.kill('SIGINT');
     }

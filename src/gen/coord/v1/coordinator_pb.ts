@@ -766,10 +766,13 @@ export type WatchEventsRequest = Message<"coord.v1.WatchEventsRequest"> & {
 
   /**
    * First replay the retained events with a larger sequence (to resume after a reconnect), then
-   * continue live. 0: every retained event from the start (`?since_sequence=0`). Unset: live
-   * events only, from now. If events after it were no longer retained, the first event's
-   * sequence shows the gap. (Optional since 0 means replay: a client that wrote 0 before it was
-   * optional never sent it, and still gets live events.)
+   * continue live. 0: every retained event from the start (`?since_sequence=0`), however many
+   * are kept. Unset: live events only, from now. A since_sequence whose next events are no
+   * longer kept (older than the replay window, `baton serve --events-replay`), or larger than
+   * the server's last sequence (it restarted and numbers from 1 again), fails OUT_OF_RANGE (SSE:
+   * 410) before any event, rather than skip events: read the state again and watch from now.
+   * (Optional since 0 means replay: a client that wrote 0 before it was optional never sent
+   * it, and still gets live events.)
    *
    * @generated from field: optional uint64 since_sequence = 3;
    */
