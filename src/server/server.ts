@@ -7,7 +7,7 @@ import type { Store } from '../core/store.js';
 import { principalValues } from './auth/principal.js';
 import { createVerifier, type TokenEntry } from './auth/tokens.js';
 import { toConnectError } from './codec/errors.js';
-import { JSON_WRITE_OPTIONS } from './codec/json-rule.js';
+import { JSON_OPTIONS } from './codec/json-rule.js';
 import { CoordinatorService, RateLimitService, WorkerService, WorkspaceService } from './codec/proto.js';
 import { DEFAULT_MAX_REQUEST_BYTES } from './codec/request-limit.js';
 import { taskEncoders } from './codec/task-codec.js';
@@ -298,7 +298,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     readMaxBytes: maxRequestBytes,
     routes: (router) => routes(recordServices(router, fastServices)),
     interceptors: [errorInterceptor(logError)],
-    jsonOptions: JSON_WRITE_OPTIONS,
+    jsonOptions: JSON_OPTIONS,
     ...(options.auth === undefined ? {} : { contextValues: principalValues }),
     fallback: createProbes({
       live: () => !shutdown.signal.aborted,
@@ -328,7 +328,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
           mapError,
           fallback: connectHandler,
           encoders: taskEncoders,
-          jsonOptions: JSON_WRITE_OPTIONS,
+          jsonOptions: JSON_OPTIONS,
           maxRequestBytes,
           ...(options.auth === undefined ? {} : { contextValues: principalValues }),
         });
