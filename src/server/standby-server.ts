@@ -112,9 +112,11 @@ export async function startStandbyServer(options: StandbyServerOptions): Promise
       : createAuthGate({
           verify: options.auth.verify,
           routeOf: createRouteOf(rpcPaths, [CoordinatorService, WorkspaceService]),
+          // A standby answers every call at once (503): none stays open.
+          streamingRoutes: new Set(),
           refused: options.auth.refused,
           next: handler,
-        });
+        }).handle;
   const server = createOnePortServer(gated, {
     ...(options.tls === undefined ? {} : { tls: options.tls }),
     ...(options.connectionLimits === undefined ? {} : { limits: options.connectionLimits }),
