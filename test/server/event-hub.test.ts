@@ -5,7 +5,7 @@ import type { CoordEvents } from '../../src/core/events.js';
 import { createEventHub, type LoggedEvent } from '../../src/server/runtime/event-hub.js';
 
 describe('event hub: the replay window', () => {
-  const setup = () => {
+  const setup = (firstSequence?: number) => {
     const events = createEventBus<CoordEvents>();
     let clock = 0;
     const released: (() => void)[] = [];
@@ -14,6 +14,7 @@ describe('event hub: the replay window', () => {
       now: () => ++clock,
       afterCommit: (deliver) => released.push(deliver),
       retain: 5,
+      ...(firstSequence === undefined ? {} : { firstSequence }),
     });
     const emit = (n: number) => {
       for (let i = 0; i < n; i++) events.emit('coord:worker-left', { workerId: `w${i}`, reason: 'bye' });
@@ -98,6 +99,24 @@ describe('event hub: the replay window', () => {
     second.close();
     for await (const batch of second) rest.push(...batch.map((e) => e.sequence));
     expect(rest).to.deep.equal([]);
+    hub.close();
+  });
+
+  it("a replica's log numbers after its first sequence, and refuses a resume from an earlier leader's as out-of-range", async () => {
+    const first = 2 ** 33;
+    const { hub, emit } = setup(first);
+    emit(3);
+    expect(() => hub.subscribe({ sinceSequence: 2 }))
+      .to.throw(BatonError, /since_sequence 2 was numbered by an earlier leader: this replica took over/)
+      .with.property('code', 'out-of-range');
+    expect(
+      (await firstBatch(hub.subscribe({ sinceSequence: first + 1 }))).map((e) => e.sequence),
+    ).to.deep.equal([first + 2, first + 3]);
+    expect((await firstBatch(hub.subscribe({ sinceSequence: 0 }))).map((e) => e.sequence)).to.deep.equal([
+      first + 1,
+      first + 2,
+      first + 3,
+    ]);
     hub.close();
   });
 });

@@ -46,6 +46,12 @@ export interface EventHubOptions {
   readonly retain?: number;
   /** A watcher this many batches behind is cut off rather than let the server's memory grow. */
   readonly maxBacklog?: number;
+  /**
+   * The sequence before this log's first event (default 0). A replica that takes over starts
+   * above anything its predecessor numbered, so a watcher resuming after a sequence the earlier
+   * leader gave is always told it missed events, never handed this log as if it went on from there.
+   */
+  readonly firstSequence?: number;
 }
 
 const ANNOUNCED: ReadonlySet<string> = new Set(ANNOUNCED_EVENTS);
@@ -60,10 +66,18 @@ const REREAD = 'read the state again and watch from now';
  * would keep a wrong copy without knowing. So the refusal comes before any event, with what a
  * client needs to start again (the last sequence, the oldest kept).
  */
-function replayGap(since: number, last: number, retain: number): BatonError | undefined {
+function replayGap(since: number, last: number, retain: number, first: number): BatonError | undefined {
   if (since === 0) return undefined;
-  const oldest = Math.max(1, last - retain + 1);
+  const oldest = Math.max(first + 1, last - retain + 1);
   const field = 'since_sequence';
+  if (since <= first) {
+    return new BatonError(
+      'out-of-range',
+      `since_sequence ${since} was numbered by an earlier leader: this replica took over and numbers ` +
+        `its events after ${first}, and what the earlier one had not sent is not kept; ${REREAD}`,
+      { field, data: { first, last } },
+    );
+  }
   if (since > last) {
     return new BatonError(
       'out-of-range',
@@ -114,7 +128,8 @@ export function createEventHub(options: EventHubOptions): EventHub {
     };
   };
   let pending: LoggedEvent[] = [];
-  let sequence = 0;
+  const first = options.firstSequence ?? 0;
+  let sequence = first;
   const watchers = new Map<AsyncQueue<LoggedEvent[]>, EventFilter>();
 
   const publish = (): void => {
@@ -148,12 +163,12 @@ export function createEventHub(options: EventHubOptions): EventHub {
       const queue = createAsyncQueue<LoggedEvent[]>();
       const since = filter.sinceSequence;
       if (since !== undefined) {
-        const gap = replayGap(since, sequence, retain);
+        const gap = replayGap(since, sequence, retain, first);
         if (gap !== undefined) throw gap;
         // Events not yet published reach the new watcher with their batch, not twice.
         const unpublished = new Set(pending.map((e) => e.sequence));
         const replay: LoggedEvent[] = [];
-        for (let seq = Math.max(since, sequence - retain) + 1; seq <= sequence; seq++) {
+        for (let seq = Math.max(since, sequence - retain, first) + 1; seq <= sequence; seq++) {
           if (unpublished.has(seq)) continue;
           const event = logged(seq);
           if (matches(filter, event)) replay.push(event);
