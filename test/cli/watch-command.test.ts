@@ -144,8 +144,9 @@ describe('baton watch: live events until the graph settles', function () {
   it('after a restart, says it missed events, reads the counts again and follows from now', async () => {
     const { port } = server;
     await add([{ id: 'before' }]);
-    const watch = spawned(startBaton(['watch', '--follow'], env));
-    await waitFor('the watch to read the counts', () => watch.stdout().includes('progress: 1 task:'), 20_000);
+    // --since 0 replays `before`: once it is shown the stream is open, and `seen` cannot be missed.
+    const watch = spawned(startBaton(['watch', '--follow', '--since', '0'], env));
+    await waitFor('the stream to open', () => watch.stdout().includes('task=before'), 20_000);
     await add([{ id: 'seen' }]);
     await waitFor('the event', () => watch.stdout().includes('task=seen'), 10_000);
     await server.close();
