@@ -4,11 +4,15 @@ import type { EventBus } from '../../core/event-bus.js';
 import { ANNOUNCED_EVENTS, type CoordEventKind, type CoordEvents } from '../../core/events.js';
 import { type AsyncQueue, createAsyncQueue } from '../../wire/async-queue.js';
 
-import { createEventRing, type LoggedEvent } from './event-ring.js';
-
-export type { LoggedEvent };
-
 type Announced = (typeof ANNOUNCED_EVENTS)[number];
+
+/** One announced event with its place in the server's event log. */
+export interface LoggedEvent {
+  readonly sequence: number;
+  readonly at: number;
+  readonly kind: Announced;
+  readonly payload: CoordEvents[Announced];
+}
 
 export interface EventFilter {
   /** Empty or undefined: every kind. */
@@ -51,14 +55,26 @@ const matches = (filter: EventFilter, e: LoggedEvent): boolean =>
  * ones for replay, and fans them out to watchers. Events are kept as core objects and only
  * encoded for watchers that want them, so an unwatched coordinator pays almost nothing.
  *
- * The window is a ring of the last `retain` events (event-ring.ts) that keeps no object of its
- * own per event: every event outlives several scavenges in the window, so what it kept alive
- * would be copied out of the young generation. Live watchers get the events as emitted.
+ * The window is a ring of the last `retain` events, each kept as its time, kind and payload in
+ * three slots (sequence n in slot n mod retain): no object of its own per event, and none
+ * moved, unless a watcher is there to be given one. Every event outlives several scavenges in
+ * the window, so what each one keeps alive is copied out of the young generation.
  */
 export function createEventHub(options: EventHubOptions): EventHub {
   const retain = Math.max(1, options.retain ?? 10_000);
   const maxBacklog = options.maxBacklog ?? 1_000;
-  const ring = createEventRing(retain);
+  const ats = new Float64Array(retain);
+  const kinds: Announced[] = new Array(retain);
+  const payloads: CoordEvents[Announced][] = new Array(retain);
+  const logged = (seq: number): LoggedEvent => {
+    const slot = seq % retain;
+    return {
+      sequence: seq,
+      at: ats[slot] as number,
+      kind: kinds[slot] as Announced,
+      payload: payloads[slot] as CoordEvents[Announced],
+    };
+  };
   let pending: LoggedEvent[] = [];
   let sequence = 0;
   const watchers = new Map<AsyncQueue<LoggedEvent[]>, EventFilter>();
@@ -80,11 +96,13 @@ export function createEventHub(options: EventHubOptions): EventHub {
 
   const unsubscribe = options.events.onAny((kind, payload) => {
     if (!ANNOUNCED.has(kind)) return;
-    const at = options.now();
-    ring.put(++sequence, at, kind as Announced, payload as CoordEvents[Announced]);
+    const slot = ++sequence % retain;
+    ats[slot] = options.now();
+    kinds[slot] = kind as Announced;
+    payloads[slot] = payload as CoordEvents[Announced];
     if (watchers.size === 0) return;
     if (pending.length === 0) options.afterCommit(publish);
-    pending.push({ sequence, at, kind: kind as Announced, payload: payload as CoordEvents[Announced] });
+    pending.push(logged(sequence));
   });
 
   return {
@@ -97,7 +115,7 @@ export function createEventHub(options: EventHubOptions): EventHub {
         const replay: LoggedEvent[] = [];
         for (let seq = Math.max(since, sequence - retain) + 1; seq <= sequence; seq++) {
           if (unpublished.has(seq)) continue;
-          const event = ring.get(seq);
+          const event = logged(seq);
           if (matches(filter, event)) replay.push(event);
         }
         if (replay.length > 0) queue.push(replay);
