@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { AdminClient } from '../client/admin.js';
-import { adminClientOf, type ClientFlags, urlOf } from './client-options.js';
+import { adminClientOf, type ClientFlags, urlsOf } from './client-options.js';
 import { EXIT } from './exit-codes.js';
 import { failureOf } from './failure-exit.js';
 import { usageChecked } from './usage-checked.js';
@@ -12,6 +12,7 @@ export interface ClientContext<Flags extends ClientFlags> {
   readonly flags: Flags;
   /** The positional arguments, in order. */
   readonly args: readonly string[];
+  /** Where the command looks, for messages: the URL, or every replica's, comma separated. */
   readonly url: string;
   /** Writes to stdout. */
   out(text: string): void;
@@ -28,7 +29,7 @@ export function clientAction<Flags extends ClientFlags>(
 ): (...args: unknown[]) => Promise<void> {
   return usageChecked(async (command: Command, args) => {
     const flags = command.opts<Flags>();
-    const url = urlOf(flags, process.env);
+    const url = urlsOf(flags, process.env).join(', ');
     const client = adminClientOf(flags, process.env, options.stream === true);
     const out = (text: string): void => {
       process.stdout.write(text);

@@ -9,15 +9,18 @@ export interface Failure {
 
 /**
  * A call's failure as the operator reads it: no answer at all (connection refused, unknown host,
- * the call timing out) is EXIT.unreachable and says where it looked; a refusal by the
- * coordinator carries its own message, NOT_FOUND as EXIT.notFound and the rest as EXIT.refused.
+ * a connection reset by a coordinator that died, the call timing out) is EXIT.unreachable and
+ * says where it looked; a refusal by the coordinator carries its own message, NOT_FOUND as
+ * EXIT.notFound and the rest as EXIT.refused.
  */
 export function failureOf(error: unknown, url: string): Failure {
   const connectError = ConnectError.from(error);
   const cause = connectError.cause as { code?: unknown } | undefined;
+  // connect-node reports a reset connection as ABORTED with the Node.js error as its cause.
   const noAnswer =
     connectError.code === Code.DeadlineExceeded ||
-    (connectError.code === Code.Unavailable && typeof cause?.code === 'string');
+    ((connectError.code === Code.Unavailable || connectError.code === Code.Aborted) &&
+      typeof cause?.code === 'string');
   if (noAnswer) {
     return {
       message: `no coordinator answered at ${url} (${connectError.rawMessage}); is \`baton serve\` running there? (--url, BATON_URL)`,

@@ -1,4 +1,4 @@
-import { type JsonObject, type JsonValue, toJson } from '@bufbuild/protobuf';
+import { type DescMethod, type JsonObject, type JsonValue, toJson } from '@bufbuild/protobuf';
 import { timestampFromMs, ValueSchema } from '@bufbuild/protobuf/wkt';
 import { type CallOptions, Code, ConnectError, createClient, type Transport } from '@connectrpc/connect';
 import { type ConnectionOptions, connectTransport, grpcTransport } from './connection.js';
@@ -14,6 +14,7 @@ import {
   type Task,
   TaskStatus,
 } from './proto.js';
+import { createReplicaTransport, declaredIdempotent } from './replica-transport.js';
 import { required } from './required-field.js';
 import { createWorkspaceAdmin, type WorkspaceAdmin } from './workspace-admin.js';
 
@@ -129,8 +130,11 @@ export interface WatchOptions {
   /** Only events about this task. */
   readonly taskId?: string;
   /**
-   * Replay retained events after this sequence first (resume after the last one seen; 0: from
-   * the start). Unset: only events from now on.
+   * Replay retained events after this sequence first (resume after the last one seen; 0: all
+   * that is kept). Unset: only events from now on. When the coordinator no longer has the events
+   * after it (older than its `--events-replay` window, or it restarted and numbers from 1 again)
+   * the iteration fails with `Code.OutOfRange` before any event, rather than skip them: read the
+   * state again and watch from now (`batonErrorDetail(error).data` has `last` and `oldest`).
    */
   readonly sinceSequence?: bigint | number;
   /** Aborting ends the iteration (with a ConnectError of code Canceled). */
@@ -140,7 +144,17 @@ export interface WatchOptions {
 /** Options of {@link createAdminClient}; `token` and `ca` apply only when no transport is given. */
 export interface AdminClientOptions extends ConnectionOptions {
   /** The coordinator's base URL, e.g. `http://127.0.0.1:7070`. Used only when no transport is given. */
-  readonly url: string;
+  readonly url?: string;
+  /**
+   * Every replica's URL, when several `baton serve` share one PostgreSQL database (in place of
+   * `url`, or with it first). Calls go to the leader and follow it across a failover: one a standby
+   * refused goes to the leader it names, one that found no replica goes to the next URL, until one
+   * leads. A call whose answer was lost goes again only if repeating it is harmless: reads, Start,
+   * Drain and Stop, and addTask/addTasks, whose ids make a second copy impossible (a repeat that
+   * the first attempt's commit refuses answers ALREADY_EXISTS, saying so). Others fail, saying
+   * the call may have been applied.
+   */
+  readonly urls?: readonly string[];
   /** Overrides the transport entirely (tests use createRouterTransport). */
   readonly transport?: Transport;
   /**
@@ -207,11 +221,7 @@ export interface AdminClient extends WorkspaceAdmin {
  * tools run from laptops and CI through proxies that do not carry HTTP/2 end to end.
  */
 export function createAdminClient(options: AdminClientOptions): AdminClient {
-  const transport =
-    options.transport ??
-    (options.protocol === 'grpc'
-      ? grpcTransport(options.url, options, options.defaultTimeoutMs)
-      : connectTransport(options.url, options, options.defaultTimeoutMs));
+  const transport = options.transport ?? replicasOf(options);
   const client = createClient(CoordinatorService, transport);
 
   const listTasks = async (filter: TaskFilter = {}, callOptions?: CallOptions): Promise<TaskPage> => {
@@ -287,6 +297,30 @@ export function createAdminClient(options: AdminClientOptions): AdminClient {
       for await (const res of stream) yield* res.events;
     },
   };
+}
+
+/**
+ * Whether a call whose answer was lost may be sent again: the idempotent ones, and the adds, since
+ * adding a task twice is refused by its id.
+ */
+export const repeatableCall = (method: DescMethod): boolean =>
+  declaredIdempotent(method) ||
+  method === CoordinatorService.method.addTask ||
+  method === CoordinatorService.method.batchAddTasks;
+
+/** The transport to the coordinator's replicas (one URL or several), in the protocol asked for. */
+function replicasOf(options: AdminClientOptions): Transport {
+  const urls = options.urls ?? (options.url === undefined ? [] : [options.url]);
+  if (urls.length === 0) throw new TypeError('give the coordinator in url or urls (or a transport)');
+  return createReplicaTransport({
+    urls,
+    transportAt: (url) =>
+      options.protocol === 'grpc'
+        ? grpcTransport(url, options, options.defaultTimeoutMs)
+        : connectTransport(url, options, options.defaultTimeoutMs),
+    repeatable: repeatableCall,
+    ...(options.defaultTimeoutMs === undefined ? {} : { defaultTimeoutMs: options.defaultTimeoutMs }),
+  });
 }
 
 /** The `coord:*` name of an event kind (`coord:task-complete`), as the REST/SSE route shows it. */

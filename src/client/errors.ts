@@ -12,6 +12,7 @@ const toConnectCode: Record<ErrorCode, Code> = {
   [ErrorCode.UNAVAILABLE]: Code.Unavailable,
   [ErrorCode.INTERNAL]: Code.Internal,
   [ErrorCode.PERMISSION_DENIED]: Code.PermissionDenied,
+  [ErrorCode.OUT_OF_RANGE]: Code.OutOfRange,
 };
 
 /**

@@ -8,6 +8,7 @@ import { backoffDelay, defaultReconnect, type ReconnectOptions, sleep, waitAtMos
 import { type ConnectionOptions, grpcTransport } from './connection.js';
 import { connectErrorFromDetail, isFatalSessionEnd } from './errors.js';
 import { ErrorCode, type RateDecision, RateLimitService, type RateRequestSchema } from './proto.js';
+import { createReplicaTransport } from './replica-transport.js';
 
 type RateRequestInit = MessageInitShape<typeof RateRequestSchema>;
 
@@ -15,6 +16,13 @@ type RateRequestInit = MessageInitShape<typeof RateRequestSchema>;
 export interface RateLimitClientOptions extends ConnectionOptions {
   /** The coordinator's base URL; used only when no transport is given. */
   readonly url?: string;
+  /**
+   * Every replica's URL, when several `baton serve` share one PostgreSQL database (in place of
+   * `url`). The stream goes to the leader: a standby's refusal names it, a replica that cannot be
+   * reached is left for the next URL, and on each reconnect the waiting acquires and unanswered
+   * settles are sent again to whichever leads.
+   */
+  readonly urls?: readonly string[];
   /** Defaults to gRPC over HTTP/2 at `url`, the protocol every worker language speaks. */
   readonly transport?: Transport;
   /** The worker id, sent once in RateHello so that requests cannot name another worker. */
@@ -122,7 +130,12 @@ const deadlineGraceMs = 250;
  * waiting acquires when it ends, so the client must repeat them.
  */
 export function createRateLimitClient(options: RateLimitClientOptions): RateLimitClient {
-  const transport = options.transport ?? grpcTransport(requireUrl(options.url), options);
+  const transport =
+    options.transport ??
+    createReplicaTransport({
+      urls: options.urls ?? [requireUrl(options.url)],
+      transportAt: (url) => grpcTransport(url, options),
+    });
   const client = createClient(RateLimitService, transport);
   const reconnect = { ...defaultReconnect, ...options.reconnect };
   const closeTimeoutMs = options.closeTimeoutMs ?? 2_000;

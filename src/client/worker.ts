@@ -489,6 +489,7 @@ export function createWorker(options: WorkerOptions): Worker {
       }
       rateLimiter ??= createRateLimitClient({
         url: options.url,
+        ...(options.urls === undefined ? {} : { urls: options.urls }),
         workerId: options.id,
         reconnect,
         token: options.token,
@@ -508,7 +509,12 @@ export function createWorker(options: WorkerOptions): Worker {
         );
       }
       return enqueueMerge(
-        { url: options.url, transport: options.transport, token: options.token, ca: options.ca },
+        {
+          urls: options.urls ?? [options.url],
+          transport: options.transport,
+          token: options.token,
+          ca: options.ca,
+        },
         options.id,
         workspace,
         head,

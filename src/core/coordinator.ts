@@ -17,7 +17,7 @@ import { DEFAULT_RETRY_BACKOFF, normalizeBackoff, type RetryBackoffSpec } from '
 import type { TaskSnapshot, TaskSpec } from './task.js';
 import type { PurgeFilter, PurgeOutcome } from './task-purge.js';
 import { createTaskQueue, type Progress, type ReleaseOutcome, type TaskQueue } from './task-queue.js';
-import { batchField, fieldPath } from './task-spec.js';
+import { batchField, fieldPath, hasControl, undecodable } from './task-spec.js';
 import {
   type Assignment,
   type AssignmentStrategy,
@@ -134,6 +134,11 @@ export interface Coordinator {
   purgeTasks(filter: PurgeFilter): PurgeOutcome;
 
   workerJoined(worker: WorkerJoin): WorkerInfo;
+  /**
+   * Refuses (INVALID_ARGUMENT, `field: workerId`) an id that breaks a task id's rules: longer
+   * than --max-id-length, not printable, not UTF-8. Sessions and rate streams check it on hello.
+   */
+  checkWorkerId(id: string): void;
   /** The worker's connection ended. Its tasks stay leased to it until the lease lapses. */
   workerLeft(workerId: string, reason?: string): void;
   /** The seed's `coord:request`: assigns what it can and tells the worker to wait if it got nothing. */
@@ -217,6 +222,20 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
   checkOptions(options);
   const { now } = options;
   const limits: InputLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  /**
+   * A worker id reaches logs, metrics labels, events and status as it is: held to a task id's
+   * rules (--max-id-length, printable, valid UTF-8). None of the refusals echoes it.
+   */
+  const checkWorkerId = (id: string): void => {
+    if (id.length > limits.maxIdLength)
+      throw overLimit('maxIdLength', limits, `workerId is ${id.length} characters`, 'workerId');
+    if (hasControl(id) || id.trim() === '')
+      throw invalidArgument('workerId must be printable and not blank', { field: 'workerId' });
+    if (undecodable(id))
+      throw invalidArgument('workerId must be valid UTF-8 (it has undecodable characters)', {
+        field: 'workerId',
+      });
+  };
   const events = deps.events ?? createEventBus<CoordEvents>();
   const pool = deps.pool ?? createWorkerPool();
   const taskQueue =
@@ -617,8 +636,11 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       return outcome;
     },
 
+    checkWorkerId,
+
     workerJoined(worker) {
       unavailableIfStopped();
+      checkWorkerId(worker.id);
       // A worker coming back (same id) keeps the tasks it still holds: they count against its slots.
       const held = taskQueue.countByWorker(worker.id);
       const info = pool.join({ ...worker, running: held }, now());

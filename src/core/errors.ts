@@ -10,6 +10,7 @@ export type BatonErrorCode =
   | 'aborted'
   | 'permission-denied'
   | 'resource-exhausted'
+  | 'out-of-range'
   | 'unavailable';
 
 export interface BatonErrorDetails {

@@ -48,10 +48,10 @@ export const fieldPath = (prefix: string, name: string): string =>
  * put where bytes were not UTF-8. Accepting either would store a different id than the sender's.
  */
 const UNDECODABLE = /[\uFFFD\p{Cs}]/u;
-const undecodable = (text: string): boolean => UNDECODABLE.test(text);
+export const undecodable = (text: string): boolean => UNDECODABLE.test(text);
 
 /** Control characters in an id or category would reach logs, URLs and terminals as they are. */
-const hasControl = (text: string): boolean => {
+export const hasControl = (text: string): boolean => {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c < 0x20 || c === 0x7f) return true;

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { type BatonServer, type ServerOptions, startServer } from './server.js';
+import { createVerifier } from './auth/tokens.js';
+import { createLogger } from './observability/logger.js';
+import { type BatonServer, checkExposure, type ServerOptions, startServer } from './server.js';
 import { startStandbyServer } from './standby-server.js';
 import { createLeaderElection } from './store/postgres-leader.js';
 import { connectPostgres, openPostgresStore, type PostgresUrl } from './store/postgres-store.js';
@@ -30,7 +32,7 @@ export interface BatonReplica {
   readonly leading: Promise<BatonServer>;
   /** The fencing token while leading. */
   readonly token: bigint | undefined;
-  /** Closes the server (or the standby), gives the lease up so a standby takes over at once. */
+  /** Closes the server (or the standby), gives the lease up so a standby takes over at once. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -44,14 +46,31 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * (SIGSTOP) cannot commit anything once it wakes: the database refuses it.
  */
 export async function startReplica(options: ReplicaOptions): Promise<BatonReplica> {
+  checkExposure(options);
   const database = await connectPostgres({ url: options.store });
   let leaderUrl: string | undefined;
   const host = options.host ?? '127.0.0.1';
-  // Listening first tells the port (it may be 0) and so the URL this replica advertises.
-  const standby = await startStandbyServer({ host, port: options.port ?? 50051, leader: () => leaderUrl });
+  const logger = options.logger ?? createLogger({ level: 'error' });
+  // Listening first tells the port (it may be 0) and so the URL this replica advertises. The
+  // standby holds the port with the leader's TLS and tokens, so a caller meets one gate throughout.
+  const standby = await startStandbyServer({
+    host,
+    port: options.port ?? 50051,
+    leader: () => leaderUrl,
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+    ...(options.auth === undefined
+      ? {}
+      : {
+          auth: {
+            verify: createVerifier(options.auth.tokens),
+            refused: ({ message, ...fields }) => logger.warn(fields, `auth: refused: ${message}`),
+          },
+        }),
+    ...(options.connectionLimits === undefined ? {} : { connectionLimits: options.connectionLimits }),
+  });
   const port = standby.port;
   const urlHost = host.includes(':') ? `[${host}]` : host;
-  const url = options.advertiseUrl ?? `http://${urlHost}:${port}`;
+  const url = options.advertiseUrl ?? `${options.tls === undefined ? 'http' : 'https'}://${urlHost}:${port}`;
   const me = createLeaderElection({
     pool: database.pool,
     holder: options.holder ?? `baton-${randomUUID().slice(0, 8)}`,
@@ -60,6 +79,7 @@ export async function startReplica(options: ReplicaOptions): Promise<BatonReplic
   });
   let token: bigint | undefined;
   let closed = false;
+  let closing: Promise<void> | undefined;
   let server: BatonServer | undefined;
   let renewal: NodeJS.Timeout | undefined;
 
@@ -90,7 +110,8 @@ export async function startReplica(options: ReplicaOptions): Promise<BatonReplic
     await standby.close();
     const held = token;
     const store = await openPostgresStore({ database, fence: () => held });
-    server = await startServer({ ...options, host, port, store });
+    // Each leadership numbers its events from token × 2^32: above every earlier leader's.
+    server = await startServer({ ...options, host, port, store, firstEventSequence: Number(held) * 2 ** 32 });
     leaderUrl = url;
     let renewed = Date.now();
     renewal = setInterval(() => {
@@ -119,18 +140,21 @@ export async function startReplica(options: ReplicaOptions): Promise<BatonReplic
     get token() {
       return token;
     },
-    async close() {
-      closed = true;
-      if (renewal !== undefined) clearInterval(renewal);
-      if (server === undefined) {
-        await standby.close().catch(() => {});
-        await leading.catch(() => {});
-      }
-      await server?.close();
-      const held = token;
-      token = undefined;
-      if (held !== undefined) await me.release(held).catch(() => {});
-      await database.pool.end();
+    close() {
+      closing ??= (async () => {
+        closed = true;
+        if (renewal !== undefined) clearInterval(renewal);
+        if (server === undefined) {
+          await standby.close().catch(() => {});
+          await leading.catch(() => {});
+        }
+        await server?.close();
+        const held = token;
+        token = undefined;
+        if (held !== undefined) await me.release(held).catch(() => {});
+        await database.pool.end();
+      })();
+      return closing;
     },
   };
 }

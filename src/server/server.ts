@@ -7,7 +7,7 @@ import type { Store } from '../core/store.js';
 import { principalValues } from './auth/principal.js';
 import { createVerifier, type TokenEntry } from './auth/tokens.js';
 import { toConnectError } from './codec/errors.js';
-import { JSON_WRITE_OPTIONS } from './codec/json-rule.js';
+import { JSON_OPTIONS } from './codec/json-rule.js';
 import { CoordinatorService, RateLimitService, WorkerService, WorkspaceService } from './codec/proto.js';
 import { DEFAULT_MAX_REQUEST_BYTES } from './codec/request-limit.js';
 import { taskEncoders } from './codec/task-codec.js';
@@ -113,6 +113,13 @@ export interface ServerOptions extends Omit<CoordinatorOptions, 'now'> {
   readonly maxRequestBytes?: number;
   /** Slow-loris and idle connections are closed, HTTP/2 streams per connection capped. */
   readonly connectionLimits?: Partial<ConnectionLimits>;
+  /** The event sequence before the first event (default 0; a replica's leadership sets it). */
+  readonly firstEventSequence?: number;
+  /**
+   * Events kept for WatchEvents' `since_sequence` replays (`--events-replay`); an older resume
+   * point fails OUT_OF_RANGE (SSE: 410). Default 10,000.
+   */
+  readonly eventsReplay?: number;
 }
 
 export interface BatonServer {
@@ -149,8 +156,8 @@ const openStore = async (options: ServerOptions): Promise<Store> => {
 export const isLoopback = (host: string): boolean =>
   host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 
-/** Builds and starts a Baton server. Tests call it with `port: 0`; the CLI with its flags. */
-export async function startServer(options: ServerOptions = {}): Promise<BatonServer> {
+/** Refuses to listen beyond loopback without auth, unless `insecure` says so (a standby too). */
+export function checkExposure(options: Pick<ServerOptions, 'host' | 'auth' | 'insecure'>): void {
   const host = options.host ?? '127.0.0.1';
   if (options.auth === undefined && options.insecure !== true && !isLoopback(host)) {
     throw new Error(
@@ -159,6 +166,12 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
         'to serve it open anyway',
     );
   }
+}
+
+/** Builds and starts a Baton server. Tests call it with `port: 0`; the CLI with its flags. */
+export async function startServer(options: ServerOptions = {}): Promise<BatonServer> {
+  const host = options.host ?? '127.0.0.1';
+  checkExposure(options);
   const logger = options.logger ?? createLogger({ level: 'error' });
   const log =
     options.log ??
@@ -197,7 +210,9 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
   const hub = createEventHub({
     events: coordinator.events,
     now,
+    ...(options.firstEventSequence === undefined ? {} : { firstSequence: options.firstEventSequence }),
     afterCommit: (deliver) => commit.afterCommit(deliver),
+    ...(options.eventsReplay === undefined ? {} : { retain: options.eventsReplay }),
   });
   metrics?.watch(coordinator);
   const offLifecycleLog = logLifecycle(logger, coordinator.events);
@@ -283,7 +298,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
     readMaxBytes: maxRequestBytes,
     routes: (router) => routes(recordServices(router, fastServices)),
     interceptors: [errorInterceptor(logError)],
-    jsonOptions: JSON_WRITE_OPTIONS,
+    jsonOptions: JSON_OPTIONS,
     ...(options.auth === undefined ? {} : { contextValues: principalValues }),
     fallback: createProbes({
       live: () => !shutdown.signal.aborted,
@@ -313,7 +328,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BatonSer
           mapError,
           fallback: connectHandler,
           encoders: taskEncoders,
-          jsonOptions: JSON_WRITE_OPTIONS,
+          jsonOptions: JSON_OPTIONS,
           maxRequestBytes,
           ...(options.auth === undefined ? {} : { contextValues: principalValues }),
         });

@@ -25,7 +25,17 @@ export interface EnvelopeLimit {
   readonly tooLarge: (bytes: number) => Error;
 }
 
-export function createEnvelopeReader(limit?: EnvelopeLimit): EnvelopeReader {
+/**
+ * The code of the error for a compressed envelope: Internal where the other side is the server
+ * (the SDK reading it: the server broke the protocol), InvalidArgument where it is a client.
+ */
+export interface EnvelopeRules {
+  readonly limit?: EnvelopeLimit;
+  readonly compressedCode?: Code;
+}
+
+export function createEnvelopeReader(rules: EnvelopeRules = {}): EnvelopeReader {
+  const { limit, compressedCode = Code.Internal } = rules;
   let buffered: Buffer | undefined;
   return {
     push(chunk, onMessage, more) {
@@ -39,7 +49,7 @@ export function createEnvelopeReader(limit?: EnvelopeLimit): EnvelopeReader {
         if (((data[0] as number) & 0b1) !== 0) {
           throw new ConnectError(
             'received compressed envelope, but do not know how to decompress',
-            Code.Internal,
+            compressedCode,
           );
         }
         const bytes = data.subarray(5, end);

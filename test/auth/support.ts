@@ -1,3 +1,9 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type * as http from 'node:http';
+import * as https from 'node:https';
+import { join } from 'node:path';
+import type * as tls from 'node:tls';
 import type { DestinationStream } from 'pino';
 import { authLine, createToken, parseAuthFile, type TokenEntry } from '../../src/server/auth/tokens.js';
 import { createLogger, type Logger } from '../../src/server/observability/logger.js';
@@ -44,4 +50,62 @@ export function collectingLogger(): { logger: Logger; refusals: () => string[] }
         .filter((l) => l.msg.startsWith('auth: refused'))
         .map((l) => l.msg),
   };
+}
+
+/** A self-signed certificate for 127.0.0.1 and localhost, made by the openssl CLI for this run. */
+export function selfSigned(dir: string): { cert: string; key: string } {
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1']
+      .concat(['-keyout', key, '-out', cert, '-subj', '/CN=baton-test'])
+      .concat(['-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost']),
+    { stdio: 'ignore' },
+  );
+  return { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
+}
+
+export const hasOpenssl = (() => {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** What an HTTPS GET got back. */
+export interface HttpsAnswer {
+  readonly status: number;
+  /** The negotiated protocol (`false`: none offered). */
+  readonly alpn: string;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: string;
+}
+
+/** GET over HTTPS/1.1 trusting `ca`. */
+export function httpsGet(
+  url: string,
+  ca: string,
+  headers: Record<string, string> = {},
+): Promise<HttpsAnswer> {
+  return new Promise((resolve, reject) => {
+    const request = https.get(url, { ca, headers }, (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      const socket = response.socket as tls.TLSSocket;
+      response.on('end', () =>
+        resolve({
+          status: response.statusCode ?? 0,
+          alpn: String(socket.alpnProtocol),
+          headers: response.headers,
+          body,
+        }),
+      );
+    });
+    request.on('error', reject);
+  });
 }

@@ -16,6 +16,7 @@ describe('baton serve: the limit flags reach the server', function () {
       '--header-timeout-ms=300',
       '--idle-timeout-ms=60000',
       '--max-streams=50',
+      '--events-replay=3',
     ]);
     url = /listening on (\S+)/.exec(proc.output())?.[1] as string;
   });
@@ -56,5 +57,17 @@ describe('baton serve: the limit flags reach the server', function () {
     const started = Date.now();
     await new Promise((resolve) => socket.once('close', resolve));
     expect(Date.now() - started).to.be.below(3_000);
+  });
+
+  it('--events-replay refuses a resume point older than its window with 410', async () => {
+    for (const id of ['r1', 'r2', 'r3', 'r4', 'r5']) expect((await post({ id })).status).to.equal(200);
+    const response = await fetch(`${url}/api/coordination/events?since_sequence=1`);
+    expect(response.status).to.equal(410);
+    expect(await response.json())
+      .to.deep.include({
+        code: 'out_of_range',
+        field: 'since_sequence',
+      })
+      .and.to.have.nested.property('data.limit', 'events-replay');
   });
 });

@@ -121,6 +121,41 @@ describe('baton watch: live events until the graph settles', function () {
     expect(run.stderr).to.include('baton: --kind must be one of coord:started,');
   });
 
+  it('--since older than the events replay window exits 1 with the message naming --events-replay', async () => {
+    await server.close();
+    server = await startServer({ port: 0, store: 'memory', eventsReplay: 3 });
+    await add([{ id: 'a' }, { id: 'b' }, { id: 'c' }, { id: 'd' }, { id: 'e' }]);
+    const run = await baton(['watch', '--follow', '--since', '1', '--url', server.url]);
+    expect(run.code, run.stderr).to.equal(1);
+    expect(run.stderr).to.match(
+      /^baton: since_sequence 1 is older than the events replay window \(--events-replay 3; oldest kept is \d+\)/,
+    );
+  });
+
+  it('after a restart, says it missed events, reads the counts again and follows from now', async () => {
+    const { port } = server;
+    await add([{ id: 'before' }]);
+    const watch = startBaton(['watch', '--follow'], env);
+    await waitFor('the watch to read the counts', () => watch.stdout().includes('progress: 1 task:'), 20_000);
+    await add([{ id: 'seen' }]);
+    await waitFor('the event', () => watch.stdout().includes('task=seen'), 10_000);
+    await server.close();
+    // A new coordinator on the port numbers its events from 1 again: the watch's resume point
+    // (the sequence of `seen`) is past its last event.
+    server = await startServer({ port, store: 'memory' });
+    await waitFor('the note', () => watch.stderr().includes('events missed while disconnected'), 20_000);
+    expect(watch.stderr()).to.match(
+      /baton: events missed while disconnected \(since_sequence \d+ is past this server's last event \(\d+\)/,
+    );
+    await add([{ id: 'after' }]);
+    await waitFor('the new event', () => watch.stdout().includes('task=after'), 10_000);
+    // The same counts as at the start: the new server's, read again.
+    const counts = () => watch.stdout().split('progress: 1 task: 1 pending (1 ready)').length - 1;
+    await waitFor('the counts read again', () => counts() === 2, 10_000);
+    watch.child.kill('SIGINT');
+    expect((await watch.done).code).to.equal(130);
+  });
+
   it('exits 4 when nothing answers at the URL, naming it', async () => {
     const run = await baton(['watch', '--url', 'http://127.0.0.1:1']);
     expect(run.code).to.equal(4);

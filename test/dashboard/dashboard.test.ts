@@ -192,6 +192,29 @@ describe('The dashboard, in headless Chromium', function () {
     await page.close();
   });
 
+  it('after a restart whose events it cannot resume (OUT_OF_RANGE), loads the page again and goes live from now', async () => {
+    server = await startServer({ port: 0, store: 'memory' });
+    const { port } = server;
+    admin = createAdminClient({ url: server.url });
+    await admin.addTasks(Array.from({ length: 20 }, (_, i) => ({ id: `old-${i}` })));
+    const page = await browser!.newPage();
+    await page.goto(server.url);
+    await waitForText(page, '[data-testid="task-count"]', '20 of 20');
+
+    // The new server numbers its events from 1 again, below the page's last sequence: it refuses
+    // the resume, and the page must not retry it for ever.
+    await server.close();
+    await page.waitForSelector('[data-testid="connection"][data-state="reconnecting"]');
+    server = await startServer({ port, store: 'memory' });
+    admin = createAdminClient({ url: server.url });
+    await admin.addTasks([{ id: 'new' }, { id: 'next', deps: ['new'] }]);
+    await page.waitForSelector('[data-testid="connection"][data-state="live"]', { timeout: 20_000 });
+    await waitForText(page, '[data-testid="task-count"]', '2 of 2');
+    await admin.cancelTask('new');
+    await waitForText(page, 'tr[data-task="next"] .badge', 'cancelled');
+    await page.close();
+  });
+
   it('drops a deleted task from the page, and the purged ones after a purge', async () => {
     server = await startServer({ port: 0, store: 'memory' });
     admin = createAdminClient({ url: server.url });

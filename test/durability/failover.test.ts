@@ -3,8 +3,7 @@ import { createGrpcTransport } from '@connectrpc/connect-node';
 import { expect } from 'chai';
 import { createWorker } from '../../src/client/index.js';
 import { Health, ServingStatus } from '../../src/server/services/health-service.js';
-import { type PostgresCluster, postgresOrSkip } from '../support/postgres-cluster.js';
-import { freePort, getJson, type Json, runCli, type ServerProcess, sleep, waitFor } from './harness.js';
+import { getJson, type Json, leads, replicaSuite, sleep, waitFor } from './harness.js';
 
 const addTasks = async (url: string, ids: readonly string[]): Promise<Response> =>
   fetch(`${url}/api/coordination/tasks/batch`, {
@@ -16,35 +15,11 @@ const addTasks = async (url: string, ids: readonly string[]): Promise<Response> 
 /** Two `baton serve` on one PostgreSQL database: one leads, the other stands by and takes over. */
 describe('high availability: two replicas on one PostgreSQL database', function () {
   this.timeout(60_000);
-  let cluster: PostgresCluster;
-  const running: ServerProcess[] = [];
-
-  before(async function () {
-    cluster = await postgresOrSkip(this);
-  });
-  afterEach(async () => {
-    for (const p of running.splice(0)) {
-      p.child.kill('SIGCONT');
-      await p.kill('SIGKILL');
-    }
-  });
-
-  /** A replica on `db` at its own port; resolves once it says whether it leads or stands by. */
-  const replica = async (db: string) => {
-    const port = await freePort();
-    const proc = runCli(['--port', String(port), '--store', db]);
-    running.push(proc);
-    await waitFor(
-      'the replica to lead or stand by',
-      () => /listening on|standby at/.test(proc.output()),
-      20_000,
-    );
-    return { proc, url: `http://127.0.0.1:${port}` };
-  };
-  const leads = (p: ServerProcess) => p.output().includes('listening on');
+  const suite = replicaSuite();
+  const replica = (db: string) => suite.start(db);
 
   it('a standby answers NOT_SERVING and refuses writes naming the leader, and takes over within 5 s of a SIGKILL', async () => {
-    const db = await cluster.createDatabase();
+    const db = await suite.cluster().createDatabase();
     const a = await replica(db);
     expect(leads(a.proc)).to.equal(true);
     const b = await replica(db);
@@ -85,7 +60,7 @@ describe('high availability: two replicas on one PostgreSQL database', function 
   });
 
   it('a stalled leader (SIGSTOP) is deposed: once it wakes its writes are refused and it exits', async () => {
-    const db = await cluster.createDatabase();
+    const db = await suite.cluster().createDatabase();
     const a = await replica(db);
     const b = await replica(db);
     expect((await addTasks(a.url, ['before'])).status).to.equal(200);
@@ -106,7 +81,7 @@ describe('high availability: two replicas on one PostgreSQL database', function 
   });
 
   it('a worker given every replica URL follows the leader across a SIGKILL; each task completes once', async () => {
-    const db = await cluster.createDatabase();
+    const db = await suite.cluster().createDatabase();
     const a = await replica(db);
     const b = await replica(db);
     const ids = Array.from({ length: 200 }, (_, i) => `t${i}`);

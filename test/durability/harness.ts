@@ -15,6 +15,7 @@ import {
   WorkerService,
 } from '../../src/server/codec/proto.js';
 import { createAsyncQueue } from '../../src/wire/async-queue.js';
+import { type PostgresCluster, postgresOrSkip } from '../support/postgres-cluster.js';
 
 /** dist/src/cli/main.js, next to this file's compiled form in dist/test/durability. */
 export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
@@ -77,6 +78,73 @@ export async function startCli(
   return proc;
 }
 
+/** A `baton serve` replica on a PostgreSQL database (docs/deployment.md). */
+export interface Replica {
+  readonly proc: ServerProcess;
+  /** `http(s)://127.0.0.1:port`: what it serves at and advertises. */
+  readonly url: string;
+  readonly port: number;
+}
+
+/** Whether a replica took the lead (it prints where it listens only then). */
+export const leads = (p: ServerProcess): boolean => p.output().includes('listening on');
+
+/**
+ * Starts a replica on `db` (at `port`, default a free one) with `args` besides `--store`; resolves
+ * once it says whether it leads or stands by. With `--tls-cert` its URL is https.
+ */
+export async function startReplica(
+  db: string,
+  args: readonly string[] = [],
+  port?: number,
+  env: Readonly<Record<string, string>> = {},
+): Promise<Replica> {
+  const at = port ?? (await freePort());
+  const proc = runCli(['--port', String(at), '--store', db, ...args], env);
+  await Promise.race([
+    waitFor('the replica to lead or stand by', () => /listening on|standby at/.test(proc.output()), 20_000),
+    proc.exited.then((code) => {
+      throw new Error(`replica exited with ${code} before it led or stood by:\n${proc.output()}`);
+    }),
+  ]);
+  const scheme = args.includes('--tls-cert') ? 'https' : 'http';
+  return { proc, url: `${scheme}://127.0.0.1:${at}`, port: at };
+}
+
+/** A suite of replicas: its database cluster, and replicas that are killed after each spec. */
+export interface ReplicaSuite {
+  /** The shared PostgreSQL cluster (the suite is skipped, saying why, when it cannot start). */
+  cluster(): PostgresCluster;
+  /** {@link startReplica}, killed (woken first if stopped) after the spec. */
+  start(db: string, args?: readonly string[], port?: number): Promise<Replica>;
+}
+
+/** Registers the suite's hooks: call it in a `describe`. */
+export function replicaSuite(): ReplicaSuite {
+  let cluster: PostgresCluster | undefined;
+  const running: ServerProcess[] = [];
+  before(async function () {
+    cluster = await postgresOrSkip(this);
+  });
+  afterEach(async () => {
+    for (const p of running.splice(0)) {
+      p.child.kill('SIGCONT');
+      await p.kill('SIGKILL');
+    }
+  });
+  return {
+    cluster: () => {
+      if (cluster === undefined) throw new Error('no cluster before the suite started');
+      return cluster;
+    },
+    async start(db, args, port) {
+      const replica = await startReplica(db, args, port);
+      running.push(replica.proc);
+      return replica;
+    },
+  };
+}
+
 /** Runs the CLI without waiting for anything. */
 export function runCli(args: readonly string[], env: Readonly<Record<string, string>> = {}): ServerProcess {
   const child = spawn(process.execPath, [CLI, 'serve', ...args], {
@@ -106,6 +174,8 @@ export function runCli(args: readonly string[], env: Readonly<Record<string, str
 export interface ReportTally {
   /** Acknowledged (ok) completions per task id. */
   readonly completions: Map<string, number>;
+  /** The attempt of each task's (last) acknowledged completion. */
+  readonly attempts: Map<string, number>;
   /** Sum of acknowledged cost reports, in micro-dollars. */
   costMicros: number;
   /** Receipts that refused a report, by error code name. */
@@ -113,7 +183,7 @@ export interface ReportTally {
 }
 
 export function newTally(): ReportTally {
-  return { completions: new Map(), costMicros: 0, refusals: new Map() };
+  return { completions: new Map(), attempts: new Map(), costMicros: 0, refusals: new Map() };
 }
 
 type Kind = { case?: string; value?: unknown } | undefined;
@@ -156,8 +226,9 @@ export function tallyInterceptor(tally: ReportTally): Interceptor {
             const name = ErrorCode[r.error?.code ?? 0] ?? String(r.error?.code);
             tally.refusals.set(name, (tally.refusals.get(name) ?? 0) + 1);
           } else if (report.type === 'complete') {
-            const id = (report.value as { taskId: string }).taskId;
+            const { taskId: id, attempt } = report.value as { taskId: string; attempt: number };
             tally.completions.set(id, (tally.completions.get(id) ?? 0) + 1);
+            tally.attempts.set(id, attempt);
           } else {
             tally.costMicros += Math.round((report.value as { totalUsd: number }).totalUsd * 1e6);
           }

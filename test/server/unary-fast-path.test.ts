@@ -445,8 +445,8 @@ describe('unary fast path', () => {
       expect((lastAbort as ConnectError).code).to.equal(Code.DeadlineExceeded);
     });
 
-    it('answers malformed gRPC frames with connect’s errors', async () => {
-      const call = async (body: number[]) => {
+    it('answers malformed gRPC frames with connect’s errors, a client’s mistake never as INTERNAL', async () => {
+      const both = async (body: number[]) => {
         const results = [];
         for (const url of [baseUrl, plainUrl]) {
           const r = await h2(
@@ -456,8 +456,12 @@ describe('unary fast path', () => {
           );
           results.push(grpcStatus(r));
         }
-        expect(results[0], 'fast path and connect-node').to.deep.equal(results[1]);
-        return results[0];
+        return { fast: results[0], connect: results[1] };
+      };
+      const call = async (body: number[]) => {
+        const { fast, connect } = await both(body);
+        expect(fast, 'fast path and connect-node').to.deep.equal(connect);
+        return fast;
       };
       const enc = encodeURIComponent;
       expect(await call([])).to.deep.equal({
@@ -468,17 +472,27 @@ describe('unary fast path', () => {
         status: String(Code.InvalidArgument),
         message: enc('protocol error: incomplete envelope'),
       });
-      expect(await call([1, 0, 0, 0, 0])).to.deep.equal({
-        status: String(Code.Internal),
-        message: enc('received compressed envelope, but do not know how to decompress'),
+      // connect-node says INTERNAL where the client broke the protocol; the fast path does not.
+      expect(await both([1, 0, 0, 0, 0])).to.deep.equal({
+        fast: {
+          status: String(Code.InvalidArgument),
+          message: enc('received compressed envelope, but do not know how to decompress'),
+        },
+        connect: {
+          status: String(Code.Internal),
+          message: enc('received compressed envelope, but do not know how to decompress'),
+        },
       });
       expect(await call([0, 0, 0, 0, 0, 0, 0, 0, 0, 0])).to.deep.equal({
         status: String(Code.Unimplemented),
         message: enc('protocol error: received extra input message for unary method'),
       });
-      expect(await call([0, 0, 0, 0, 3, 10, 30, 1])).to.deep.equal({
-        status: String(Code.Internal),
-        message: enc('parse binary: premature EOF'),
+      expect(await both([0, 0, 0, 0, 3, 10, 30, 1])).to.deep.equal({
+        fast: {
+          status: String(Code.InvalidArgument),
+          message: enc('coord.v1.GetTaskRequest: parse binary: premature EOF'),
+        },
+        connect: { status: String(Code.Internal), message: enc('parse binary: premature EOF') },
       });
     });
   });

@@ -36,3 +36,9 @@ export const isRefusal = (error: unknown): boolean => {
   const code = ConnectError.from(error).code;
   return code === Code.Unauthenticated || code === Code.PermissionDenied;
 };
+
+/**
+ * The coordinator no longer has the events after the sequence the page resumed from (older than
+ * its replay window, or it restarted): nothing to retry, the page reloads and watches from now.
+ */
+export const isReplayGap = (error: unknown): boolean => ConnectError.from(error).code === Code.OutOfRange;

@@ -1,6 +1,6 @@
 // web/: the dashboard in the browser (preact, connect-web), bundled by web/build.mjs.
 // Imports src/gen through proto.ts only, and nothing else of Baton's (test/architecture/walls.test.ts).
-import { type Api, errorText, isRefusal } from './api.js';
+import { type Api, errorText, isRefusal, isReplayGap } from './api.js';
 import type { Model } from './model.js';
 import { type Event, EventKind, type Task } from './proto.js';
 
@@ -31,8 +31,10 @@ async function loadTasks(api: Api, signal: AbortSignal): Promise<Task[]> {
  * Keeps the model current from WatchEvents. Each stream opens first, then the task snapshot loads:
  * every change after the snapshot arrives on a stream that was already open, and changes older
  * than the snapshot are skipped by their updated_at. A dropped stream reconnects with backoff,
- * resuming after the last sequence seen, and loads the snapshot again: the server may have
- * restarted (its sequence starts over) or no longer hold the events in between. Nothing is polled.
+ * resuming after the last sequence seen, and loads the snapshot again. A server that no longer
+ * has the events in between (past its replay window, or restarted: its sequence starts over)
+ * refuses the resume with OUT_OF_RANGE; the next stream, at once, is live from now, and the
+ * snapshot it loads covers what was missed. Nothing is polled.
  */
 export function startLive(options: LiveOptions): () => void {
   const { api, model } = options;
@@ -43,8 +45,12 @@ export function startLive(options: LiveOptions): () => void {
       stop.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
     });
 
-  /** One stream, until it fails or ends; `again` says the page had lost the stream before. */
-  const session = async (again: boolean): Promise<void> => {
+  /**
+   * One stream, until it fails or ends; `again` says the page had lost the stream before.
+   * `resume`: replay after the last sequence seen (the first stream replays all that is kept,
+   * for the fleet log); otherwise live from now.
+   */
+  const session = async (again: boolean, resume: boolean): Promise<void> => {
     const call = new AbortController();
     const abort = () => call.abort();
     stop.signal.addEventListener('abort', abort, { once: true });
@@ -60,7 +66,7 @@ export function startLive(options: LiveOptions): () => void {
       if (again) options.onReconnect?.();
     };
     const stream = api.coordinator.watchEvents(
-      { sinceSequence: model.loaded ? model.lastSequence : 0n },
+      resume ? { sinceSequence: model.loaded ? model.lastSequence : 0n } : {},
       { signal: call.signal, onHeader: markLive },
     );
     const loading = (async () => {
@@ -102,10 +108,12 @@ export function startLive(options: LiveOptions): () => void {
   void (async () => {
     let attempt = 0;
     let again = false;
+    let resume = true;
     while (!stop.signal.aborted) {
       const began = Date.now();
       try {
-        await session(again);
+        await session(again, resume);
+        resume = true;
       } catch (error) {
         if (stop.signal.aborted) return;
         if (isRefusal(error)) {
@@ -113,6 +121,8 @@ export function startLive(options: LiveOptions): () => void {
           return;
         }
         again = true;
+        resume = !isReplayGap(error);
+        if (!resume) continue;
         // A stream that lived a while resets the backoff: this is a fresh drop, not a flapping server.
         if (Date.now() - began > 10_000) attempt = 0;
         const wait = BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)]!;

@@ -66,6 +66,7 @@ export interface ServeFlags {
   readonly maxStreams?: string;
   readonly headerTimeoutMs?: string;
   readonly idleTimeoutMs?: string;
+  readonly eventsReplay?: string;
 }
 
 /** Starts the coordinator the flags and the environment describe; a UsageError naming a bad flag. */
@@ -119,6 +120,7 @@ export function serverOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Server
       maxCategoryLength: numberFlag('max-category-length', flags.maxCategoryLength, WHOLE),
     }),
     maxRequestBytes: numberFlag('max-request-bytes', flags.maxRequestBytes, WHOLE),
+    eventsReplay: numberFlag('events-replay', flags.eventsReplay, WHOLE),
     connectionLimits: definedOnly({
       maxStreamsPerConnection: numberFlag('max-streams', flags.maxStreams, WHOLE),
       headerTimeoutMs: numberFlag('header-timeout-ms', flags.headerTimeoutMs, WHOLE),

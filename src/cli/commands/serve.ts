@@ -108,6 +108,10 @@ export function addServeCommand(program: Command): void {
       '--idle-timeout-ms <ms>',
       'a connection with no call in flight is closed after this (default 300000)',
     )
+    .option(
+      '--events-replay <n>',
+      'events kept for watchers resuming after a sequence; an older one is refused (default 10000)',
+    )
     .option('--log-level <level>', `${LOG_LEVELS.join(' | ')} (BATON_LOG_LEVEL, default info)`)
     .option(
       '--log-format <format>',

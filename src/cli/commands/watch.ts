@@ -63,7 +63,10 @@ export function addWatchCommand(program: Command): void {
         collect,
         [],
       )
-      .option('--since <sequence>', 'replay the retained events after this sequence first (0: all retained)'),
+      .option(
+        '--since <sequence>',
+        'replay the retained events after this sequence first (0: all retained; refused if no longer kept)',
+      ),
   ).action(
     clientAction<WatchFlags>(
       async ({ client, flags, url }) => {

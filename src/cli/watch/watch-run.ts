@@ -1,3 +1,4 @@
+import { Code, ConnectError } from '@connectrpc/connect';
 import type { AdminClient } from '../../client/admin.js';
 import { type Event, EventKind, type Progress, TaskStatus } from '../../client/proto.js';
 import { EXIT } from '../exit-codes.js';
@@ -123,6 +124,7 @@ export async function runWatch(plan: WatchPlan): Promise<number> {
     }
     scheduleRefresh(IDLE_REFRESH_MS);
     let lostSince: number | undefined;
+    let reconnecting = false;
     while (outcome === undefined) {
       try {
         const stream = client.watch({
@@ -149,6 +151,19 @@ export async function runWatch(plan: WatchPlan): Promise<number> {
         if (outcome === undefined) throw new StreamEnded();
       } catch (error) {
         if (outcome !== undefined) break;
+        // The events since the last one seen are gone (past the replay window, or a restart):
+        // say so, read the counts again and follow from now. A --since of the operator's own
+        // that the coordinator cannot honour fails instead, with its message.
+        if (reconnecting && ConnectError.from(error).code === Code.OutOfRange) {
+          const why = ConnectError.from(error).rawMessage;
+          display.note(
+            `baton: events missed while disconnected (${why}); counts read again, following from now`,
+          );
+          lastSequence = undefined;
+          scheduleRefresh(0);
+          continue;
+        }
+        reconnecting = true;
         const failure = error instanceof StreamEnded ? undefined : failureOf(error, plan.url);
         if (failure !== undefined && failure.exitCode !== EXIT.unreachable) throw error;
         lostSince ??= plan.now();

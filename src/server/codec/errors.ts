@@ -13,6 +13,7 @@ const CODES: Record<BatonErrorCode, Code> = {
   aborted: Code.Aborted,
   'permission-denied': Code.PermissionDenied,
   'resource-exhausted': Code.ResourceExhausted,
+  'out-of-range': Code.OutOfRange,
   unavailable: Code.Unavailable,
 };
 
@@ -44,7 +45,9 @@ const HTTP_STATUS: Partial<Record<Code, number>> = {
   [Code.ResourceExhausted]: 429,
   [Code.FailedPrecondition]: 409,
   [Code.Aborted]: 409,
-  [Code.OutOfRange]: 400,
+  // The one OUT_OF_RANGE is a resume point the server no longer has (WatchEvents' since_sequence):
+  // 410 Gone, as Kubernetes answers a watch from a resourceVersion too old.
+  [Code.OutOfRange]: 410,
   [Code.Unimplemented]: 501,
   [Code.Unavailable]: 503,
   [Code.Unauthenticated]: 401,

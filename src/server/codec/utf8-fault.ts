@@ -2,7 +2,7 @@
 // Imports src/core, src/gen and src/wire; runtime/ and workspaces/ for types only (test/architecture/walls.test.ts).
 import { type DescField, type DescMessage, ScalarType } from '@bufbuild/protobuf';
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
-import type { ConnectError } from '@connectrpc/connect';
+import { Code, type ConnectError } from '@connectrpc/connect';
 import { invalidArgument } from '../../core/errors.js';
 import { toConnectError } from './errors.js';
 
@@ -83,9 +83,11 @@ export function invalidUtf8Field(schema: DescMessage, bytes: Uint8Array, prefix 
 }
 
 /**
- * What a binary request that did not parse is answered with: a string that is not UTF-8 is an
- * `InvalidArgument` naming the field (with the coord.v1.Error detail), anything else as connect
- * said it.
+ * What a binary request that did not parse is answered with: `InvalidArgument`, with the
+ * coord.v1.Error detail, naming the field when a string is not UTF-8. connect-es (and grpc-go)
+ * answer `Internal` "parse binary: ...", but the bytes are the client's mistake, and INTERNAL is
+ * what Baton says of its own bugs (ErrorCode.INTERNAL): a broken client must not look like one on
+ * the dashboards (docs/transport-notes.md §6).
  */
 export function binaryParseFailure(
   schema: DescMessage,
@@ -93,6 +95,7 @@ export function binaryParseFailure(
   error: ConnectError,
 ): ConnectError {
   const field = invalidUtf8Field(schema, bytes);
-  if (field === undefined) return error;
-  return toConnectError(invalidArgument(`${field} must be valid UTF-8`, { field }));
+  if (field !== undefined) return toConnectError(invalidArgument(`${field} must be valid UTF-8`, { field }));
+  if (error.code !== Code.Internal) return error;
+  return toConnectError(invalidArgument(`${schema.typeName}: ${error.rawMessage}`));
 }

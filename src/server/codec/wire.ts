@@ -99,6 +99,7 @@ const ERROR_CODE: Record<BatonError['code'], ErrorCode> = {
   aborted: ErrorCode.ABORTED,
   'permission-denied': ErrorCode.PERMISSION_DENIED,
   'resource-exhausted': ErrorCode.RESOURCE_EXHAUSTED,
+  'out-of-range': ErrorCode.OUT_OF_RANGE,
   unavailable: ErrorCode.UNAVAILABLE,
 };
 

@@ -7,13 +7,14 @@ import type { Coordinator } from '../../core/coordinator.js';
 import { WARNING_THRESHOLD } from '../../core/cost-aggregator.js';
 import { invalidArgument } from '../../core/errors.js';
 import type { CoordEventKind } from '../../core/events.js';
-import type { TaskSnapshot } from '../../core/task.js';
+import type { TaskStatus as CoreTaskStatus, TaskSnapshot } from '../../core/task.js';
 import type { SettledStatus } from '../../core/task-purge.js';
 import { eventKindName, eventToWire } from '../codec/event-wire.js';
 import {
   type CoordinatorService,
   EventKind,
   type TaskSpec,
+  TaskStatus,
   WatchEventsResponseSchema,
 } from '../codec/proto.js';
 import {
@@ -42,6 +43,23 @@ const MAX_PAGE = 1000;
 const required = (value: string, field: string): string => {
   if (value === '') throw new ConnectError(`${field} is required`, Code.InvalidArgument);
   return value;
+};
+
+/**
+ * A status filter (ListTasks, PurgeTasks) as core statuses. Unspecified is left out, as the proto
+ * says; a number that is no status at all is refused naming `status[i]`: left out too, it would
+ * widen the filter, so that a purge of "status 99" deleted every settled task.
+ */
+const statusFilter = (statuses: readonly TaskStatus[]): CoreTaskStatus[] => {
+  const out: CoreTaskStatus[] = [];
+  for (const [i, s] of statuses.entries()) {
+    if (s === TaskStatus.UNSPECIFIED) continue;
+    const status = coreStatus(s);
+    if (status === undefined)
+      throw invalidArgument(`status[${i}] is not a task status (${s})`, { field: `status[${i}]` });
+    out.push(status);
+  }
+  return out;
 };
 
 /**
@@ -112,7 +130,7 @@ export function createCoordinatorService(
       return { state: LIFECYCLE[coordinator.state] };
     },
     listTasks(request) {
-      const statuses = new Set(request.status.map((s) => coreStatus(s)).filter((s) => s !== undefined));
+      const statuses = new Set(statusFilter(request.status));
       const limit = request.limit === 0 ? DEFAULT_PAGE : Math.min(request.limit, MAX_PAGE);
       const after = pageAfter(request.pageToken);
       const tasks: TaskSnapshot[] = [];
@@ -169,8 +187,8 @@ export function createCoordinatorService(
           field: 'finishedBefore',
         });
       const finishedBefore = timestampMs(request.finishedBefore);
-      // Unspecified is left out, as in ListTasks; the core refuses a status that is not settled.
-      const status = request.status.map(coreStatus).filter((s) => s !== undefined) as SettledStatus[];
+      // The core refuses a status that is not settled.
+      const status = statusFilter(request.status) as SettledStatus[];
       return await mutate(() => coordinator.purgeTasks({ finishedBefore, status }));
     },
     getProgress() {

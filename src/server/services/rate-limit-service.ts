@@ -113,6 +113,7 @@ export function createRateLimitService(deps: RateLimitServiceDeps): ServiceImpl<
             throw new ConnectError('hello may only be sent once', Code.FailedPrecondition);
           if (kind.value.workerId === '')
             throw new ConnectError('hello.worker_id is required', Code.InvalidArgument);
+          coordinator.checkWorkerId(kind.value.workerId);
           if (bound !== undefined && kind.value.workerId !== bound) {
             const message = `hello.worker_id ${JSON.stringify(kind.value.workerId)}: this token is for worker ${bound}`;
             refused(message, { workerId: bound, route: 'coord.v1.RateLimitService/Acquire' });

@@ -71,6 +71,16 @@ type ReceiptInit = MessageInitShape<typeof ReceiptSchema>;
 const ack = (receipts: ReceiptInit[]): OutMessage => ({ kind: { case: 'ack', value: { receipts } } });
 
 /**
+ * What reading the worker's stream failed with (a message that does not parse, a broken
+ * envelope, bad compression): the client's fault. connect raises those as `Internal`, which Baton
+ * keeps for its own bugs, so they end the call as `InvalidArgument` (as the session fast path does).
+ */
+const clientFault = (error: unknown): unknown =>
+  error instanceof ConnectError && error.code === Code.Internal
+    ? new ConnectError(error.rawMessage, Code.InvalidArgument)
+    : error;
+
+/**
  * WorkerService.Session: one worker's connection. Reports are applied to the core as they
  * arrive; their acks (and any assignments they caused) leave only after the group commit that
  * stored them.
@@ -284,8 +294,15 @@ export function createWorkerService(deps: WorkerServiceDeps): WorkerServiceImpl 
       const outbox = createAsyncQueue<OutMessage>();
       const call = open(outbox, context.values.get(PRINCIPAL));
       const read = async (): Promise<void> => {
+        const messages = requests[Symbol.asyncIterator]();
         try {
-          for await (const message of requests) call.receive(message);
+          for (;;) {
+            const next = await messages.next().catch((error: unknown) => {
+              throw clientFault(error);
+            });
+            if (next.done === true) break;
+            call.receive(next.value);
+          }
           call.halfClose();
         } catch (error) {
           outbox.close(error);

@@ -2,16 +2,22 @@
 // Imports codec/ and src/wire; services/ and runtime/ for types only (test/architecture/walls.test.ts).
 import type * as http2 from 'node:http2';
 import { create } from '@bufbuild/protobuf';
-import type { ConnectError } from '@connectrpc/connect';
+import { Code, ConnectError } from '@connectrpc/connect';
 import { createMethodSerializationLookup, validateReadWriteMaxBytes } from '@connectrpc/connect/protocol';
 import { setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import { createEnvelopeReader, incompleteEnvelope } from '../../wire/envelope-reader.js';
 import { ProtoWriter } from '../../wire/protowire.js';
 import type { Principal } from '../auth/policy.js';
 import { principalOf } from '../auth/principal.js';
-import { CoordinatorMessageSchema, WorkerService } from '../codec/proto.js';
+import {
+  CoordinatorMessageSchema,
+  type WorkerMessage,
+  WorkerMessageSchema,
+  WorkerService,
+} from '../codec/proto.js';
 import { DEFAULT_MAX_REQUEST_BYTES, requestTooLarge } from '../codec/request-limit.js';
 import { decodeWorkerMessage, writeCoordinatorEnvelope } from '../codec/session-codec.js';
+import { binaryParseFailure } from '../codec/utf8-fault.js';
 import type { Outbox, OutMessage } from '../runtime/worker-sessions.js';
 import type { SessionCall } from '../services/worker-service.js';
 import type { NodeHandler } from './one-port.js';
@@ -69,6 +75,13 @@ export function createSessionFastPath(options: SessionFastPathOptions): NodeHand
     validateReadWriteMaxBytes(undefined, undefined, undefined),
   );
   const parse = serialization.getI(true).parse;
+  const parseMessage = (bytes: Uint8Array): WorkerMessage => {
+    try {
+      return parse(bytes);
+    } catch (error) {
+      throw binaryParseFailure(WorkerMessageSchema, bytes, ConnectError.from(error, Code.Internal));
+    }
+  };
   const serialize = serialization.getO(true).serialize;
   const encodeSlow = (message: OutMessage): Uint8Array =>
     serialize(create(CoordinatorMessageSchema, message));
@@ -159,14 +172,14 @@ export function createSessionFastPath(options: SessionFastPathOptions): NodeHand
       call.end(true);
     });
 
-    const envelopes = createEnvelopeReader(limit);
+    const envelopes = createEnvelopeReader({ limit, compressedCode: Code.InvalidArgument });
     const stillReading = (): boolean => reading;
     request.on('data', (chunk: Buffer) => {
       if (!reading) return;
       try {
         envelopes.push(
           chunk,
-          (bytes) => call.receive(decodeWorkerMessage(bytes) ?? parse(bytes)),
+          (bytes) => call.receive(decodeWorkerMessage(bytes) ?? parseMessage(bytes)),
           stillReading,
         );
       } catch (error) {

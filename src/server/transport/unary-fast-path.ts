@@ -127,8 +127,12 @@ function grpcMessageBytes(body: Buffer): Buffer {
   if (body.length < 5) throw incomplete();
   const end = 5 + body.readUInt32BE(1);
   if (body.length < end) throw incomplete();
+  // connect answers Internal; a flag the client set without grpc-encoding is its own mistake.
   if ((body[0] as number) & 0b1)
-    throw new ConnectError('received compressed envelope, but do not know how to decompress', Code.Internal);
+    throw new ConnectError(
+      'received compressed envelope, but do not know how to decompress',
+      Code.InvalidArgument,
+    );
   const rest = body.length - end;
   if (rest > 0) {
     if (rest >= 5 && rest >= 5 + body.readUInt32BE(end + 1))
