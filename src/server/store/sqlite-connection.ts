@@ -40,7 +40,8 @@ export interface SqliteStoreOptions {
   /**
    * Default true: the connection lives in a worker thread, and a commit is written there while
    * the event loop goes on (the group commit gathers the turns meanwhile into the next one).
-   * False: on the event loop, which each commit blocks.
+   * False: on the event loop, which each commit blocks; the task log is then folded only by a
+   * commit that finds it past its bound (there is no idle moment to fold it in).
    */
   readonly thread?: boolean;
 }
