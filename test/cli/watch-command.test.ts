@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { createAdminClient, createWorker, type Worker } from '../../src/client/index.js';
 import { type BatonServer, startServer } from '../../src/server/server.js';
 import { waitFor } from '../durability/harness.js';
-import { BATON, baton, startBaton, startProcess } from './run-baton.js';
+import { BATON, type BatonProcess, baton, startBaton, startProcess } from './run-baton.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON lines are checked field by field.
 type Json = any;
@@ -24,6 +24,12 @@ describe('baton watch: live events until the graph settles', function () {
   let server: BatonServer;
   let worker: Worker | undefined;
   let env: NodeJS.ProcessEnv;
+  // Watches a failed spec left running would keep mocha (and the suite) from ever exiting.
+  const running: BatonProcess[] = [];
+  const spawned = (started: BatonProcess): BatonProcess => {
+    running.push(started);
+    return started;
+  };
 
   const startWorker = async (): Promise<void> => {
     worker = createWorker({
@@ -47,13 +53,16 @@ describe('baton watch: live events until the graph settles', function () {
     env = { BATON_URL: server.url };
   });
   afterEach(async () => {
+    for (const started of running.splice(0)) {
+      if (started.child.exitCode === null && started.child.signalCode === null) started.child.kill('SIGKILL');
+    }
     await worker?.stop({ signal: AbortSignal.timeout(2000) }).catch(() => {});
     worker = undefined;
     await server.close();
   });
 
   it('on a pipe, prints one line per event and progress lines, and exits 0 once every task completes', async () => {
-    const watch = startBaton(['watch'], env);
+    const watch = spawned(startBaton(['watch'], env));
     await waitFor('the watch to read the counts', () => watch.stdout().includes('progress: 0 tasks'), 20_000);
     await add([{ id: 'plan' }, { id: 'code', deps: ['plan'] }, { id: 'test', deps: ['code'] }]);
     await startWorker();
@@ -71,7 +80,7 @@ describe('baton watch: live events until the graph settles', function () {
 
   it('exits 5 when the graph settles with a failed task, naming the counts', async () => {
     await add([{ id: 'ok' }, { id: 'bad', metadata: { fail: true } }]);
-    const watch = startBaton(['watch'], env);
+    const watch = spawned(startBaton(['watch'], env));
     await waitFor('the watch to read the counts', () => watch.stdout().includes('progress: 2 tasks'), 20_000);
     await startWorker();
     const run = await watch.done;
@@ -84,7 +93,7 @@ describe('baton watch: live events until the graph settles', function () {
 
   it('with --json prints one JSON object a line: events and progress in the REST shape', async () => {
     await add([{ id: 'a' }, { id: 'b', deps: ['a'] }]);
-    const watch = startBaton(['watch', '--json'], env);
+    const watch = spawned(startBaton(['watch', '--json'], env));
     await waitFor('the first progress line', () => watch.stdout().includes('"progress"'), 20_000);
     await startWorker();
     const run = await watch.done;
@@ -104,7 +113,7 @@ describe('baton watch: live events until the graph settles', function () {
 
   it('--task follows one task and ends when it settles; --kind shows only the kinds asked for', async () => {
     await add([{ id: 'a' }, { id: 'b', deps: ['a'] }, { id: 'c', deps: ['b'] }]);
-    const watch = startBaton(['watch', '--task', 'b', '--kind', 'task-complete'], env);
+    const watch = spawned(startBaton(['watch', '--task', 'b', '--kind', 'task-complete'], env));
     await new Promise((done) => setTimeout(done, 1500));
     await startWorker();
     const run = await watch.done;
@@ -135,7 +144,7 @@ describe('baton watch: live events until the graph settles', function () {
   it('after a restart, says it missed events, reads the counts again and follows from now', async () => {
     const { port } = server;
     await add([{ id: 'before' }]);
-    const watch = startBaton(['watch', '--follow'], env);
+    const watch = spawned(startBaton(['watch', '--follow'], env));
     await waitFor('the watch to read the counts', () => watch.stdout().includes('progress: 1 task:'), 20_000);
     await add([{ id: 'seen' }]);
     await waitFor('the event', () => watch.stdout().includes('task=seen'), 10_000);
@@ -171,7 +180,9 @@ describe('baton watch: live events until the graph settles', function () {
     }
     await add([{ id: 'a' }, { id: 'b' }, { id: 'c', deps: ['a', 'b'] }]);
     const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(BATON)} watch`;
-    const watch = startProcess('script', ['-qfec', command, '/dev/null'], { ...env, COLUMNS: '160' });
+    const watch = spawned(
+      startProcess('script', ['-qfec', command, '/dev/null'], { ...env, COLUMNS: '160' }),
+    );
     await waitFor('the bar', () => watch.stdout().includes('0/3 complete'), 20_000);
     await startWorker();
     const run = await watch.done;
