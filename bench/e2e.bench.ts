@@ -71,7 +71,9 @@ const TARGET = {
   throughput: 20_000,
   stepRatio: 1.5,
   dispatchP99Ms: 5,
-  durableRatio: 0.5,
+  /** SQLite ÷ memory (issue 14); PostgreSQL ÷ memory keeps the durability issue's 0.5. */
+  sqliteRatio: 0.8,
+  postgresRatio: 0.5,
 };
 
 class Child<Reply extends { type: string }, Request> {
@@ -724,8 +726,8 @@ async function main(options: Options): Promise<void> {
         const rate = r.tasks / r.seconds;
         record('flat, SQLite (sync=full): tasks/s', rate, 0);
         record('  durable ÷ memory', rate / memFlat, 2, {
-          text: `≥ ${TARGET.durableRatio}`,
-          value: TARGET.durableRatio,
+          text: `≥ ${TARGET.sqliteRatio}`,
+          value: TARGET.sqliteRatio,
           atMost: false,
         });
         record('  server CPU µs/task ', r.serverCpuUsPerTask, 1);
@@ -736,8 +738,8 @@ async function main(options: Options): Promise<void> {
         const rate = r.tasks / r.seconds;
         record('flat, PostgreSQL (local): tasks/s', rate, 0);
         record('  PostgreSQL ÷ memory', rate / memFlat, 2, {
-          text: `≥ ${TARGET.durableRatio}`,
-          value: TARGET.durableRatio,
+          text: `≥ ${TARGET.postgresRatio}`,
+          value: TARGET.postgresRatio,
           atMost: false,
         });
         record('  server CPU µs/task  ', r.serverCpuUsPerTask, 1);
@@ -763,8 +765,8 @@ async function main(options: Options): Promise<void> {
           const rate = rs.tasks / rs.seconds;
           record(`DAG, SQLite (sync=full): tasks/s`, rate, 0);
           record('  durable ÷ memory ', rate / memDag, 2, {
-            text: `≥ ${TARGET.durableRatio}`,
-            value: TARGET.durableRatio,
+            text: `≥ ${TARGET.sqliteRatio}`,
+            value: TARGET.sqliteRatio,
             atMost: false,
           });
           log(`  dag sqlite ${fmt(rate)} tasks/s`);
@@ -774,8 +776,8 @@ async function main(options: Options): Promise<void> {
           const rate = rp.tasks / rp.seconds;
           record('DAG, PostgreSQL (local): tasks/s', rate, 0);
           record('  PostgreSQL ÷ memory ', rate / memDag, 2, {
-            text: `≥ ${TARGET.durableRatio}`,
-            value: TARGET.durableRatio,
+            text: `≥ ${TARGET.postgresRatio}`,
+            value: TARGET.postgresRatio,
             atMost: false,
           });
           log(`  dag postgres ${fmt(rate)} tasks/s`);

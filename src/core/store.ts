@@ -73,4 +73,11 @@ export interface Store {
   /** Applies all of `changes` atomically, or fails and applies none. */
   commit(changes: StoreChanges): void | Promise<void>;
   close(): void | Promise<void>;
+  /**
+   * How many asynchronous commits may be under way at once (default 1). A store that takes more
+   * than one applies them in the order given, settles them in that order, and refuses every commit
+   * given before it has reported a failure, since each one holds only what changed after the one
+   * before it.
+   */
+  readonly commitsInFlight?: number;
 }

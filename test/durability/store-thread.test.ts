@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
-import type { Store, StoreChanges } from '../../src/core/store.js';
+import type { Store, StoreChanges, TaskRow } from '../../src/core/store.js';
+import { createTaskQueue } from '../../src/core/task-queue.js';
 import { openSqliteStore, StoreOpenError } from '../../src/server/store/sqlite-store.js';
 import { openOn } from './each-store.js';
 import { tempDir } from './harness.js';
@@ -89,6 +90,32 @@ describe('durability: the SQLite store writes in its own thread', function () {
     other?.exec('ROLLBACK');
     await store.commit({ ...nothing, state: 'draining' });
     expect(store.load()?.state).to.equal('draining');
+  });
+
+  it('after a failed commit, the thread refuses the commits sent behind it, and takes the next one', async () => {
+    store = openSqliteStore({ path: dbPath });
+    await store.commit({ ...nothing, state: 'running' });
+    // Two new tasks under one seq: SQLite refuses that commit (task_specs' key).
+    const queue = createTaskQueue({ now: () => 1 });
+    queue.addMany([{ id: 'x' }, { id: 'y' }]);
+    const x = queue.rowOf('x') as TaskRow;
+    const y = { ...(queue.rowOf('y') as TaskRow), seq: x.seq };
+    const failed = store.commit({ ...nothing, nextSeq: 2, upsertTasks: [x, y] });
+    const behind = store.commit({ ...nothing, state: 'draining' });
+    const [first, second] = await Promise.allSettled([failed, behind]);
+    expect(first?.status).to.equal('rejected');
+    expect(second?.status).to.equal('rejected');
+    expect(String((second as PromiseRejectedResult).reason)).to.match(/an earlier commit failed/);
+    expect(store.load()?.state).to.equal('running');
+    // Sent once the failure was heard: written, with the specs of the tasks the failed one held.
+    await store.commit({
+      ...nothing,
+      state: 'draining',
+      nextSeq: 2,
+      upsertTasks: [x, queue.rowOf('y') as TaskRow],
+    });
+    expect(store.load()?.state).to.equal('draining');
+    expect(store.load()?.tasks.tasks.map((t) => t.id)).to.deep.equal(['x', 'y']);
   });
 
   it('a file the thread cannot use is refused while opening, with StoreOpenError', () => {

@@ -16,11 +16,12 @@ interface HeldCommit {
  * store's (PostgreSQL's) settle when the database answers. A commit is applied to the inner store
  * only when it resolves.
  */
-function heldStore(): Store & { readonly held: HeldCommit[]; readonly inner: Store } {
+function heldStore(commitsInFlight = 1): Store & { readonly held: HeldCommit[]; readonly inner: Store } {
   const inner = createMemoryStore();
   const held: HeldCommit[] = [];
   return {
     kind: 'held',
+    commitsInFlight,
     held,
     inner,
     load: () => inner.load(),
@@ -129,5 +130,79 @@ describe('group commit on an asynchronous store', () => {
     store.held[1]?.resolve();
     await closing;
     expect(store.inner.load()?.tasks.tasks.map((t) => t.id)).to.deep.equal(['a', 'b']);
+  });
+
+  describe('with a store that takes two commits at once', () => {
+    const settled = (promise: Promise<unknown>): { done: boolean } => {
+      const state = { done: false };
+      void promise.then(() => (state.done = true));
+      return state;
+    };
+
+    it('starts the next commit while one is under way, and releases their acknowledgements in order', async () => {
+      const store = heldStore(2);
+      const { coordinator, commit } = open(store);
+      coordinator.addTask({ id: 'a' });
+      const first = settled(commit.committed());
+      await turn();
+      coordinator.addTask({ id: 'b' });
+      const second = settled(commit.committed());
+      await turn();
+      coordinator.addTask({ id: 'c' });
+      await turn();
+      expect(store.held.map((h) => h.changes.upsertTasks.map((t) => t.id))).to.deep.equal([['a'], ['b']]);
+      store.held[0]?.resolve();
+      while (store.held.length < 3) await turn();
+      expect([first.done, second.done]).to.deep.equal([true, false]);
+      expect(store.held[2]?.changes.upsertTasks.map((t) => t.id)).to.deep.equal(['c']);
+      store.held[1]?.resolve();
+      store.held[2]?.resolve();
+      await commit.committed();
+      expect(second.done).to.equal(true);
+      expect(store.inner.load()?.tasks.tasks.map((t) => t.id)).to.deep.equal(['a', 'b', 'c']);
+      await commit.close();
+    });
+
+    it('keeps a waiter with nothing new to store waiting for the commit under way', async () => {
+      const store = heldStore(2);
+      const { coordinator, commit } = open(store);
+      coordinator.addTask({ id: 'a' });
+      await turn();
+      const nothingNew = settled(commit.committed());
+      for (let i = 0; i < 5; i++) await turn();
+      expect(store.held).to.have.length(1);
+      expect(nothingNew.done, 'released before the commit holding what it saw').to.equal(false);
+      store.held[0]?.resolve();
+      while (!nothingNew.done) await turn();
+      await commit.close();
+    });
+
+    it('when the first of two fails, refuses both and stores the changes of both on the retry', async () => {
+      const store = heldStore(2);
+      const { coordinator, commit } = open(store);
+      coordinator.addTask({ id: 'a' });
+      const first = commit.committed().then(
+        () => 'stored',
+        () => 'refused',
+      );
+      await turn();
+      coordinator.addTask({ id: 'b' });
+      const second = commit.committed().then(
+        () => 'stored',
+        () => 'refused',
+      );
+      await turn();
+      // The store refuses what was sent behind a failed commit.
+      store.held[0]?.reject(new Error('disk full'));
+      store.held[1]?.reject(new Error('not written: an earlier commit failed'));
+      expect([await first, await second]).to.deep.equal(['refused', 'refused']);
+      while (store.held.length < 3) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(store.held[2]?.changes.upsertTasks.map((t) => t.id).sort()).to.deep.equal(['a', 'b']);
+      expect(store.held[2]?.changes.nextSeq).to.equal(2);
+      store.held[2]?.resolve();
+      await commit.committed();
+      expect(store.inner.load()?.tasks.tasks.map((t) => t.id)).to.deep.equal(['a', 'b']);
+      await commit.close();
+    });
   });
 });

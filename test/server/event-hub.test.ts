@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import { BatonError } from '../../src/core/errors.js';
 import { createEventBus } from '../../src/core/event-bus.js';
 import type { CoordEvents } from '../../src/core/events.js';
+import type { TaskSnapshot } from '../../src/core/task.js';
+import { createTaskQueue } from '../../src/core/task-queue.js';
 import { createEventHub, type LoggedEvent } from '../../src/server/runtime/event-hub.js';
 
 describe('event hub: the replay window', () => {
@@ -99,6 +101,30 @@ describe('event hub: the replay window', () => {
     second.close();
     for await (const batch of second) rest.push(...batch.map((e) => e.sequence));
     expect(rest).to.deep.equal([]);
+    hub.close();
+  });
+
+  it('replays a task event with the snapshot as it was emitted, and its worker, cause or reason', async () => {
+    const events = createEventBus<CoordEvents>();
+    const hub = createEventHub({ events, now: () => 7, afterCommit: (deliver) => deliver() });
+    const queue = createTaskQueue({ now: () => 1_000 });
+    queue.add({ id: 'a', metadata: { k: [1] }, paths: ['src/**'], runAt: 5 });
+    const added = queue.get('a') as TaskSnapshot;
+    events.emit('coord:task-added', { task: added });
+    queue.assign('a', 'w1');
+    const assigned = queue.get('a') as TaskSnapshot;
+    events.emit('coord:assigned', { task: assigned, workerId: 'w1' });
+    queue.complete('a', { ok: true }, { workerId: 'w1', attempt: 1 });
+    const cancelled = { ...(queue.get('a') as TaskSnapshot), status: 'cancelled' as const };
+    events.emit('coord:task-cancelled', { task: cancelled, cause: 'b' });
+    events.emit('coord:task-requeued', { task: assigned, reason: 'lease lapsed' });
+    const replay = await firstBatch(hub.subscribe({ sinceSequence: 0 }));
+    expect(replay.map((e) => e.payload)).to.deep.equal([
+      { task: added },
+      { task: assigned, workerId: 'w1' },
+      { task: cancelled, cause: 'b' },
+      { task: assigned, reason: 'lease lapsed' },
+    ]);
     hub.close();
   });
 

@@ -112,16 +112,18 @@ function merged(older: Marks, newer: Marks): Marks {
  */
 export function createChangeTracker(onDirty: () => void): ChangeTracker {
   let marks = freshMarks();
-  /** What the commit in progress writes: taken from `marks` by collect, put back if it fails. */
-  let taken: Marks | undefined;
-  /** The queue's insertion counter as last committed, and as last collected. */
+  /**
+   * What the commits under way write, oldest first, with the queue's insertion counter each
+   * stores: taken from `marks` by collect, dropped when committed, put back if one fails.
+   */
+  let taken: { readonly marks: Marks; readonly seq: number | undefined }[] = [];
+  /** The queue's insertion counter as last committed. */
   let storedSeq: number | undefined;
-  let collectedSeq: number | undefined;
   let parts: TrackedParts | undefined;
 
   const reset = (): void => {
     marks = freshMarks();
-    taken = undefined;
+    taken = [];
     storedSeq = undefined;
   };
 
@@ -202,10 +204,11 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
       onDirty();
     },
     collect(): StoreChanges | undefined {
-      collectedSeq = storedSeq;
       if (parts === undefined || isClean(marks)) return undefined;
       const m = marks;
-      collectedSeq = parts.taskQueue.nextSeq;
+      // The counter as the commits before this one leave it.
+      const previousSeq = taken.length === 0 ? storedSeq : taken[taken.length - 1]?.seq;
+      const collectedSeq = parts.taskQueue.nextSeq;
       const upsertTasks: TaskRow[] = [];
       const removeTasks: string[] = [];
       for (const id of m.tasks) {
@@ -222,7 +225,7 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
       }
       const changes: StoreChanges = {
         ...(m.lifecycle ? { state: parts.state() } : {}),
-        ...(collectedSeq !== storedSeq ? { nextSeq: collectedSeq } : {}),
+        ...(collectedSeq !== previousSeq ? { nextSeq: collectedSeq } : {}),
         upsertTasks,
         removeTasks,
         upsertLeases,
@@ -232,17 +235,18 @@ export function createChangeTracker(onDirty: () => void): ChangeTracker {
         ...(m.records.size === 0 ? {} : recordChanges(m.records.values())),
       };
       // What changes while this commit is under way is marked afresh, for the next one.
-      taken = m;
+      taken.push({ marks: m, seq: collectedSeq });
       marks = freshMarks();
       return changes;
     },
     committed() {
-      taken = undefined;
-      storedSeq = collectedSeq;
+      const oldest = taken.shift();
+      if (oldest !== undefined) storedSeq = oldest.seq;
     },
     failed() {
-      if (taken !== undefined) marks = merged(taken, marks);
-      taken = undefined;
+      // The store refuses the commits after a failed one too: all of them go back, oldest first.
+      marks = taken.reduceRight((newer, t) => merged(t.marks, newer), marks);
+      taken = [];
     },
   };
 }

@@ -57,22 +57,29 @@ const isThenable = (value: unknown): value is PromiseLike<unknown> =>
  * One fsync'd transaction per turn instead of one per report is what lets durable throughput stay
  * close to in-memory throughput.
  *
- * A store whose commit returns a promise (PostgreSQL) has one commit under way at a time: the
- * turns that pass meanwhile are gathered into the next commit, started when this one settles, so
- * a slower commit makes bigger groups rather than a queue. A synchronous store (SQLite, memory)
- * takes exactly the path it always did.
+ * A store whose commit returns a promise (PostgreSQL, SQLite in its thread) has up to
+ * `store.commitsInFlight` commits under way (default 1): the turns that pass meanwhile are gathered
+ * into the next commit, started when one settles, so a slower commit makes bigger groups rather
+ * than a queue. With two, the next commit is already with the store when the one before it lands,
+ * so the store does not wait for the event loop between commits. A synchronous store (memory, SQLite
+ * on the loop) takes exactly the path it always did.
  */
 export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
   const { store, changes } = options;
   const retryMs = options.retryMs ?? 1000;
   const onError = options.onError ?? (() => {});
+  const depth = store.commitsInFlight ?? 1;
   let waiters: Waiter[] = [];
+  /** Waiters of failed commits that nobody can refuse, oldest first: they go before `waiters`. */
+  let held: Waiter[] = [];
   let scheduled: NodeJS.Immediate | undefined;
   let retry: NodeJS.Timeout | undefined;
   let degradedBy: string | undefined;
   let closed = false;
-  /** The asynchronous commit under way (settles, never rejects), and whether a turn came since. */
-  let underWay: Promise<void> | undefined;
+  /** Asynchronous commits under way, the last of them (settles, never rejects), and whether a
+   * turn came while they were as many as the store takes. */
+  let underWay = 0;
+  let last: Promise<void> = Promise.resolve();
   let again = false;
 
   const unavailable = (): ConnectError =>
@@ -88,8 +95,15 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
     // What nobody can refuse (an assignment, an event, a welcome, a stream's end) waits for the
     // commit that stores it instead of being dropped: a dropped assignment would leave a task
     // held by a worker that never hears of it.
-    const kept = batch.filter((w) => w.fail === undefined);
-    if (kept.length > 0) waiters = kept.concat(waiters);
+    for (const w of batch) if (w.fail === undefined) held.push(w);
+  };
+
+  /** Everything waiting for the next commit, in call order. */
+  const take = (): Waiter[] => {
+    const batch = held.length === 0 ? waiters : held.concat(waiters);
+    held = [];
+    waiters = [];
+    return batch;
   };
 
   const succeeded = (batch: readonly Waiter[]): void => {
@@ -124,35 +138,41 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
    */
   const flush = (attempt = true): void => {
     scheduled = undefined;
-    if (underWay !== undefined) {
+    // While degraded, one at a time: a retry never overtakes a commit the store will refuse.
+    if (underWay >= (degradedBy === undefined ? depth : 1)) {
       again = true;
       return;
     }
-    const batch = waiters;
-    waiters = [];
     if (!attempt && degradedBy !== undefined) {
-      refuse(batch);
+      refuse(take());
       return;
     }
     let result: unknown;
     try {
       const pending = changes.collect();
+      if (pending === undefined && underWay > 0) {
+        // Nothing new, but what the waiters saw may be in a commit under way: wait for it.
+        again = true;
+        return;
+      }
       if (pending !== undefined) result = store.commit(pending);
     } catch (error) {
-      failed(batch, error);
+      failed(take(), error);
       return;
     }
+    const batch = take();
     if (!isThenable(result)) {
       succeeded(batch);
       return;
     }
-    underWay = Promise.resolve(result).then(
+    underWay++;
+    last = Promise.resolve(result).then(
       () => succeeded(batch),
       (error: unknown) => failed(batch, error),
     );
-    underWay.finally(() => {
-      underWay = undefined;
-      if (again || waiters.length > 0) {
+    last.finally(() => {
+      underWay--;
+      if (again || waiters.length > 0 || held.length > 0) {
         again = false;
         schedule();
       }
@@ -191,9 +211,9 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
       if (closed) return;
       closed = true;
       // Synchronous stores: this flush is the last commit, done before close returns.
-      while (underWay !== undefined) await underWay;
+      while (underWay > 0) await last;
       flush();
-      while (underWay !== undefined) await underWay;
+      while (underWay > 0) await last;
       if (retry !== undefined) clearTimeout(retry);
     },
   };

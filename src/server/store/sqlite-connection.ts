@@ -9,7 +9,8 @@ import type { RateLimiterSnapshot } from '../../core/rate-limiter.js';
 import type { CoordinatorImage, CostChanges, StoreRecord } from '../../core/store.js';
 import type { EncodedCommit } from './sqlite-commit.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './sqlite-schema.js';
-import { readTask, STATE_WIDTH, type StoredTask } from './sqlite-task-rows.js';
+import { openTaskLog } from './sqlite-task-log.js';
+import { readTask, type StoredTask } from './sqlite-task-rows.js';
 import { StoreOpenError } from './store-open-error.js';
 
 export { StoreOpenError };
@@ -39,7 +40,8 @@ export interface SqliteStoreOptions {
   /**
    * Default true: the connection lives in a worker thread, and a commit is written there while
    * the event loop goes on (the group commit gathers the turns meanwhile into the next one).
-   * False: on the event loop, which each commit blocks.
+   * False: on the event loop, which each commit blocks; the task log is then folded only by a
+   * commit that finds it past its bound (there is no idle moment to fold it in).
    */
   readonly thread?: boolean;
 }
@@ -60,8 +62,22 @@ export interface SqliteConnection {
   load(): CoordinatorImage | undefined;
   /** Applies one commit in one transaction, or throws and applies none of it. */
   apply(commit: EncodedCommit): void;
+  /**
+   * Folds a step of the task log into task_state in a transaction of its own, if the log holds
+   * more than it keeps; returns whether more remains to fold. For a moment with no commit waiting.
+   */
+  foldStep(): boolean;
   close(): void;
 }
+
+/**
+ * The task log (sqlite-task-log.ts): recent states stay in it, so that folding them later writes
+ * each task once; past LOG_MAX a commit folds a step itself, so the file and a restore's reading
+ * stay bounded even if the store is never idle.
+ */
+export const LOG_KEEP = 50_000;
+const LOG_MAX = 500_000;
+const FOLD_STEP = 1_000;
 
 /**
  * Opens `options.path` for a store: refuses files that are not Baton's or are newer, migrates
@@ -109,14 +125,7 @@ export function openSqliteConnection(options: SqliteStoreOptions): SqliteConnect
   const insertSpec = db.prepare<[number, string, string]>(
     'INSERT INTO task_specs (seq, id, spec) VALUES (?, ?, ?)',
   );
-  const upsertState = db.prepare(
-    `INSERT INTO task_state VALUES (${Array(STATE_WIDTH).fill('?').join(', ')}) ON CONFLICT(seq) DO UPDATE SET
-       status = excluded.status, worker_id = excluded.worker_id, attempt = excluded.attempt,
-       attempt_floor = excluded.attempt_floor, updated_at = excluded.updated_at,
-       assigned_at = excluded.assigned_at, started_at = excluded.started_at,
-       finished_at = excluded.finished_at, error = excluded.error, cancelled_by = excluded.cancelled_by,
-       not_before = excluded.not_before`,
-  );
+  const taskLog = openTaskLog(db);
   const upsertResult = db.prepare<[number, string]>('INSERT OR REPLACE INTO task_results VALUES (?, ?)');
   const deleteTaskRows = [
     db.prepare<[string]>('DELETE FROM task_state WHERE seq IN (SELECT seq FROM task_specs WHERE id = ?)'),
@@ -131,7 +140,7 @@ export function openSqliteConnection(options: SqliteStoreOptions): SqliteConnect
   );
   const deleteLease = db.prepare<[string]>('DELETE FROM leases WHERE worker_id = ?');
   const allTasks = db.prepare<[], StoredTask>(
-    `SELECT * FROM task_specs JOIN task_state USING (seq) LEFT JOIN task_results USING (seq) ORDER BY seq`,
+    `SELECT * FROM task_specs LEFT JOIN task_state USING (seq) LEFT JOIN task_results USING (seq) ORDER BY seq`,
   );
   const allLeases = db.prepare<[], { worker_id: string; expires_at: number }>(
     'SELECT worker_id, expires_at FROM leases',
@@ -191,7 +200,7 @@ export function openSqliteConnection(options: SqliteStoreOptions): SqliteConnect
     for (let i = 0; i < specs.length; i += 3) {
       writeSpec(specs[i] as number, specs[i + 1] as string, specs[i + 2] as string);
     }
-    for (let i = 0; i < states.length; i += STATE_WIDTH) upsertState.run(states.slice(i, i + STATE_WIDTH));
+    if (states.length > 0) taskLog.append(states);
     for (let i = 0; i < results.length; i += 2)
       upsertResult.run(results[i] as number, results[i + 1] as string);
     for (const id of changes.removeTasks) deleteTask(id);
@@ -201,7 +210,9 @@ export function openSqliteConnection(options: SqliteStoreOptions): SqliteConnect
     if (changes.costs !== undefined) writeCosts(changes.costs);
     for (const [kind, id, body] of changes.upsertRecords) upsertRecord.run(kind, id, body);
     for (const [kind, id] of changes.removeRecords) deleteRecord.run(kind, id);
+    if (taskLog.size > LOG_MAX) taskLog.fold(FOLD_STEP);
   });
+  const fold = db.transaction(() => taskLog.fold(FOLD_STEP));
 
   const writeCosts = (costs: CostChanges): void => {
     if (costs.replace === true) {
@@ -246,6 +257,12 @@ export function openSqliteConnection(options: SqliteStoreOptions): SqliteConnect
     };
   };
 
+  const loadTasks = (): StoredTask[] => {
+    const tasks = allTasks.all();
+    taskLog.overlay(tasks);
+    return tasks;
+  };
+
   return {
     get storedNextSeq() {
       return storedNextSeq;
@@ -262,7 +279,7 @@ export function openSqliteConnection(options: SqliteStoreOptions): SqliteConnect
           tasks: {
             version: 1,
             nextSeq: Number(meta('next_seq') ?? '0'),
-            tasks: allTasks.all().map(readTask),
+            tasks: loadTasks().map(readTask),
           },
           leases: allLeases.all().map((r) => [r.worker_id, r.expires_at] as const),
           rateLimiter: json<RateLimiterSnapshot>('rate_limiter'),
@@ -280,9 +297,31 @@ export function openSqliteConnection(options: SqliteStoreOptions): SqliteConnect
       // BEGIN IMMEDIATE: the write lock is taken first, waiting up to busy_timeout for another
       // connection's. A deferred transaction that reads first is refused SQLITE_BUSY at once when
       // it then finds the lock taken (SQLite will not wait while holding a read snapshot).
-      apply.immediate(changes);
+      try {
+        apply.immediate(changes);
+      } catch (error) {
+        taskLog.recount();
+        throw error;
+      }
       stateStored = true;
       if (changes.nextSeq !== undefined) storedNextSeq = changes.nextSeq;
+    },
+    foldStep() {
+      if (taskLog.size <= LOG_KEEP) return false;
+      // What it writes is already stored (the log rows it folds were fsync'd by their commits),
+      // so it need not wait for an fsync of its own: lost on power loss, the rows are still in
+      // the log, and the next commit's fsync covers it (the WAL is written and synced in order).
+      const synchronous = db.pragma('synchronous', { simple: true }) as number;
+      db.pragma('synchronous = NORMAL');
+      try {
+        fold.immediate();
+      } catch (error) {
+        taskLog.recount();
+        throw error;
+      } finally {
+        db.pragma(`synchronous = ${synchronous}`);
+      }
+      return taskLog.size > LOG_KEEP;
     },
     close() {
       if (db.open) db.close();

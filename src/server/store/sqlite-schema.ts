@@ -109,6 +109,17 @@ export const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
   (db) => {
     db.exec('ALTER TABLE task_state ADD COLUMN not_before INTEGER');
   },
+  // 6: transitions appended, not updated (sqlite-task-log.ts): a commit appends one task_log row
+  // holding the task_state values of every task it changed (a JSON array, seq first, in
+  // task_state's column order), one insert at the B-tree's right edge instead of an update per
+  // task at scattered keys. task_state becomes the folded base: the store folds the oldest log
+  // rows into it (the latest state of each task wins) and deletes them; a restore reads task_state
+  // and then the log in order. count: how many tasks a row holds.
+  (db) => {
+    db.exec(
+      'CREATE TABLE task_log (n INTEGER PRIMARY KEY, count INTEGER NOT NULL, states TEXT NOT NULL) STRICT',
+    );
+  },
 ];
 
 /** The stored code of each task status (task_state.status, schema 4): append only. */

@@ -15,7 +15,17 @@ export interface StoreThreadData {
 /** The event loop's requests, answered in order on the same port. Id 0 is the open. */
 export type StoreRequest =
   | { readonly id: number; readonly op: 'load' }
-  | { readonly id: number; readonly op: 'commit'; readonly commit: EncodedCommit }
+  | {
+      readonly id: number;
+      readonly op: 'commit';
+      /**
+       * How many failures the event loop had heard of when it sent this commit. After a failed
+       * commit the thread refuses every commit of the same epoch or before: those were sent
+       * behind it and hold only what changed after it.
+       */
+      readonly epoch: number;
+      readonly commit: EncodedCommit;
+    }
   | { readonly id: number; readonly op: 'close' };
 
 export type StoreAnswer =

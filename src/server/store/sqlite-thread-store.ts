@@ -21,8 +21,10 @@ const errorOf = (answer: Extract<StoreAnswer, { ok: false }>): Error => {
  * SQLite in a worker thread: the connection lives there, so a commit (the inserts and updates,
  * the fsync) runs while the event loop goes on reading reports. `commit` encodes the changes,
  * hands them over and returns a promise that settles once the thread has stored them (or could
- * not); the group commit releases nothing before. Opening, `load` and `close` block the event
- * loop until the thread answers (start, restore, shutdown), and wait for a commit under way.
+ * not); the group commit releases nothing before. Two commits may be under way, so that the next
+ * one is in the thread's queue when the one before it lands; after a failure the thread refuses
+ * the ones sent behind it (see StoreRequest's epoch). Opening, `load` and `close` block the event
+ * loop until the thread answers (start, restore, shutdown), and wait for the commits under way.
  */
 export function openThreadedSqliteStore(options: SqliteStoreOptions): Store {
   const flag = new Int32Array(new SharedArrayBuffer(4));
@@ -91,6 +93,8 @@ export function openThreadedSqliteStore(options: SqliteStoreOptions): Store {
     return got.value;
   };
 
+  /** The insertion counter as last committed, and as the commits sent so far leave it (a commit
+   * writes the spec of each task at or past the second: the tasks new since the one before it). */
   let storedNextSeq: number;
   try {
     storedNextSeq = call('open') as number;
@@ -98,30 +102,40 @@ export function openThreadedSqliteStore(options: SqliteStoreOptions): Store {
     void worker.terminate();
     throw error;
   }
-  /** The commit being written, if any: it must land before another is encoded. */
-  let inFlight: number | undefined;
+  let sentNextSeq = storedNextSeq;
+  /** Failures heard of so far (StoreRequest's epoch). */
+  let epoch = 0;
+  /** The last commit sent: the others before it are answered first. */
+  let lastSent = 0;
 
   const settle = (): void => {
-    if (inFlight !== undefined) await_(inFlight);
+    if (waiting.has(lastSent)) await_(lastSent);
   };
 
   let closed = false;
   return {
     kind: 'sqlite',
+    commitsInFlight: 2,
     load() {
       settle();
       return call({ id: nextId++, op: 'load' }) as CoordinatorImage | undefined;
     },
     commit(changes) {
-      // One at a time: the next commit's new tasks are told apart by the counter this one stores.
-      settle();
       const id = nextId++;
-      const commit = encodeCommit(changes, storedNextSeq);
-      inFlight = id;
+      const commit = encodeCommit(changes, sentNextSeq);
+      if (commit.nextSeq !== undefined) sentNextSeq = commit.nextSeq;
+      const sentIn = epoch;
+      lastSent = id;
       return new Promise<void>((resolve, reject) => {
-        send({ id, op: 'commit', commit }, (answer) => {
-          inFlight = undefined;
-          if (!answer.ok) return reject(errorOf(answer));
+        send({ id, op: 'commit', epoch: sentIn, commit }, (answer) => {
+          if (!answer.ok) {
+            // The first failure of its epoch: what was sent since goes again, specs and all.
+            if (sentIn === epoch) {
+              epoch++;
+              sentNextSeq = storedNextSeq;
+            }
+            return reject(errorOf(answer));
+          }
           if (commit.nextSeq !== undefined) storedNextSeq = commit.nextSeq;
           resolve();
         });
